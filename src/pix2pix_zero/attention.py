@@ -1,0 +1,127 @@
+"""Cross-attention access through diffusers attention processors. The only module that touches
+diffusers' `Attention` internals.
+
+`hooked_cross_attention(unet, recorder)` wraps the processor of every cross-attention layer,
+chosen by key (`...attn2.processor`), never by class name (the authors' code broke when diffusers
+renamed CrossAttention, pix2pix-zero #32). A wrapped layer runs its previous processor (the fused
+SDPA kernel) except while the recorder is recording, when it computes the softmax explicitly so
+the probabilities, and their gradients, are available. Self-attention is never touched. The
+previous processors come back on exit, exceptions included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .guidance import AttentionMaps
+
+
+def is_cross_attention_key(key: str) -> bool:
+    """diffusers names cross-attention processors '<block path>.attn2.processor' in SD UNets."""
+    return key.endswith("attn2.processor")
+
+
+class AttentionRecorder:
+    """Holds the cross-attention maps of the most recent recorded UNet call, keyed by layer."""
+
+    def __init__(self) -> None:
+        self.maps: AttentionMaps = {}
+        self.is_recording = False
+        self.expected_layers: set[str] = set()
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        self.maps, self.is_recording = {}, True
+        try:
+            yield
+        finally:
+            self.is_recording = False
+
+    def take(self) -> AttentionMaps:
+        """Return and forget the recorded maps; fail loudly if a hooked layer did not fire."""
+        missing = self.expected_layers - self.maps.keys()
+        if missing:
+            raise RuntimeError(f"cross-attention layers did not record a map: {sorted(missing)}")
+        maps, self.maps = self.maps, {}
+        return maps
+
+
+class CrossAttentionProcessor:
+    """A diffusers attention processor that records softmax(QKᵀ/√d) when asked, else defers to `fallback`."""
+
+    def __init__(self, key: str, recorder: AttentionRecorder, fallback: Callable[..., Tensor]) -> None:
+        self.key, self.recorder, self.fallback = key, recorder, fallback
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: Tensor,
+        encoder_hidden_states: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        temb: Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Tensor:
+        if not self.recorder.is_recording:
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        self.recorder.maps[self.key] = probs
+        return out
+
+
+def explicit_attention(
+    attn: Any, hidden_states: Tensor, encoder_hidden_states: Tensor | None, attention_mask: Tensor | None, temb: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """diffusers' classic attention (AttnProcessor) returning (probs (B, heads, N, T), output)."""
+    residual = hidden_states
+    if attn.spatial_norm is not None:
+        hidden_states = attn.spatial_norm(hidden_states, temb)
+    input_ndim = hidden_states.ndim
+    if input_ndim == 4:
+        batch, channel, height, width = hidden_states.shape
+        hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+    batch, seq_len, _ = hidden_states.shape if encoder_hidden_states is None else encoder_hidden_states.shape
+    attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch)
+    if attn.group_norm is not None:
+        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+    query = attn.to_q(hidden_states)
+    if encoder_hidden_states is None:
+        encoder_hidden_states = hidden_states
+    elif attn.norm_cross:
+        encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+    key, value = attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states)
+    query, key, value = (attn.head_to_batch_dim(z) for z in (query, key, value))  # (B·heads, N, d)
+
+    probs = attn.get_attention_scores(query, key, attention_mask)  # (B·heads, N, T), softmax in fp32 if upcast
+    out = attn.batch_to_head_dim(torch.bmm(probs, value))  # (B, N, heads·d)
+    out = attn.to_out[1](attn.to_out[0](out))  # linear projection, dropout
+    if input_ndim == 4:
+        out = out.transpose(-1, -2).reshape(batch, channel, height, width)
+    if attn.residual_connection:
+        out = out + residual
+    out = out / attn.rescale_output_factor
+    return probs.unflatten(0, (batch, attn.heads)), out
+
+
+@contextmanager
+def hooked_cross_attention(unet: Any, recorder: AttentionRecorder, select: Callable[[str], bool] = is_cross_attention_key) -> Iterator[AttentionRecorder]:
+    """Install recording processors on the selected layers for the duration of the block, then restore."""
+    previous = dict(unet.attn_processors)  # set_attn_processor wants every layer's processor
+    chosen = [key for key in previous if select(key)]
+    if not chosen:
+        raise RuntimeError("the UNet has no cross-attention layers matching the selection (keys ending 'attn2.processor')")
+    unet.set_attn_processor(
+        {key: CrossAttentionProcessor(key, recorder, proc) if key in chosen else proc for key, proc in previous.items()}
+    )
+    recorder.expected_layers = set(chosen)
+    try:
+        yield recorder
+    finally:
+        unet.set_attn_processor(dict(previous))  # a fresh dict: set_attn_processor pops from what it is given
+        recorder.expected_layers = set()

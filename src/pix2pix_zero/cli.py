@@ -1,0 +1,314 @@
+"""The `pix2pix-zero` command line. A thin layer over the public API (api.py).
+
+Config flags are generated from the config dataclasses, so every flag's help is the field's
+documented source, and an unset flag keeps the preset's value.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+
+from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, get_preset, override
+
+RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
+           (InversionConfig, "grid"): "inversion-grid"}
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
+
+
+def _config_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """click options for every field of a config dataclass, defaulting to None (= the preset's value)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for f in reversed(fields(cls)):
+            flag = RENAMED.get((cls, f.name), f.name.replace("_", "-"))
+            default = f.default if f.default is not MISSING else None
+            help_text = f"{f.metadata.get('help', '')} [default preset: {default}]"
+            dest = f"{cls.__name__}__{f.name}"
+            if f.type in ("bool", bool):
+                command = click.option(f"--{flag}/--no-{flag}", dest, default=None, help=help_text)(command)
+            elif "choices" in f.metadata:
+                command = click.option(f"--{flag}", dest, type=click.Choice(f.metadata["choices"]), default=None, help=help_text)(command)
+            else:
+                kind = float if isinstance(default, float) or f.type == "float" else int
+                command = click.option(f"--{flag}", dest, type=kind, default=None, help=help_text)(command)
+        return command
+
+    return decorate
+
+
+def _configs_from(options: dict[str, Any], preset_name: str) -> tuple[InversionConfig, EditConfig, ImageConfig]:
+    preset = get_preset(preset_name)
+    picked: dict[type, dict[str, Any]] = {InversionConfig: {}, EditConfig: {}, ImageConfig: {}}
+    for key, value in options.items():
+        cls_name, _, name = key.partition("__")
+        for cls in picked:
+            if cls.__name__ == cls_name:
+                picked[cls][name] = value
+    if picked[InversionConfig].get("num_steps") is None:  # --steps sets both loops unless --inversion-steps is given
+        picked[InversionConfig]["num_steps"] = picked[EditConfig].get("num_steps")
+    return (override(preset.inversion, **picked[InversionConfig]), override(preset.edit, **picked[EditConfig]),
+            override(preset.image, **picked[ImageConfig]))
+
+
+def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--model", "-m", default="shapesworld", show_default=True,
+                     help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id (e.g. CompVis/stable-diffusion-v1-4), "
+                          "a local folder, or 'shapesworld' (the bundled offline model)."),
+        click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps."),
+        click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
+                     help="Model weights' dtype; float16/bfloat16 halve memory on a GPU."),
+        click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True,
+                     help="'default': our best version; 'official': the authors' code step for step (see `pix2pix-zero presets`)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Where concept embeddings and inversions are cached [default: $PIX2PIX_ZERO_CACHE or ~/.cache/pix2pix-zero]."),
+        click.option("--captioner", default=None,
+                     help="BLIP captioning model (hub id or folder) [default: the model folder's captioner/, else Salesforce/blip-image-captioning-large]."),
+        click.option("--safety-checker/--no-safety-checker", default=False, show_default=True,
+                     help="Run the model's NSFW safety checker and blank flagged outputs (off: its false positives give black images)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Report expected failures (bad image, missing model, existing output, bad value) as one clear line, exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except USER_ERRORS as error:
+            raise click.ClickException(str(error) or type(error).__name__) from error
+
+    return wrapper
+
+
+def _editor(model: str, device: str, dtype: str, preset: str, cache_dir: Path | None, captioner: str | None,
+            safety_checker: bool, quiet: bool) -> Any:
+    from .api import Pix2PixZero
+
+    return Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, captioner=captioner, safety_checker=safety_checker,
+                                       preset=preset, cache_dir=cache_dir, progress=not quiet)
+
+
+def _parse_extra(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
+    extra = []
+    for value in values:
+        parts = value.split(":")
+        if len(parts) != 3:
+            raise click.BadParameter(f"{value!r} is not SOURCE:TARGET:WEIGHT", param_hint="--add")
+        try:
+            extra.append((parts[0], parts[1], float(parts[2])))
+        except ValueError:
+            raise click.BadParameter(f"weight {parts[2]!r} is not a number", param_hint="--add") from None
+    return extra
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="pix2pix-zero")
+def main() -> None:
+    """pix2pix-zero: zero-shot image-to-image translation (Parmar et al., SIGGRAPH 2023).
+
+    Give an image and an edit such as cat → dog: the image is captioned, inverted to noise with
+    regularized DDIM inversion, and denoised with an edit direction built from sentence banks,
+    under cross-attention guidance that keeps the input's structure.
+    """
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", "-s", required=True, help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file (.txt).")
+@click.option("--target", "-t", "targets", required=True, multiple=True, help="Concept to edit toward; repeat for several edits of each image (one inversion, batched edits).")
+@click.option("--caption", default=None, help="Use this caption instead of running the captioner.")
+@click.option("--add", "extra", multiple=True, metavar="SOURCE:TARGET:WEIGHT", help="Add another weighted direction to every edit, e.g. --add 'cat:cat wearing a hat:0.5'; repeatable.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (regularizer rolls, VAE sampling).")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (default: refuse).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the inversion cache.")
+@_config_options(ImageConfig)
+@_config_options(InversionConfig)
+@_config_options(EditConfig)
+@_model_options
+@_user_errors
+def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
+         output: Path, overwrite: bool, no_cache: bool, model: str, device: str, dtype: str, preset: str, cache_dir: Path | None,
+         captioner: str | None, safety_checker: bool, quiet: bool, **config_flags: Any) -> None:
+    """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
+
+    Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
+    metadata embedded and in JSON sidecars.
+    """
+    from .api import Inversion
+
+    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, preset)
+    extra_directions = _parse_extra(extra)
+    stems = [p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem for p in images]
+    if len(set(stems)) != len(stems):
+        raise click.UsageError("two inputs share a file name; their outputs would collide")
+    for path in images:
+        if not path.is_file():
+            raise click.ClickException(f"image file not found: {path}")
+    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    for path, stem in zip(images, stems):
+        source_image = Inversion.load(path) if path.suffix == ".safetensors" else path
+        result = editor.edit(source_image, source, list(targets), caption=caption, config=edit_cfg, inversion_config=inversion_cfg,
+                             image_config=image_cfg, seed=seed, extra=extra_directions, use_cache=not no_cache)
+        written = result.save(output, stem=stem, overwrite=overwrite)
+        click.echo(f"{path}: caption '{result.caption}'")
+        for file in written:
+            click.echo(f"  wrote {file}")
+        click.echo("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--caption", default=None, help="Use this caption instead of running the captioner.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the regularizer's rolls and of VAE sampling.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Inversion file to write [default: <image stem>.inversion.safetensors].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@_config_options(ImageConfig)
+@_config_options(InversionConfig)
+@_model_options
+@_user_errors
+def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, model: str, device: str, dtype: str,
+           preset: str, cache_dir: Path | None, captioner: str | None, safety_checker: bool, quiet: bool, **config_flags: Any) -> None:
+    """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
+    inversion_cfg, _, image_cfg = _configs_from(config_flags, preset)
+    output = output or Path(f"{image.stem}.inversion.safetensors")
+    if output.exists() and not overwrite:
+        raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
+    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    inversion = editor.invert(image, caption=caption, config=inversion_cfg, image_config=image_cfg, seed=seed)
+    inversion.save(output)
+    click.echo(f"{image}: caption '{inversion.caption}'\n  wrote {output}")
+
+
+@main.command()
+@click.option("--prompt", "-p", required=True, help="Text prompt of the generated image (it is also the edit's caption).")
+@click.option("--source", "-s", required=True, help="Concept to edit away (see `edit --help`).")
+@click.option("--target", "-t", "targets", required=True, multiple=True, help="Concept to edit toward; repeatable.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial noise.")
+@click.option("--size", type=int, default=None, help="Image side in pixels [default: the model's native size].")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@_config_options(EditConfig)
+@_model_options
+@_user_errors
+def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
+             model: str, device: str, dtype: str, preset: str, cache_dir: Path | None, captioner: str | None, safety_checker: bool,
+             quiet: bool, **config_flags: Any) -> None:
+    """Synthetic mode: generate from --prompt and --seed, then edit the generation (xa-guidance 0.15 unless set)."""
+    _, edit_cfg, _ = _configs_from(config_flags, preset)
+    if config_flags.get("EditConfig__xa_guidance") is None:
+        edit_cfg = override(edit_cfg, xa_guidance=get_preset(preset).synthetic_xa_guidance)
+    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
+    for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
+        click.echo(f"wrote {file}")
+
+
+@main.group()
+def direction() -> None:
+    """Build, list and delete edit directions (cached concept embeddings)."""
+
+
+@direction.command("build")
+@click.option("--source", "-s", required=True, help="Source concept: bank word, any word, or sentence file.")
+@click.option("--target", "-t", required=True, help="Target concept: bank word, any word, or sentence file.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
+@_model_options
+@_user_errors
+def direction_build(source: str, target: str, output: Path | None, model: str, device: str, dtype: str, preset: str,
+                    cache_dir: Path | None, captioner: str | None, safety_checker: bool, quiet: bool) -> None:
+    """Embed both concepts' sentences (cached) and report the direction."""
+    from .directions import save_direction
+
+    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    for concept in (source, target):
+        sentences, origin = editor.sentences(concept)
+        click.echo(f"{concept}: {len(sentences)} sentences ({origin})")
+    delta = editor.direction(source, target)
+    click.echo(f"direction {source} -> {target}: shape {tuple(delta.shape)}, norm {float(delta.norm()):.4f}")
+    if output is not None:
+        save_direction(output, delta, source=source, target=target, model=editor.components.model_id)
+        click.echo(f"wrote {output}")
+
+
+@direction.command("list")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder to list.")
+@click.option("--banks", is_flag=True, help="List the shipped sentence banks instead.")
+def direction_list(cache_dir: Path | None, banks: bool) -> None:
+    """List cached concept embeddings (concept, sentences, model, norm), or the shipped banks."""
+    from . import sentences
+    from .directions import ConceptCache
+
+    if banks:
+        for key, path in sorted(sentences.list_banks().items()):
+            click.echo(f"{key:24s} {len(sentences.read_sentence_file(path)):5d} sentences  {path}")
+        return
+    entries = ConceptCache(cache_dir).entries()
+    if not entries:
+        click.echo("no cached concepts (they are made by `edit` and `direction build`)")
+    for entry in entries:
+        click.echo(f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  {entry.path.name}")
+
+
+@direction.command("delete")
+@click.argument("concept")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+def direction_delete(concept: str, cache_dir: Path | None) -> None:
+    """Delete the cached embeddings of CONCEPT (all models)."""
+    from .directions import ConceptCache
+
+    removed = ConceptCache(cache_dir).delete(concept)
+    if not removed:
+        raise click.ClickException(f"no cached embedding for concept {concept!r}")
+    for path in removed:
+        click.echo(f"deleted {path}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
+def presets(as_json: bool) -> None:
+    """Show the presets side by side."""
+    if as_json:
+        click.echo(json.dumps({name: p.to_dict() for name, p in PRESETS.items()}, indent=2))
+        return
+    names = sorted(PRESETS)
+    rows = []
+    for section in ("inversion", "edit", "image"):
+        for key in PRESETS[names[0]].to_dict()[section]:
+            rows.append([f"{section}.{key}"] + [str(PRESETS[n].to_dict()[section][key]) for n in names])
+    widths = [max(len(r[i]) for r in rows + [["setting"] + names]) for i in range(len(names) + 1)]
+    for row in [["setting"] + names] + rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    for name in names:
+        click.echo(f"\n{name}: {PRESETS[name].description}")
+
+
+def _attach_optional_commands() -> None:
+    try:
+        from .shapesworld.cli import shapesworld
+    except ImportError:  # ShapesWorld's training extras are optional
+        return
+    main.add_command(shapesworld)
+
+
+_attach_optional_commands()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Model loading and the adapters around the diffusers/transformers models. With attention.py, the
+only module that touches their internals.
+
+`Components` holds a Stable-Diffusion-family model (UNet, VAE, CLIP text encoder and tokenizer,
+noise schedule) and turns it into what the algorithm needs: ε predictions, text embeddings,
+latents and pixels. All weights are frozen: guidance only needs gradients to the latent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .ddim import Schedule, to_eps
+
+BUNDLED_MODELS: dict[str, Path] = {"shapesworld": Path(str(files("pix2pix_zero") / "assets" / "shapesworld"))}
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+class ModelNotAvailableError(OSError):
+    """A model could not be loaded from the given hub id or folder."""
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[dtype.lower()]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of float32, float16, bfloat16") from None
+
+
+def resolve_model(model: str | os.PathLike[str]) -> str:
+    """Map a bundled name to its folder and check local folders; hub ids pass through unchanged."""
+    name = str(model)
+    if name in BUNDLED_MODELS:
+        folder = BUNDLED_MODELS[name]
+        if not (folder / "model_index.json").is_file():
+            raise ModelNotAvailableError(f"the bundled model '{name}' is missing from the installed package ({folder})")
+        return str(folder)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "unet").is_dir():
+            raise ModelNotAvailableError(
+                f"'{path}' is not a diffusers-format Stable Diffusion folder: it has no unet/ subfolder "
+                "(expected model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+            )
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # hub ids are 'owner/name' 
+        raise ModelNotAvailableError(f"model folder '{name}' does not exist")
+    return name
+
+
+def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
+    try:
+        return loader(model, **kwargs)
+    except Exception as error:  # hub, network and file errors all arrive here with many types
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        raise ModelNotAvailableError(
+            f"could not load the {what} of model '{model}': {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}\n"
+            f"{'The hub is switched off (HF_HUB_OFFLINE=1). ' if offline else ''}"
+            "If the hub cannot be reached, download the model where it can (e.g. `hf download "
+            f"{model} --local-dir ./model`) and pass the local folder: --model ./model "
+            "(diffusers format: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+        ) from error
+
+
+class NoisePredictor:
+    """The UNet as ε(x, t, text_emb): casts to the model dtype and converts v/x0 outputs to ε."""
+
+    def __init__(self, unet: Any, schedule: Schedule) -> None:
+        self.unet, self.schedule = unet, schedule
+        self.num_calls = 0
+
+    def __call__(self, x: Tensor, t: int, text_emb: Tensor) -> Tensor:
+        self.num_calls += 1
+        dtype = self.unet.dtype
+        timestep = torch.tensor(t, device=x.device)
+        out = self.unet(x.to(dtype), timestep, encoder_hidden_states=text_emb.to(x.device, dtype)).sample
+        return to_eps(out.float(), x.float(), self.schedule.alpha_bar(t).to(x.device, torch.float32), self.schedule.prediction_type)
+
+
+@dataclass
+class Components:
+    unet: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    schedule: Schedule
+    model_id: str
+    safety_checker: Any = None
+    feature_extractor: Any = None
+
+    def __post_init__(self) -> None:
+        for module in (self.unet, self.vae, self.text_encoder):
+            module.requires_grad_(False)  # gradients go to the latent only (algorithm.md §4: 60 s -> 42 s per SD step)
+            module.eval()
+        self.eps_model = NoisePredictor(self.unet, self.schedule)
+        self._fingerprint: str | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def model_dir(self) -> Path | None:
+        path = Path(self.model_id)
+        return path if path.is_dir() else None
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def image_multiple(self) -> int:
+        """Image sides must be multiples of this: the VAE's and the UNet's downsamplings together."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
+    def native_size(self) -> int:
+        return int(self.unet.config.sample_size) * self.vae_scale_factor
+
+    @torch.no_grad()
+    def encode_text(self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Tensor:
+        """CLIP last hidden states of each sentence, padded to the tokenizer's length: (N, T, D) float32."""
+        chunks = []
+        for start in range(0, len(sentences), batch_size):
+            batch = list(sentences[start : start + batch_size])
+            ids = self.tokenizer(batch, padding="max_length", max_length=self.tokenizer.model_max_length,
+                                 truncation=True, return_tensors="pt").input_ids
+            chunks.append(self.text_encoder(ids.to(self.text_encoder.device))[0].float())
+            if on_batch is not None:
+                on_batch(len(batch))
+        return torch.cat(chunks)
+
+    @torch.no_grad()
+    def encode_image(self, image: Tensor, sampling: str = "mean", generator: torch.Generator | None = None) -> Tensor:
+        """(B, 3, H, W) in [-1, 1] -> scaled VAE latents (B, 4, H/f, W/f), float32."""
+        posterior = self.vae.encode(image.to(self.vae.device, self.vae.dtype)).latent_dist
+        if sampling == "mean":
+            latents = posterior.mean
+        else:
+            noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32).to(posterior.mean.device)
+            latents = posterior.mean + posterior.std * noise.to(posterior.mean.dtype)
+        return latents.float() * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode_latents(self, latents: Tensor) -> Tensor:
+        """Scaled latents -> images (B, 3, H, W) in [0, 1], float32."""
+        images = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.device, self.vae.dtype)).sample
+        return (images.float() / 2 + 0.5).clamp(0, 1)
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the text encoder, UNet and VAE weights, for cache keys."""
+        if self._fingerprint is not None:
+            return self._fingerprint
+        digest = hashlib.sha256(self.model_id.encode())
+        for module in (self.text_encoder, self.unet, self.vae):
+            config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+            digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+            params = list(module.parameters())
+            for p in (params[0], params[len(params) // 2], params[-1]):
+                digest.update(p.detach().float().cpu().flatten()[:65536].numpy().tobytes())
+        self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    @torch.no_grad()
+    def flag_unsafe(self, images: Tensor) -> list[bool]:
+        """Run the optional safety checker on images in [0, 1]; False for every image when it is off."""
+        if self.safety_checker is None:
+            return [False] * images.shape[0]
+        pixels = self.feature_extractor(images=list(images.cpu()), do_rescale=False, return_tensors="pt").pixel_values
+        _, flags = self.safety_checker(images=images.cpu().numpy(), clip_input=pixels.to(self.device, self.dtype))
+        return [bool(f) for f in flags]
+
+
+def load_components(
+    model: str | os.PathLike[str], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32", safety_checker: bool = False
+) -> Components:
+    """Load a diffusers-format SD 1.x/2.x model (hub id, local folder, or a bundled name such as 'shapesworld')."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    model_id = resolve_model(model)
+    torch_dtype = resolve_dtype(dtype)
+    unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
+    vae = _load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
+    text_encoder = _load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype)
+    tokenizer = _load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
+    scheduler = _load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
+    checker = extractor = None
+    if safety_checker:
+        from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+        from transformers import CLIPImageProcessor
+
+        checker = _load(StableDiffusionSafetyChecker.from_pretrained, model_id, "safety checker", subfolder="safety_checker", torch_dtype=torch_dtype)
+        extractor = _load(CLIPImageProcessor.from_pretrained, model_id, "safety feature extractor", subfolder="feature_extractor")
+        checker.to(device)
+    return Components(
+        unet=unet.to(device), vae=vae.to(device), text_encoder=text_encoder.to(device), tokenizer=tokenizer,
+        schedule=schedule_from_scheduler(scheduler), model_id=model_id, safety_checker=checker, feature_extractor=extractor,
+    )
+
+
+def schedule_from_scheduler(scheduler: Any) -> Schedule:
+    """Read ᾱ and the timestep conventions from any diffusers scheduler built on a beta schedule."""
+    config = scheduler.config
+    alphas_cumprod = scheduler.alphas_cumprod.double()
+    clean = 1.0 if config.get("set_alpha_to_one", False) else float(alphas_cumprod[0])
+    return Schedule(alphas_cumprod, clean_alpha_bar=clean, steps_offset=int(config.get("steps_offset", 0)),
+                    prediction_type=config.get("prediction_type", "epsilon"))

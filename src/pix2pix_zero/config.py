@@ -1,0 +1,160 @@
+"""Typed, frozen run configuration and the two named presets.
+
+Every default cites its source: the paper (Parmar et al. 2023, arXiv 2302.03027), the authors'
+code (pix2pixzero/pix2pix-zero, HEAD 16e5c1d) or the diffusers port. Field metadata carries the
+help text that the CLI shows, so flags and docs never drift apart. Every output records
+`asdict()` of the configs that made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field whose metadata holds the CLI help text."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+def _check_positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def _check_non_negative(cfg: Any, *names: str) -> None:
+    for name in names:
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """Regularized DDIM inversion (paper §3.1; authors' `src/utils/ddim_inv.py`)."""
+
+    num_steps: int = _opt(50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).")
+    grid: Literal["mirror", "official"] = _opt(
+        "mirror",
+        "Inversion timestep grid. 'mirror': the exact reverse of the sampling grid, num_steps UNet calls. "
+        "'official': the authors' grid, num_steps-2 calls with eps at the less noisy timestep (algorithm.md §2).",
+        choices=("mirror", "official"),
+    )
+    lambda_ac: float = _opt(20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).")
+    lambda_kl: float = _opt(20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).")
+    num_reg_steps: int = _opt(5, "Regularization rounds per inversion step (authors' default 5).")
+    num_ac_rolls: int = _opt(5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).")
+    ac_min_roll: int = _opt(1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).")
+    ac_min_size: int = _opt(8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).")
+    latent_sampling: Literal["mean", "sample"] = _opt(
+        "mean",
+        "How the VAE posterior becomes a latent: 'mean' (deterministic) or 'sample' (the authors' choice; seeded here).",
+        choices=("mean", "sample"),
+    )
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "num_steps", "num_reg_steps", "num_ac_rolls", "ac_min_roll", "ac_min_size")
+        _check_non_negative(self, "lambda_ac", "lambda_kl")
+        if self.grid == "official" and self.num_steps < 3:
+            raise ValueError("grid='official' drops the first and last timestep; it needs num_steps >= 3")
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    """Cross-attention guided editing (paper §3.2; authors' `src/utils/edit_pipeline.py`)."""
+
+    num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).")
+    guidance_scale: float = _opt(
+        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5)."
+    )
+    xa_guidance: float = _opt(
+        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic)."
+    )
+    strength: float = _opt(1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).")
+    guidance_mode: Literal["edited", "official"] = _opt(
+        "edited",
+        "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper writes "
+        "it; both CFG halves then see the moved latent. 'official': the authors' CFG pair, where the carried latent is the "
+        "negative half, moved by the negative prompt's maps (algorithm.md §3).",
+        choices=("edited", "official"),
+    )
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "num_steps")
+        _check_non_negative(self, "xa_guidance", "guidance_scale")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """How an input image becomes model input."""
+
+    size: int | None = _opt(None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).")
+    keep_aspect: bool = _opt(
+        True, "Keep the aspect ratio (long side = size, both sides rounded to the model's multiple); off = square (the authors' CLI)."
+    )
+    max_input_pixels: int = _opt(64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).")
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 8:
+            raise ValueError(f"size must be at least 8 pixels, got {self.size}")
+        _check_positive(self, "max_input_pixels")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A complete, named set of configs. `synthetic` holds the changes for generated images."""
+
+    name: str
+    inversion: InversionConfig
+    edit: EditConfig
+    image: ImageConfig
+    description: str
+    synthetic_xa_guidance: float = 0.15  # authors' edit_synthetic.py default
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.name,
+            "inversion": asdict(self.inversion),
+            "edit": asdict(self.edit),
+            "image": asdict(self.image),
+        }
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        name="default",
+        inversion=InversionConfig(),
+        edit=EditConfig(),
+        image=ImageConfig(),
+        description=(
+            "Our best version: a mirrored inversion grid (50 UNet calls each way), the VAE posterior mean, and guidance "
+            "from the edited prompt's attention maps, as the paper describes it."
+        ),
+    ),
+    "official": Preset(
+        name="official",
+        inversion=InversionConfig(grid="official", latent_sampling="sample"),
+        edit=EditConfig(guidance_mode="official"),
+        image=ImageConfig(keep_aspect=False),
+        description=(
+            "The authors' code step for step: their inversion grid (48 calls for 50 steps), a (seeded) posterior sample, "
+            "square resize, and the CFG-pair guidance that carries the negative half forward."
+        ),
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def override(config: Any, **changes: Any) -> Any:
+    """`dataclasses.replace` that ignores None values (unset CLI flags) and unknown-field typos loudly."""
+    names = {f.name for f in fields(config)}
+    unknown = set(changes) - names
+    if unknown:
+        raise ValueError(f"unknown {type(config).__name__} fields: {sorted(unknown)}")
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})

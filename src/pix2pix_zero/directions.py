@@ -1,0 +1,134 @@
+"""Edit directions in the text-embedding space (paper §3.2, "Discovering edit directions").
+
+A concept is a bank of sentences; its embedding is the mean text-encoder output over the bank, at
+every token position (B, T, D -> 1, T, D). The direction source→target is the difference of the
+two means, added to every position of the caption embedding. Concept embeddings are cached on
+disk as safetensors, keyed by the model and the exact sentences, so cat→dog and cat→horse share
+the cat bank's embedding and a second run computes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+
+def default_cache_dir() -> Path:
+    """$PIX2PIX_ZERO_CACHE, else $XDG_CACHE_HOME/pix2pix-zero, else ~/.cache/pix2pix-zero."""
+    if os.environ.get("PIX2PIX_ZERO_CACHE"):
+        return Path(os.environ["PIX2PIX_ZERO_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "pix2pix-zero"
+
+
+def make_direction(source_mean: Tensor, target_mean: Tensor) -> Tensor:
+    """Δc = mean(target embeddings) − mean(source embeddings); (1, T, D) each."""
+    if source_mean.shape != target_mean.shape:
+        raise ValueError(f"concept embeddings differ in shape: {tuple(source_mean.shape)} vs {tuple(target_mean.shape)}")
+    return target_mean - source_mean
+
+
+def combine_directions(directions: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """Σ wᵢ Δcᵢ: several weighted edits applied at once."""
+    if not directions or len(directions) != len(weights):
+        raise ValueError("combine_directions needs one weight per direction and at least one direction")
+    return sum(w * d for w, d in zip(weights, directions))  # type: ignore[return-value]
+
+
+def sentences_digest(sentences: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sentences).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedConcept:
+    path: Path
+    concept: str
+    model: str
+    num_sentences: int
+    norm: float
+    shape: tuple[int, ...]
+
+
+class ConceptCache:
+    """Mean sentence embeddings on disk: <root>/concepts/<concept>-<key>.safetensors with metadata."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.folder = self.root / "concepts"
+
+    def path_for(self, concept: str, model_fingerprint: str, sentences: Sequence[str]) -> Path:
+        key = hashlib.sha256(f"{model_fingerprint}\n{sentences_digest(sentences)}".encode()).hexdigest()[:16]
+        slug = "".join(ch if ch.isalnum() else "_" for ch in concept.lower()).strip("_")[:48] or "concept"
+        return self.folder / f"{slug}-{key}.safetensors"
+
+    def get_or_compute(
+        self, concept: str, sentences: Sequence[str], model_fingerprint: str, model_name: str,
+        embed: Callable[[Sequence[str]], Tensor],
+    ) -> Tensor:
+        """The (1, T, D) mean embedding of `sentences`, from the cache or computed by `embed` (N, T, D) and stored."""
+        if not sentences:
+            raise ValueError(f"concept {concept!r} has no sentences")
+        path = self.path_for(concept, model_fingerprint, sentences)
+        if path.is_file():
+            with safe_open(str(path), framework="pt") as handle:
+                return handle.get_tensor("mean_embedding")
+        mean = embed(sentences).float().mean(dim=0, keepdim=True)  # (1, T, D): every token position
+        metadata = {"concept": concept, "model": model_name, "model_fingerprint": model_fingerprint,
+                    "num_sentences": str(len(sentences)), "sentences_sha256": sentences_digest(sentences),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sentences_preview": json.dumps(list(sentences[:5]))}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        save_file({"mean_embedding": mean.contiguous().cpu()}, str(tmp), metadata=metadata)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        return mean
+
+    def entries(self) -> list[CachedConcept]:
+        found = []
+        for path in sorted(self.folder.glob("*.safetensors")):
+            with safe_open(str(path), framework="pt") as handle:
+                meta = handle.metadata() or {}
+                mean = handle.get_tensor("mean_embedding")
+            found.append(CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"),
+                                       int(meta.get("num_sentences", 0)), float(mean.norm()), tuple(mean.shape)))
+        return found
+
+    def delete(self, concept: str) -> list[Path]:
+        removed = [entry.path for entry in self.entries() if entry.concept == concept]
+        for path in removed:
+            path.unlink()
+        return removed
+
+
+def save_direction(path: str | os.PathLike[str], direction: Tensor, **metadata: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({"direction": direction.float().contiguous().cpu()}, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
+    os.replace(tmp, path)
+    return path
+
+
+def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...] | None = None) -> Tensor:
+    """Load a saved direction (ours: key 'direction'; the authors' .pt means are concept embeddings, not directions)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"direction file not found: {path}")
+    with safe_open(str(path), framework="pt") as handle:
+        if "direction" not in handle.keys():
+            raise ValueError(f"{path} holds no 'direction' tensor (keys: {list(handle.keys())})")
+        direction = handle.get_tensor("direction")
+    if expected_shape is not None and tuple(direction.shape[-2:]) != tuple(expected_shape[-2:]):
+        raise ValueError(
+            f"{path}: direction shape {tuple(direction.shape)} does not fit this model's text embeddings {tuple(expected_shape)}; "
+            "directions belong to the text encoder they were built with"
+        )
+    return direction if direction.dim() == 3 else direction[None]

@@ -1,0 +1,56 @@
+"""Cross-attention guided editing (paper §3.2, Algorithm 1 lines 7-14): x_T -> edited latents.
+
+The reference branch (caption only) and the edit branch (caption + Δ) run in lockstep, one
+timestep loop for both, so only the current step's reference maps are ever held. The result is
+identical to the authors' two-pass order (record every step, then edit) because the reference
+branch never depends on the edit branch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .config import EditConfig
+from .ddim import Schedule, ddim_step, sampling_steps
+from .guidance import Conditioning, EpsModel, MapRecorder, predict_eps, xa_guidance_step, xa_guidance_step_official
+from .inversion import StepCallback
+
+
+@torch.no_grad()
+def edit(
+    model: EpsModel,
+    recorder: MapRecorder,
+    schedule: Schedule,
+    x_T: Tensor,
+    reference: Conditioning,
+    target: Conditioning,
+    cfg: EditConfig,
+    on_step: StepCallback | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Denoise x_T (1, 4, h, w) once with the reference conditioning and K times with the edit conditioning.
+
+    `target.cond` is (K, T, D): K edits of one image share one reference branch. Returns
+    (edited latents (K, 4, h, w), reconstruction latents (1, 4, h, w)).
+    """
+    guidance_step = xa_guidance_step_official if cfg.guidance_mode == "official" else xa_guidance_step
+    steps = sampling_steps(cfg.num_steps, schedule)
+    x_ref = x_T.float()
+    x = x_ref.expand(target.cond.shape[0], -1, -1, -1)
+    for i, step in enumerate(steps):
+        t = step.t_model
+        # 1. Reference branch: denoise with the caption and record this step's cross-attention maps M_ref
+        with recorder.recording():
+            eps_ref = predict_eps(model, x_ref, t, reference)
+        ref_maps = recorder.take()
+        # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa)
+        x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, cfg.xa_guidance)
+        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
+        eps = predict_eps(model, x_prompt, t, target, x_uncond=x_carried)
+        # 4. Both branches take the same DDIM step
+        ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
+        x_ref = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to)
+        x = ddim_step(x_carried, eps.float(), ab_from, ab_to)
+        if on_step is not None:
+            on_step(i, len(steps))
+    return x, x_ref

@@ -1,0 +1,113 @@
+"""Classifier-free guidance and cross-attention guidance (paper §3.2). Pure torch.
+
+The CFG batch layout is a named value (`Conditioning`), never a magic slice: "negative prompt =
+source caption" is `Conditioning(cond=caption + Δ, uncond=caption, scale=5)`.
+
+Attention maps arrive as {layer key: (B, heads, HW, T)} from a `MapRecorder` (attention.py); this
+module does not know how they are captured.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+AttentionMaps = dict[str, Tensor]  # layer key -> (B, heads, HW, T) softmax probabilities
+
+
+class EpsModel(Protocol):
+    """The UNet seen as a noise predictor: (x (B,4,h,w), t, text_emb (B,T,D)) -> ε (B,4,h,w)."""
+
+    def __call__(self, x: Tensor, t: int, text_emb: Tensor) -> Tensor: ...
+
+
+class MapRecorder(Protocol):
+    def recording(self) -> AbstractContextManager[None]: ...
+    def take(self) -> AttentionMaps: ...
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Text conditioning of one denoising branch, with optional classifier-free guidance."""
+
+    cond: Tensor  # (B, T, D) prompt embedding (for edits: caption + Δ)
+    uncond: Tensor | None = None  # (B or 1, T, D) negative prompt embedding; None = no CFG
+    scale: float = 1.0
+
+    @property
+    def uses_cfg(self) -> bool:
+        return self.uncond is not None and self.scale != 1.0
+
+
+def predict_eps(model: EpsModel, x: Tensor, t: int, c: Conditioning, x_uncond: Tensor | None = None) -> Tensor:
+    """ε with CFG: ε_u + s·(ε_c − ε_u), both halves in one batched UNet call.
+
+    `x_uncond` lets the negative half see another latent; only the authors' CFG-pair guidance needs it.
+    """
+    if not c.uses_cfg:
+        return model(x, t, c.cond)
+    assert c.uncond is not None
+    x_u = x if x_uncond is None else x_uncond
+    uncond = c.uncond.expand(x.shape[0], -1, -1)
+    eps_u, eps_c = model(torch.cat([x_u, x]), t, torch.cat([uncond, c.cond])).chunk(2)
+    return eps_u + c.scale * (eps_c - eps_u)
+
+
+def xa_loss(maps: AttentionMaps, ref_maps: AttentionMaps) -> Tensor:
+    """Per-element L2 distance to the reference maps: Σ_layers Σ_{pixels, tokens} (M − M_ref)², mean over heads.
+
+    This is the authors' formula (both implementations); returns (B,) so batched edits stay independent.
+    Reference maps broadcast over the batch.
+    """
+    if maps.keys() != ref_maps.keys():
+        raise RuntimeError(f"attention layers differ from the reference: {sorted(maps.keys() ^ ref_maps.keys())}")
+    return sum(((maps[k] - ref_maps[k]) ** 2).sum(dim=(-2, -1)).mean(dim=-1) for k in maps)  # type: ignore[return-value]
+
+
+def _grad_of_maps_loss(model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, text_emb: Tensor, ref_maps: AttentionMaps) -> Tensor:
+    """∂/∂x of Σ_batch xa_loss: one forward with recorded maps, one backward to the latent only (weights frozen)."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        with recorder.recording():
+            model(x, t, text_emb)  # run only to record this step's maps, with the graph
+        loss = xa_loss(recorder.take(), ref_maps).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def xa_guidance_step(
+    model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, target: Conditioning, ref_maps: AttentionMaps, step_size: float
+) -> tuple[Tensor, Tensor]:
+    """Guidance as the paper writes it: x ← x − λ_xa ∇_x ‖M(x, c_edit) − M_ref‖².
+
+    Returns (carried latent, latent the prompt half sees); here both are the moved x.
+    """
+    if step_size == 0:
+        return x, x
+    ref_cond = {k: m[-1:] for k, m in ref_maps.items()}  # the reference's prompt half
+    x = x - step_size * _grad_of_maps_loss(model, recorder, x, t, target.cond, ref_cond)
+    return x, x
+
+
+def xa_guidance_step_official(
+    model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, target: Conditioning, ref_maps: AttentionMaps, step_size: float
+) -> tuple[Tensor, Tensor]:
+    """The authors' guidance: SGD on the CFG-doubled latent [x, x] with prompts [negative, caption + Δ].
+
+    The loss averages both halves; the UNet does not mix batch rows, so the negative half moves by
+    its own maps only. The authors then carry the *negative* half forward (`x_in.chunk(2)[0]`), while
+    the prompt half's latent is used only for this step's conditional ε (algorithm.md §3).
+    """
+    if step_size == 0 or target.uncond is None:
+        return xa_guidance_step(model, recorder, x, t, target, ref_maps, step_size)
+    k = x.shape[0]
+    pair_emb = torch.cat([target.uncond.expand(k, -1, -1), target.cond])
+    ref_pair = {n: torch.cat([m[:1].expand(k, *m.shape[1:]), m[-1:].expand(k, *m.shape[1:])]) for n, m in ref_maps.items()}
+    # mean over the 2 CFG halves (the authors' .mean(0) over batch·heads) = 0.5 × per-half loss
+    grad = 0.5 * _grad_of_maps_loss(model, recorder, torch.cat([x, x]), t, pair_emb, ref_pair)
+    x_negative, x_prompt = (torch.cat([x, x]) - step_size * grad).chunk(2)
+    return x_negative, x_prompt

@@ -1,0 +1,173 @@
+"""Images in and out: loading any file safely, resizing to the model's grid, PNGs with metadata.
+
+Outputs are written atomically (temporary file + rename) and never replace an existing file
+unless asked, so an interrupted or repeated run loses nothing already written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageOps, PngImagePlugin, UnidentifiedImageError
+from torch import Tensor
+
+
+class ImageError(ValueError):
+    """An input image could not be used."""
+
+
+class OutputExistsError(FileExistsError):
+    """An output file exists already and overwriting was not asked for."""
+
+
+def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 64_000_000) -> Image.Image:
+    """Open an image file (or take a PIL image), honour EXIF orientation and convert to RGB.
+
+    Transparent images are composited on white; greyscale, palette, CMYK and 16-bit images are
+    converted. Corrupt, truncated, non-image and oversized files raise ImageError naming the file.
+    """
+    name = "<image>" if isinstance(source, Image.Image) else str(source)
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"image file not found: {path}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path)
+                _check_pixels(image, name, max_pixels)  # from the header, before decoding anything
+                image.load()
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+            raise ImageError(f"{path}: image is too large to process safely ({error})") from error
+        except UnidentifiedImageError as error:
+            raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from error
+        except (OSError, SyntaxError, ValueError) as error:
+            if isinstance(error, ImageError):
+                raise
+            raise ImageError(f"{path}: corrupt or truncated image ({error})") from error
+    _check_pixels(image, name, max_pixels)
+    image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}")
+    if width < 1 or height < 1:
+        raise ImageError(f"{name}: empty image ({width}x{height})")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        span = max(float(array.max() - array.min()), 1e-12)
+        image = Image.fromarray(((array - array.min()) / span * 255).round().astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
+
+
+def fit_size(width: int, height: int, long_side: int, multiple: int, keep_aspect: bool = True) -> tuple[int, int]:
+    """Output (width, height): long side ≈ long_side, both sides rounded to a multiple, at least one multiple."""
+    if not keep_aspect:
+        side = max(multiple, round(long_side / multiple) * multiple)
+        return side, side
+    scale = long_side / max(width, height)
+    return tuple(max(multiple, round(side * scale / multiple) * multiple) for side in (width, height))  # type: ignore[return-value]
+
+
+def prepare_image(image: Image.Image, long_side: int, multiple: int, keep_aspect: bool = True) -> Image.Image:
+    size = fit_size(*image.size, long_side=long_side, multiple=multiple, keep_aspect=keep_aspect)
+    return image if image.size == size else image.resize(size, Image.LANCZOS)
+
+
+def pil_to_tensor(image: Image.Image) -> Tensor:
+    """RGB PIL -> (1, 3, H, W) float32 in [-1, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
+
+
+def tensor_to_pil(images: Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [0, 1] -> list of RGB PIL images."""
+    arrays = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arrays]
+
+
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists already; choose another output folder or pass --overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    sidecar = path.with_suffix(".json")
+    for target in (path, sidecar) if metadata is not None else (path,):
+        if target.exists() and not overwrite:
+            raise OutputExistsError(f"{target} exists already; choose another output folder or pass --overwrite")
+    info = PngImagePlugin.PngInfo()
+    if metadata is not None:
+        info.add_text("pix2pix-zero", json.dumps(metadata, sort_keys=True, default=str))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    if metadata is not None:
+        atomic_write_bytes(sidecar, (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
+    atomic_write_bytes(path, buffer.getvalue(), overwrite)
+    return path
+
+
+def read_png_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with Image.open(path) as image:
+        text = image.info.get("pix2pix-zero")
+    if text is None:
+        raise ValueError(f"{path} carries no pix2pix-zero metadata")
+    return json.loads(text)
+
+
+def labelled_grid(images: Sequence[Image.Image], labels: Sequence[str], tile: int | None = None) -> Image.Image:
+    """One row of images with a caption strip under each (input | reconstruction | edits...)."""
+    if len(images) != len(labels):
+        raise ValueError("labelled_grid needs one label per image")
+    tile = tile or max(max(im.size) for im in images)
+    tile = max(tile, 128)  # small worlds (64 px) are upscaled so the labels stay readable
+    strip = 28
+    grid = Image.new("RGB", (tile * len(images), tile + strip), "white")
+    draw = ImageDraw.Draw(grid)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        scale = tile / max(image.size)
+        shown = image.resize((round(image.width * scale), round(image.height * scale)), Image.NEAREST if scale > 1 else Image.LANCZOS)
+        grid.paste(shown, (i * tile + (tile - shown.width) // 2, (tile - shown.height) // 2))
+        text = label if len(label) <= tile // 6 else label[: tile // 6 - 1] + "…"
+        draw.text((i * tile + 4, tile + 8), text, fill="black")
+    return grid
