@@ -230,6 +230,9 @@ class Pix2PixZero:
         started = time.perf_counter()
         inversion = image if isinstance(image, Inversion) else self.invert(image, caption, inversion_config, image_config, seed, use_cache)
         inverted_at = time.perf_counter()
+        if inversion.config.num_steps != cfg.num_steps:
+            raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
+                             "an edit must start at the noise level its inversion ended at, so use the same number")
         directions, edits = self._directions(source, targets, cfg.strength, extra)
         caption_emb = self.components.encode_text([inversion.caption])
         reference = Conditioning(cond=caption_emb)  # negative = caption too, so CFG is the identity here (algorithm.md §3)

@@ -180,6 +180,8 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inversion file to write [default: <image stem>.inversion.safetensors].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--steps", "EditConfig__num_steps", type=int, default=None,
+              help="DDIM steps; the later edit should use the same number [default preset: 50].")
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_model_options
@@ -298,6 +300,32 @@ def presets(as_json: bool) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     for name in names:
         click.echo(f"\n{name}: {PRESETS[name].description}")
+
+
+@main.command()
+@click.option("--image", type=click.Path(path_type=Path), default=None, help="Edit this image instead of a shipped example scene.")
+@click.option("--example", default=None, help="Name of the shipped example scene to edit [default: the first one].")
+@click.option("--source", "-s", default=None, help="Concept to edit away [default: the shape the caption names].")
+@click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward; repeatable [default: three other shapes].")
+@click.option("--model", "-m", default="shapesworld", show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("pix2pix-zero-demo"), show_default=True,
+              help="Output root; each run writes a new run-NNN folder inside it.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_user_errors
+def demo(image: Path | None, example: str | None, source: str | None, targets: tuple[str, ...], model: str, seed: int,
+         output: Path, cache_dir: Path | None, quiet: bool) -> None:
+    """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
+    from .demo import run_demo
+
+    run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, cache_dir=cache_dir)
+    result = run.result
+    click.echo(f"image:    {run.image_name} ({result.input.width}x{result.input.height})")
+    click.echo(f"caption:  {result.caption}")
+    click.echo("edits:    " + ", ".join(f"{e['source']} -> {e['target']}" for e in result.edits))
+    click.echo(f"time:     load {run.load_seconds:.1f}s, " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    click.echo(f"grid:     {run.grid_path}")
 
 
 def _attach_optional_commands() -> None:

@@ -74,7 +74,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in ("I;16", "I;16B", "I;16L"):  # fixed 16-bit scale: a flat or dark image keeps its level
+        image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
+    if image.mode in ("I", "F"):
         array = np.asarray(image, dtype=np.float64)
         span = max(float(array.max() - array.min()), 1e-12)
         image = Image.fromarray(((array - array.min()) / span * 255).round().astype(np.uint8))

@@ -1,0 +1,189 @@
+"""The public API end to end on a tiny random model: invert once/edit many, caching, metadata, errors."""
+
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix_zero import EditConfig, Inversion, InversionConfig, ModelNotAvailableError, Pix2PixZero
+from pix2pix_zero.captioning import BlipCaptioner
+from pix2pix_zero.images import OutputExistsError, read_png_metadata
+
+FAST_INV = InversionConfig(num_steps=6, num_reg_steps=1, num_ac_rolls=1)
+FAST_EDIT = EditConfig(num_steps=6)
+
+
+class FixedCaptioner:
+    def __init__(self, text="a photo of a cat"):
+        self.text, self.calls = text, 0
+
+    def __call__(self, image):
+        self.calls += 1
+        return self.text
+
+
+@pytest.fixture()
+def editor(tiny_model_dir, cache_dir):
+    return Pix2PixZero.from_pretrained(tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False)
+
+
+@pytest.fixture(scope="module")
+def image():
+    pixels = torch.linspace(0, 255, 40 * 30 * 3).reshape(30, 40, 3).to(torch.uint8).numpy()
+    return Image.fromarray(pixels)
+
+
+def test_edit_returns_images_reconstruction_caption_and_config(editor, image):
+    result = editor.edit(image, source="cat", target=["dog", "horse"], config=FAST_EDIT, inversion_config=FAST_INV)
+    assert result.caption == "a photo of a cat"
+    assert len(result.images) == 2 and result.images[0].size == result.reconstruction.size == result.input.size
+    assert result.input.size == (16, 12)  # long side = native 16 px, sides multiples of 4
+    meta = result.metadata(1)
+    assert meta["target"] == "horse" and meta["source"] == "cat" and meta["preset"] == "default"
+    assert meta["edit_config"]["num_steps"] == 6 and meta["inversion_config"]["num_steps"] == 6
+    assert meta["sentences"]["target"][0] == "bank:horse.txt" and meta["versions"]["torch"] == torch.__version__
+    assert result.images[0].tobytes() != result.images[1].tobytes()
+
+
+def test_invert_once_edit_many_does_not_repeat_the_inversion(editor, image):
+    inversion = editor.invert(image, config=FAST_INV)
+    calls = editor.components.eps_model.num_calls
+    editor.edit(inversion, source="cat", target="dog", config=FAST_EDIT)
+    assert editor.components.eps_model.num_calls - calls == 6 * 3  # edit only: reference + guidance + CFG per step
+    calls = editor.components.eps_model.num_calls
+    again = editor.invert(image, config=FAST_INV)  # from the disk cache
+    assert editor.components.eps_model.num_calls == calls
+    assert torch.equal(again.x_T, inversion.x_T)
+
+
+def test_inversion_round_trips_through_a_file(editor, image, tmp_path):
+    inversion = editor.invert(image, config=FAST_INV, use_cache=False)
+    loaded = Inversion.load(inversion.save(tmp_path / "cat.inversion.safetensors"))
+    assert torch.equal(loaded.x_T, inversion.x_T) and loaded.caption == inversion.caption
+    assert loaded.config == FAST_INV and loaded.image.tobytes() == inversion.image.tobytes()
+
+
+def test_same_seed_same_bytes_other_seed_differs(editor, image):
+    official = InversionConfig(num_steps=6, num_reg_steps=1, num_ac_rolls=2, latent_sampling="sample", grid="official")
+    first = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=official, seed=3, use_cache=False)
+    second = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=official, seed=3, use_cache=False)
+    third = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=official, seed=4, use_cache=False)
+    assert first.image.tobytes() == second.image.tobytes()
+    assert first.image.tobytes() != third.image.tobytes()
+
+
+def test_zero_strength_and_zero_guidance_reproduce_the_reconstruction(editor, image):
+    result = editor.edit(image, "cat", "dog", config=EditConfig(num_steps=6, strength=0.0, xa_guidance=0.0), inversion_config=FAST_INV)
+    diff = torch.tensor(list(result.image.tobytes()), dtype=torch.int16) - torch.tensor(list(result.reconstruction.tobytes()), dtype=torch.int16)
+    assert diff.abs().max() <= 1
+
+
+def test_concept_embeddings_are_cached_on_disk(editor, cache_dir, monkeypatch):
+    editor.direction("cat", "dog")
+    files = sorted((cache_dir / "concepts").glob("*.safetensors"))
+    assert len(files) == 2
+    monkeypatch.setattr(editor.components, "encode_text", lambda *a, **k: pytest.fail("cached embedding was recomputed"))
+    assert torch.equal(editor.direction("cat", "dog"), editor.direction("cat", "dog"))
+
+
+def test_sentence_file_generated_sentences_and_weighted_extra_directions(editor, image, tmp_path):
+    bank = tmp_path / "felines.txt"
+    bank.write_text("a photo of a cat\na cat on the grass\n")
+    sentences, origin = editor.sentences(str(bank))
+    assert sentences == ["a photo of a cat", "a cat on the grass"] and origin.startswith("file:")
+    generated, origin = editor.sentences("unicorn")
+    assert origin == "generated" and all("unicorn" in s for s in generated)
+    base = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    zero_extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 0.0)])
+    extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 2.0)])
+    assert zero_extra.image.tobytes() == base.image.tobytes()
+    assert extra.image.tobytes() != base.image.tobytes()
+
+
+def test_save_writes_png_with_metadata_and_never_overwrites(editor, image, tmp_path):
+    result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    written = result.save(tmp_path, stem="pet")
+    names = sorted(p.name for p in written)
+    assert names == ["pet.edit-dog.png", "pet.grid.png", "pet.input.png", "pet.reconstruction.png"]
+    assert (tmp_path / "pet.edit-dog.json").is_file()
+    meta = read_png_metadata(tmp_path / "pet.edit-dog.png")
+    assert meta["target"] == "dog" and meta["caption"] == "a photo of a cat" and meta["seed"] == 0
+    before = (tmp_path / "pet.edit-dog.png").read_bytes()
+    with pytest.raises(OutputExistsError, match="exists already"):
+        result.save(tmp_path, stem="pet")
+    assert (tmp_path / "pet.edit-dog.png").read_bytes() == before
+
+
+def test_official_preset_runs_and_records_itself(tiny_model_dir, cache_dir, image):
+    editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False, preset="official")
+    inv = InversionConfig(num_steps=6, grid="official", latent_sampling="sample", num_reg_steps=1, num_ac_rolls=1)
+    result = editor.edit(image, "cat", "dog", num_steps=6, inversion_config=inv)
+    assert result.input.size == (16, 16)  # square, as the authors' CLI
+    meta = result.metadata()
+    assert meta["preset"] == "official" and meta["edit_config"]["guidance_mode"] == "official"
+
+
+def test_synthetic_generation_and_edit_is_deterministic(editor):
+    a = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1, num_steps=5)
+    b = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1, num_steps=5)
+    c = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=2, num_steps=5)
+    assert a.image.tobytes() == b.image.tobytes() and a.input.tobytes() == a.reconstruction.tobytes()
+    assert a.input.tobytes() != c.input.tobytes()
+    assert a.metadata()["edit_config"]["xa_guidance"] == 0.15 and a.metadata()["mode"] == "synthetic"
+
+
+def test_v_prediction_model_edits(tiny_vpred_model_dir, cache_dir, image):
+    editor = Pix2PixZero.from_pretrained(tiny_vpred_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False)
+    assert editor.components.schedule.prediction_type == "v_prediction"
+    result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    assert result.image.size == (16, 12)
+
+
+def test_captioner_runs_only_when_no_caption_is_given(editor, image):
+    editor.edit(image, "cat", "dog", caption="a cat", config=FAST_EDIT, inversion_config=FAST_INV)
+    assert editor._captioner.calls == 0
+    editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    assert editor._captioner.calls == 1
+
+
+def test_blip_is_loaded_lazily_and_missing_blip_says_how_to_recover(tiny_model_dir, cache_dir, image):
+    editor = Pix2PixZero.from_pretrained(tiny_model_dir, cache_dir=cache_dir, progress=False)
+    assert isinstance(editor._captioner, BlipCaptioner) and editor._captioner._model is None
+    editor.edit(image, "cat", "dog", caption="a photo of a cat", config=FAST_EDIT, inversion_config=FAST_INV)
+    assert editor._captioner._model is None
+    with pytest.raises(ModelNotAvailableError, match="--caption") as error:
+        editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    assert "Salesforce/blip-image-captioning-large" in str(error.value)
+
+
+@pytest.mark.parametrize("model,message", [
+    ("CompVis/stable-diffusion-v1-4", "local folder"),
+    ("./no/such/folder", "does not exist"),
+])
+def test_missing_models_name_themselves_and_the_fix(model, message):
+    with pytest.raises(ModelNotAvailableError, match=message) as error:
+        Pix2PixZero.from_pretrained(model)
+    assert model in str(error.value)
+
+
+def test_folder_that_is_not_a_model_is_refused(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match="no unet/"):
+        Pix2PixZero.from_pretrained(tmp_path)
+
+
+def test_bad_requests_give_clear_errors(editor, image):
+    with pytest.raises(ValueError, match="same concept"):
+        editor.edit(image, "cat", "cat", config=FAST_EDIT, inversion_config=FAST_INV)
+    with pytest.raises(ValueError, match="non-empty"):
+        editor.edit(image, "  ", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    with pytest.raises(ValueError, match="unknown EditConfig fields"):
+        editor.edit(image, "cat", "dog", xa_guidence=0.2)
+    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+        EditConfig(num_steps=0)
+    with pytest.raises(FileNotFoundError):
+        editor.sentences("missing-bank.txt")
+
+
+def test_edit_refuses_an_inversion_made_with_other_steps(editor, image):
+    inversion = editor.invert(image, config=FAST_INV)
+    with pytest.raises(ValueError, match="same number"):
+        editor.edit(inversion, "cat", "dog", num_steps=8)

@@ -1,0 +1,175 @@
+"""Attention processors, cross-attention guidance and the lockstep edit loop on a tiny random SD UNet."""
+
+import pytest
+import torch
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from pix2pix_zero.attention import AttentionRecorder, hooked_cross_attention, is_cross_attention_key
+from pix2pix_zero.components import load_components
+from pix2pix_zero.config import EditConfig
+from pix2pix_zero.ddim import ddim_step, sampling_steps
+from pix2pix_zero.editing import edit
+from pix2pix_zero.guidance import Conditioning, predict_eps, xa_guidance_step, xa_guidance_step_official, xa_loss
+
+
+@pytest.fixture(scope="module")
+def components(tiny_model_dir):
+    return load_components(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def inputs(components):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 8, 8, generator=generator)
+    caption = components.encode_text(["a photo of a cat"])
+    delta = 0.5 * torch.randn(caption.shape, generator=generator)
+    return x, caption, delta
+
+
+def _forward(components, x, emb, t=500):
+    return components.eps_model(x, t, emb)
+
+
+def test_recording_processor_matches_the_fused_kernel_and_records_softmax_maps(components, inputs):
+    x, caption, _ = inputs
+    baseline = _forward(components, x, caption)
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        not_recording = _forward(components, x, caption)
+        with recorder.recording():
+            recording = _forward(components, x, caption)
+        maps = recorder.take()
+    assert torch.equal(not_recording, baseline)  # outside recording the previous processor runs untouched
+    assert torch.allclose(recording, baseline, atol=1e-5)
+    cross_keys = [k for k in components.unet.attn_processors if is_cross_attention_key(k)]
+    assert sorted(maps) == sorted(cross_keys) and len(maps) == 7  # down 1+1, mid 1, up 2+2
+    for probs in maps.values():
+        batch, heads, pixels, tokens = probs.shape
+        assert (batch, tokens) == (1, caption.shape[1]) and heads >= 1 and pixels in (64, 16)
+        assert torch.allclose(probs.sum(-1), torch.ones(batch, heads, pixels), atol=1e-5)
+
+
+def test_only_cross_attention_is_hooked_and_processors_are_restored_after_errors(components, inputs):
+    x, caption, _ = inputs
+    before = dict(components.unet.attn_processors)
+    recorder = AttentionRecorder()
+    with pytest.raises(RuntimeError, match="boom"):
+        with hooked_cross_attention(components.unet, recorder):
+            during = dict(components.unet.attn_processors)
+            for key, proc in during.items():
+                assert (proc is before[key]) != key.endswith("attn2.processor")
+            raise RuntimeError("boom")
+    after = dict(components.unet.attn_processors)
+    assert all(after[k] is before[k] for k in before)
+    assert all(isinstance(p, AttnProcessor2_0) for p in after.values())
+
+
+def test_take_fails_loudly_when_a_layer_did_not_fire(components):
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        with recorder.recording():
+            pass
+        with pytest.raises(RuntimeError, match="did not record"):
+            recorder.take()
+
+
+def test_guidance_gradient_reaches_the_latent_only(components, inputs):
+    x, caption, delta = inputs
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        with recorder.recording():
+            components.eps_model(x, 500, caption)
+        ref_maps = recorder.take()
+        same, _ = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption), ref_maps, 1.0)
+        moved, moved_prompt = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0)
+    assert torch.allclose(same, x, atol=1e-7)  # identical maps: zero loss, zero gradient
+    assert not torch.allclose(moved, x) and torch.equal(moved, moved_prompt)
+    assert all(p.grad is None for p in components.unet.parameters())  # weights frozen, never receive gradients
+
+
+def test_official_guidance_keeps_the_negative_half(components, inputs):
+    """At the first edit step the authors' carried latent does not move: its maps come from the unedited caption."""
+    x, caption, delta = inputs
+    recorder = AttentionRecorder()
+    target = Conditioning(cond=caption + delta, uncond=caption, scale=5.0)
+    with hooked_cross_attention(components.unet, recorder):
+        with recorder.recording():
+            components.eps_model(x, 981, caption)
+        ref_maps = recorder.take()
+        carried, prompt = xa_guidance_step_official(components.eps_model, recorder, x, 981, target, ref_maps, 1.0)
+        edited, _ = xa_guidance_step(components.eps_model, recorder, x, 981, target, ref_maps, 1.0)
+    assert torch.allclose(carried, x, atol=1e-7)
+    assert not torch.allclose(prompt, x)
+    assert torch.allclose(prompt - x, 0.5 * (edited - x), atol=1e-6)  # mean over the two CFG halves halves the step
+
+
+def _two_pass_edit(components, x_T, reference, target, cfg):
+    """The authors' order: record every step's reference maps first, then edit. Used only to check lockstep."""
+    recorder = AttentionRecorder()
+    steps = sampling_steps(cfg.num_steps, components.schedule)
+    with hooked_cross_attention(components.unet, recorder), torch.no_grad():
+        all_maps, x_ref = [], x_T
+        for step in steps:
+            with recorder.recording():
+                eps = predict_eps(components.eps_model, x_ref, step.t_model, reference)
+            all_maps.append(recorder.take())
+            x_ref = ddim_step(x_ref, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to))
+        x = x_T
+        for step, ref_maps in zip(steps, all_maps):
+            x, _ = xa_guidance_step(components.eps_model, recorder, x, step.t_model, target, ref_maps, cfg.xa_guidance)
+            eps = predict_eps(components.eps_model, x, step.t_model, target)
+            x = ddim_step(x, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to))
+    return x, x_ref
+
+
+def _edit(components, x_T, reference, target, cfg):
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        return edit(components.eps_model, recorder, components.schedule, x_T, reference, target, cfg)
+
+
+def test_lockstep_equals_two_pass(components, inputs):
+    x, caption, delta = inputs
+    cfg = EditConfig(num_steps=6, xa_guidance=2.0)
+    reference, target = Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0)
+    lock_x, lock_ref = _edit(components, x, reference, target, cfg)
+    two_x, two_ref = _two_pass_edit(components, x, reference, target, cfg)
+    assert torch.allclose(lock_ref, two_ref, atol=1e-6)
+    assert torch.allclose(lock_x, two_x, atol=1e-5)
+
+
+def test_zero_direction_and_zero_guidance_reproduce_the_reconstruction(components, inputs):
+    x, caption, delta = inputs
+    cfg = EditConfig(num_steps=8, xa_guidance=0.0)
+    edited, recon = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + 0 * delta, uncond=caption, scale=5.0), cfg)
+    assert torch.allclose(edited, recon, atol=1e-5)
+    moved, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0), cfg)
+    assert (moved - recon).abs().max() > 1e-2
+
+
+def test_batched_targets_equal_separate_edits(components, inputs):
+    x, caption, delta = inputs
+    cfg = EditConfig(num_steps=5, xa_guidance=1.0)
+    deltas = torch.cat([delta, -delta])
+    both, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas, uncond=caption, scale=5.0), cfg)
+    for i in range(2):
+        single, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas[i : i + 1], uncond=caption, scale=5.0), cfg)
+        assert torch.allclose(both[i : i + 1], single, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,xa,calls_per_step", [("edited", 0.1, 3), ("edited", 0.0, 2), ("official", 0.1, 3)])
+def test_unet_calls_per_edit_step(components, inputs, mode, xa, calls_per_step):
+    """Reference forward + guidance forward/backward + CFG forward; no guidance forward when λ_xa = 0."""
+    x, caption, delta = inputs
+    before = components.eps_model.num_calls
+    _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0),
+          EditConfig(num_steps=4, xa_guidance=xa, guidance_mode=mode))
+    assert components.eps_model.num_calls - before == 4 * calls_per_step
+
+
+def test_xa_loss_is_per_element_and_checks_layers():
+    ref = {"a": torch.rand(1, 2, 4, 3)}
+    maps = {"a": torch.cat([ref["a"], ref["a"] + 1])}
+    assert torch.allclose(xa_loss(maps, ref), torch.tensor([0.0, 12.0]))
+    with pytest.raises(RuntimeError, match="differ"):
+        xa_loss({"b": maps["a"]}, ref)

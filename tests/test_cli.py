@@ -1,0 +1,109 @@
+"""The `pix2pix-zero` command line, end to end on a tiny random model."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pix2pix_zero.cli import main
+from pix2pix_zero.images import read_png_metadata
+
+FAST = ["--steps", "4", "--num-reg-steps", "1", "--num-ac-rolls", "1", "-q"]
+
+
+@pytest.fixture()
+def run(tiny_model_dir, cache_dir):
+    def invoke(*args):
+        return CliRunner().invoke(main, [*args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    path = tmp_path / "kitty.png"
+    Image.new("RGB", (48, 32), (180, 90, 20)).save(path)
+    return path
+
+
+def test_help_explains_every_option(run):
+    result = run("edit", "--help")
+    assert result.exit_code == 0
+    for flag in ("--source", "--target", "--caption", "--model", "--steps", "--xa-guidance", "--guidance-scale",
+                 "--strength", "--seed", "--preset", "--device", "--dtype", "--output", "--inversion-steps", "--lambda-ac"):
+        assert flag in result.output
+    for command in ("edit", "invert", "generate", "direction", "presets"):
+        assert command in run("--help").output
+
+
+def test_edit_writes_outputs_with_metadata(run, tiny_model_dir, photo, tmp_path):
+    out = tmp_path / "out"
+    result = run("edit", str(photo), "--source", "cat", "--target", "dog", "--target", "horse", "--caption", "a photo of a cat",
+                 "--model", str(tiny_model_dir), "--xa-guidance", "0.2", "--seed", "5", "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "caption 'a photo of a cat'" in result.output
+    assert sorted(p.name for p in out.glob("*.png")) == ["kitty.edit-dog.png", "kitty.edit-horse.png", "kitty.grid.png",
+                                                          "kitty.input.png", "kitty.reconstruction.png"]
+    meta = read_png_metadata(out / "kitty.edit-horse.png")
+    assert meta["edit_config"]["xa_guidance"] == 0.2 and meta["edit_config"]["num_steps"] == 4
+    assert meta["inversion_config"]["num_steps"] == 4 and meta["seed"] == 5 and meta["target"] == "horse"
+    assert json.loads((out / "kitty.edit-horse.json").read_text()) == meta
+    again = run("edit", str(photo), "-s", "cat", "-t", "dog", "--caption", "a photo of a cat", "--model", str(tiny_model_dir),
+                "-o", str(out), *FAST)
+    assert again.exit_code == 1 and "exists already" in again.output and "--overwrite" in again.output
+
+
+def test_invert_then_edit_from_the_saved_inversion(run, tiny_model_dir, photo, tmp_path):
+    inversion = tmp_path / "kitty.inversion.safetensors"
+    result = run("invert", str(photo), "--caption", "a photo of a cat", "--model", str(tiny_model_dir), "-o", str(inversion), *FAST)
+    assert result.exit_code == 0, result.output
+    assert inversion.is_file()
+    result = run("edit", str(inversion), "-s", "cat", "-t", "zebra", "--model", str(tiny_model_dir), "-o", str(tmp_path / "o"), *FAST)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "kitty.edit-zebra.png").is_file()
+
+
+def test_generate_synthetic(run, tiny_model_dir, tmp_path):
+    result = run("generate", "--prompt", "a photo of a cat", "-s", "cat", "-t", "dog", "--seed", "3", "--model", str(tiny_model_dir),
+                 "--steps", "3", "-q", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["xa_guidance"] == 0.15
+
+
+def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):
+    result = run("direction", "build", "-s", "cat", "-t", "dog", "--model", str(tiny_model_dir), "-q", "-o", str(tmp_path / "d.safetensors"))
+    assert result.exit_code == 0, result.output
+    assert "cat: 1000 sentences (bank:cat.txt)" in result.output and (tmp_path / "d.safetensors").is_file()
+    listing = run("direction", "list")
+    assert "cat" in listing.output and "dog" in listing.output
+    assert "1000 sentences" in run("direction", "list", "--banks").output
+    assert run("direction", "delete", "dog").exit_code == 0
+    assert "dog " not in run("direction", "list").output
+    assert run("direction", "delete", "dog").exit_code == 1
+
+
+def test_presets_side_by_side(run):
+    result = run("presets")
+    assert "official" in result.output and "inversion.grid" in result.output and "mirror" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["edit", "missing.png", "-s", "cat", "-t", "dog"], "image file not found"),
+    (["edit", "{photo}", "-s", "cat", "-t", "dog", "--model", "./nowhere/model"], "does not exist"),
+    (["edit", "{photo}", "-s", "cat", "-t", "dog", "--steps", "0", "--model", "{model}"], "num_steps must be >= 1"),
+    (["edit", "{photo}", "-s", "cat", "-t", "dog", "--add", "cat:dog", "--model", "{model}"], "SOURCE:TARGET:WEIGHT"),
+    (["edit", "{corrupt}", "-s", "cat", "-t", "dog", "--model", "{model}"], "corrupt or truncated"),
+])
+def test_bad_input_gives_a_clear_error(run, tiny_model_dir, photo, tmp_path, args, message):
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(photo.read_bytes()[:60])
+    args = [a.format(photo=photo, model=tiny_model_dir, corrupt=corrupt) for a in args]
+    result = run(*args, "--caption", "a cat", "-q")
+    assert result.exit_code in (1, 2)
+    assert message in result.output
+
+
+def test_unknown_flag_is_a_usage_error(run):
+    result = run("edit", "x.png", "-s", "cat", "-t", "dog", "--xa-guidence", "0.2")
+    assert result.exit_code == 2 and "No such option" in result.output

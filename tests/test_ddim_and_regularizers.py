@@ -1,0 +1,123 @@
+"""Math invariants of the DDIM grids and the inversion regularizers, with oracle denoisers."""
+
+import pytest
+import torch
+
+from fakes import ConstantEps
+from pix2pix_zero import regularizers
+from pix2pix_zero.config import InversionConfig
+from pix2pix_zero.ddim import CLEAN, Schedule, ddim_step, inversion_steps, sampling_steps, timesteps, to_eps
+from pix2pix_zero.inversion import invert
+from pix2pix_zero.regularizers import auto_corr_loss, kl_divergence, regularize_eps
+
+SD = Schedule.stable_diffusion()
+NO_REG = InversionConfig(lambda_ac=0.0, lambda_kl=0.0)
+
+
+def test_sd_timesteps_and_alpha_bars_match_diffusers():
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    scheduler.set_timesteps(50)
+    assert timesteps(50, SD) == scheduler.timesteps.tolist()
+    assert torch.allclose(SD.alphas_cumprod.float(), scheduler.alphas_cumprod)
+    assert SD.alpha_bar(CLEAN) == pytest.approx(float(scheduler.final_alpha_cumprod))
+
+
+def test_mirror_inversion_is_the_exact_reverse_of_sampling():
+    sampling = sampling_steps(50, SD)
+    inversion = inversion_steps(50, SD, "mirror")
+    assert len(inversion) == len(sampling) == 50
+    assert [(s.t_to, s.t_from) for s in reversed(sampling)] == [(s.t_from, s.t_to) for s in inversion]
+    assert [s.t_model for s in inversion] == [s.t_model for s in reversed(sampling)]
+    assert inversion[0].t_from == CLEAN and inversion[-1].t_to == 981
+
+
+def test_official_grid_has_48_calls_offset_by_one():
+    steps = inversion_steps(50, SD, "official")
+    assert len(steps) == 48  # the authors' `timesteps.flip(0)[1:-1]`
+    assert (steps[0].t_model, steps[0].t_from, steps[0].t_to) == (21, 20, 40)
+    assert (steps[-1].t_model, steps[-1].t_from, steps[-1].t_to) == (961, 960, 980)
+
+
+@pytest.mark.parametrize("grid,calls", [("mirror", 50), ("official", 48)])
+def test_inversion_makes_exactly_one_model_call_per_step(grid, calls):
+    model = ConstantEps()
+    invert(model, SD, torch.randn(1, 4, 8, 8), torch.zeros(1, 3, 4), InversionConfig(grid=grid, lambda_ac=0, lambda_kl=0))
+    assert model.num_calls == calls
+
+
+def test_ddim_invert_then_sample_round_trip_is_exact_with_an_oracle():
+    x0 = torch.randn(2, 4, 8, 8, dtype=torch.float64).float()
+    x_T = invert(ConstantEps(), SD, x0, torch.zeros(1, 3, 4), NO_REG)
+    x = x_T
+    for step in sampling_steps(50, SD):
+        x = ddim_step(x, torch.full_like(x, 0.3), SD.alpha_bar(step.t_from), SD.alpha_bar(step.t_to))
+    assert not torch.allclose(x_T, x0, atol=0.1)  # the chain really moved
+    assert torch.allclose(x, x0, atol=1e-4)
+
+
+def test_v_prediction_converts_to_the_same_eps():
+    x0, eps = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    ab = SD.alpha_bar(500).float()
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
+    assert torch.allclose(to_eps(v, x_t, ab, "v_prediction"), eps, atol=1e-5)
+    assert torch.allclose(to_eps(x0, x_t, ab, "sample"), eps, atol=1e-4)
+    with pytest.raises(ValueError, match="prediction_type"):
+        to_eps(v, x_t, ab, "flow")
+
+
+def test_roll_offsets_never_zero_and_cover_the_range(monkeypatch):
+    drawn: list[tuple[int, int]] = []
+    original = regularizers._roll_offset
+
+    def spy(size, min_roll, generator):
+        value = original(size, min_roll, generator)
+        drawn.append((size, value))
+        return value
+
+    monkeypatch.setattr(regularizers, "_roll_offset", spy)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        auto_corr_loss(torch.randn(1, 4, 64, 64), generator)
+    sizes = [s for s, _ in drawn]
+    assert sizes[:4] == [64, 32, 16, 8]  # the pyramid: 4 levels per channel for a 64×64 latent
+    assert len(drawn) == 50 * 4 * 4
+    for size, value in drawn:
+        assert 1 <= value < size // 2
+    assert {v for s, v in drawn if s == 64} >= {1, 31}  # both ends of [1, 32) are reachable
+
+
+def test_auto_correlation_loss_is_larger_for_correlated_noise():
+    generator = torch.Generator().manual_seed(0)
+    white = torch.randn(1, 4, 32, 32, generator=generator)
+    smooth = torch.nn.functional.avg_pool2d(torch.randn(1, 4, 36, 36, generator=generator), 5, stride=1) * 5
+    assert auto_corr_loss(smooth, torch.Generator().manual_seed(1)) > 20 * auto_corr_loss(white, torch.Generator().manual_seed(1))
+
+
+def test_kl_is_zero_only_for_unit_gaussian_statistics():
+    x = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = (x - x.mean()) / x.std()
+    assert kl_divergence(x).abs() < 1e-5
+    assert kl_divergence(0.5 * x) > 0.1 and kl_divergence(x + 1) > 0.9
+
+
+def test_regularize_eps_moves_noise_toward_white_gaussian_and_is_seeded():
+    generator = torch.Generator().manual_seed(0)
+    eps = torch.nn.functional.avg_pool2d(torch.randn(1, 4, 20, 20, generator=generator), 5, stride=1) * 3 + 0.3
+    cfg = InversionConfig()
+    out_a = regularize_eps(eps, cfg, torch.Generator().manual_seed(7))
+    out_b = regularize_eps(eps, cfg, torch.Generator().manual_seed(7))
+    out_c = regularize_eps(eps, cfg, torch.Generator().manual_seed(8))
+    assert torch.equal(out_a, out_b)
+    assert not torch.equal(out_a, out_c)
+    assert kl_divergence(out_a) < kl_divergence(eps)
+    probe = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert auto_corr_loss(out_a, probe[0]) < auto_corr_loss(eps, probe[1])
+
+
+def test_regularization_off_returns_eps_unchanged():
+    eps = torch.randn(1, 4, 8, 8)
+    assert torch.equal(regularize_eps(eps, NO_REG), eps)
