@@ -32,7 +32,7 @@ from .config import EditConfig, ImageConfig, InversionConfig, Preset, get_preset
 from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
 from .guidance import Conditioning
-from .images import labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
+from .images import atomic_write_bytes, labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
 from .inversion import invert as invert_latents
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
@@ -126,8 +126,10 @@ class Pix2PixZero:
     """pix2pix-zero on a Stable-Diffusion-family model: caption → invert → direction → guided edit."""
 
     def __init__(self, components: Components, captioner: Captioner | None = None, preset: str = "default",
-                 cache_dir: str | os.PathLike[str] | None = None, progress: bool = True) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+                 sentence_model: str | os.PathLike[str] | None = None) -> None:
         self.components = components
+        self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
         self.preset: Preset = get_preset(preset)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -172,7 +174,22 @@ class Pix2PixZero:
         bank = sentence_banks.find_bank(concept, extra_dirs=model_banks)
         if bank is not None:
             return sentence_banks.read_sentence_file(bank), f"bank:{bank.name}"
+        if self.sentence_model is not None:
+            return self._lm_sentences(concept), f"lm:{self.sentence_model}"
         return sentence_banks.generate_sentences(concept, num=NUM_GENERATED_SENTENCES, seed=0), "generated"
+
+    def _lm_sentences(self, concept: str) -> list[str]:
+        """Sentences from the local language model, kept on disk so a concept is generated once per model."""
+        key = hashlib.sha256(f"{Path(str(self.sentence_model)).resolve()}\n{concept}".encode()).hexdigest()[:16]
+        cached = self.cache_dir / "sentences" / f"{_slug(concept)}-{key}.txt"
+        if cached.is_file():
+            return sentence_banks.read_sentence_file(cached)
+        found = sentence_banks.generate_with_language_model(concept, self.sentence_model, num=NUM_GENERATED_SENTENCES,
+                                                            seed=0, device=str(self.components.device))
+        if not found:
+            raise ValueError(f"the language model {self.sentence_model} produced no usable sentences for {concept!r}")
+        atomic_write_bytes(cached, ("\n".join(found) + "\n").encode(), overwrite=True)
+        return found
 
     def concept_embedding(self, concept: str) -> tuple[Tensor, str, int]:
         """(1, T, D) mean embedding of the concept's sentences (cached on disk), with their origin and count."""

@@ -10,7 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, get_args
 
@@ -58,7 +58,36 @@ def _configs_from(options: dict[str, Any], preset_name: str) -> tuple[InversionC
             override(preset.image, **picked[ImageConfig]))
 
 
+@dataclass(frozen=True)
+class ModelOptions:
+    """The options every model-using command shares; `editor()` loads the model once."""
+
+    model: str
+    device: str
+    dtype: str
+    preset: str
+    cache_dir: Path | None
+    captioner: str | None
+    safety_checker: bool
+    sentence_model: Path | None
+    quiet: bool
+
+    def editor(self) -> Any:
+        from .api import Pix2PixZero
+
+        return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
+                                           safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
+                                           progress=not self.quiet, sentence_model=self.sentence_model)
+
+
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the shared model options; the command receives them packed as `opts: ModelOptions`."""
+
+    @functools.wraps(command)
+    def packed(*args: Any, **kwargs: Any) -> Any:
+        opts = ModelOptions(**{name: kwargs.pop(name) for name in ModelOptions.__dataclass_fields__})
+        return command(*args, opts=opts, **kwargs)
+
     options = [
         click.option("--model", "-m", default="shapesworld", show_default=True,
                      help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id (e.g. CompVis/stable-diffusion-v1-4), "
@@ -74,11 +103,14 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="BLIP captioning model (hub id or folder) [default: the model folder's captioner/, else Salesforce/blip-image-captioning-large]."),
         click.option("--safety-checker/--no-safety-checker", default=False, show_default=True,
                      help="Run the model's NSFW safety checker and blank flagged outputs (off: its false positives give black images)."),
+        click.option("--sentence-model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+                     help="Local transformers language model (folder) that writes sentences for concepts without a bank "
+                          "[default: offline template sentences]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
+        packed = option(packed)
+    return packed
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,14 +126,6 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(error) or type(error).__name__) from error
 
     return wrapper
-
-
-def _editor(model: str, device: str, dtype: str, preset: str, cache_dir: Path | None, captioner: str | None,
-            safety_checker: bool, quiet: bool) -> Any:
-    from .api import Pix2PixZero
-
-    return Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, captioner=captioner, safety_checker=safety_checker,
-                                       preset=preset, cache_dir=cache_dir, progress=not quiet)
 
 
 def _parse_extra(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
@@ -144,8 +168,7 @@ def main() -> None:
 @_model_options
 @_user_errors
 def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
-         output: Path, overwrite: bool, no_cache: bool, model: str, device: str, dtype: str, preset: str, cache_dir: Path | None,
-         captioner: str | None, safety_checker: bool, quiet: bool, **config_flags: Any) -> None:
+         output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
 
     Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
@@ -153,7 +176,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     """
     from .api import Inversion
 
-    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, preset)
+    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset)
     extra_directions = _parse_extra(extra)
     stems = [p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem for p in images]
     if len(set(stems)) != len(stems):
@@ -161,7 +184,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     for path in images:
         if not path.is_file():
             raise click.ClickException(f"image file not found: {path}")
-    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    editor = opts.editor()
     for path, stem in zip(images, stems):
         source_image = Inversion.load(path) if path.suffix == ".safetensors" else path
         result = editor.edit(source_image, source, list(targets), caption=caption, config=edit_cfg, inversion_config=inversion_cfg,
@@ -186,14 +209,13 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 @_config_options(InversionConfig)
 @_model_options
 @_user_errors
-def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, model: str, device: str, dtype: str,
-           preset: str, cache_dir: Path | None, captioner: str | None, safety_checker: bool, quiet: bool, **config_flags: Any) -> None:
+def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
-    inversion_cfg, _, image_cfg = _configs_from(config_flags, preset)
+    inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset)
     output = output or Path(f"{image.stem}.inversion.safetensors")
     if output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
-    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    editor = opts.editor()
     inversion = editor.invert(image, caption=caption, config=inversion_cfg, image_config=image_cfg, seed=seed)
     inversion.save(output)
     click.echo(f"{image}: caption '{inversion.caption}'\n  wrote {output}")
@@ -211,13 +233,12 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 @_model_options
 @_user_errors
 def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
-             model: str, device: str, dtype: str, preset: str, cache_dir: Path | None, captioner: str | None, safety_checker: bool,
-             quiet: bool, **config_flags: Any) -> None:
+             opts: ModelOptions, **config_flags: Any) -> None:
     """Synthetic mode: generate from --prompt and --seed, then edit the generation (xa-guidance 0.15 unless set)."""
-    _, edit_cfg, _ = _configs_from(config_flags, preset)
+    _, edit_cfg, _ = _configs_from(config_flags, opts.preset)
     if config_flags.get("EditConfig__xa_guidance") is None:
-        edit_cfg = override(edit_cfg, xa_guidance=get_preset(preset).synthetic_xa_guidance)
-    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+        edit_cfg = override(edit_cfg, xa_guidance=get_preset(opts.preset).synthetic_xa_guidance)
+    editor = opts.editor()
     result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
     for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
         click.echo(f"wrote {file}")
@@ -234,12 +255,11 @@ def direction() -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
 @_model_options
 @_user_errors
-def direction_build(source: str, target: str, output: Path | None, model: str, device: str, dtype: str, preset: str,
-                    cache_dir: Path | None, captioner: str | None, safety_checker: bool, quiet: bool) -> None:
+def direction_build(source: str, target: str, output: Path | None, opts: ModelOptions) -> None:
     """Embed both concepts' sentences (cached) and report the direction."""
     from .directions import save_direction
 
-    editor = _editor(model, device, dtype, preset, cache_dir, captioner, safety_checker, quiet)
+    editor = opts.editor()
     for concept in (source, target):
         sentences, origin = editor.sentences(concept)
         click.echo(f"{concept}: {len(sentences)} sentences ({origin})")

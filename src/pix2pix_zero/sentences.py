@@ -420,24 +420,6 @@ def _load_lm(model: str | Path, device: str):
     return config, tokenizer, lm
 
 
-def _sample_next(logits, generator, temperature: float, top_k: int, top_p: float):
-    import torch
-
-    logits = logits.float() / max(temperature, 1e-5)
-    if top_k and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1, None]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if 0.0 < top_p < 1.0:
-        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        cum = probs.cumsum(dim=-1)
-        remove = cum - probs > top_p  # keep the smallest set whose mass reaches top_p
-        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
-
-
 def _clean_caption(text: str) -> str:
     text = text.strip()
     for line in text.splitlines():
@@ -465,8 +447,8 @@ def generate_with_language_model(
     ``model`` must be a local folder saved with ``save_pretrained`` (causal LM
     such as GPT-2 / OPT / Llama, or seq2seq such as T5 / FLAN-T5, chosen from
     the config's ``is_encoder_decoder``).  The prompt is :data:`LM_PROMPT`.
-    Sampling (top-k 50, top-p 0.95) uses a ``torch.Generator`` seeded with
-    ``seed``, so results are deterministic on a given device.  Only the first
+    Sampling (top-k 50, top-p 0.95) runs transformers' ``generate`` under a
+    forked RNG seeded from ``seed``, so results are deterministic on a given device.  Only the first
     line of each sample is kept; lines of 10 characters or fewer are dropped;
     ``", {word}"`` is appended to a caption that lacks the word verbatim
     (case-sensitive, so every caption contains it); duplicates
@@ -484,28 +466,20 @@ def generate_with_language_model(
 
     import torch
 
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
     prompt = LM_PROMPT.format(word=word)
     enc = tokenizer(prompt, return_tensors="pt")
     prompt_ids = enc["input_ids"].to(device)
     if prompt_ids.shape[-1] == 0:
         raise ValueError(f"tokenizer of {model!s} produced no tokens for the prompt")
-    eos_ids = set()
-    for tok_id in (getattr(tokenizer, "eos_token_id", None), getattr(config, "eos_token_id", None)):
-        if isinstance(tok_id, int):
-            eos_ids.add(tok_id)
-        elif isinstance(tok_id, (list, tuple)):
-            eos_ids.update(int(t) for t in tok_id)
     is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
 
     out: list[str] = []
     seen: set[str] = set()
     max_batches = max(4, 3 * math.ceil(num / batch_size))
     with torch.inference_mode():
-        for _ in range(max_batches):
-            new_tokens = _sample_batch(
-                lm, config, prompt_ids, batch_size, max_new_tokens, generator, eos_ids, is_seq2seq, device
-            )
+        for batch_index in range(max_batches):
+            batch_seed = int(seed) * 100_003 + batch_index
+            new_tokens = _sample_batch(lm, tokenizer, prompt_ids, batch_size, max_new_tokens, batch_seed, is_seq2seq)
             for row in new_tokens:
                 text = _clean_caption(tokenizer.decode(row, skip_special_tokens=True))
                 if len(text) <= 10:
@@ -520,63 +494,18 @@ def generate_with_language_model(
     return out
 
 
-def _sample_batch(lm, config, prompt_ids, batch_size, max_new_tokens, generator, eos_ids, is_seq2seq, device):
-    """Sample ``batch_size`` continuations of the prompt; returns lists of new token ids."""
+def _sample_batch(lm, tokenizer, prompt_ids, batch_size: int, max_new_tokens: int, seed: int, is_seq2seq: bool):
+    """``batch_size`` sampled continuations of the prompt (top-k 50, top-p 0.95) as new-token id rows.
+
+    transformers' ``generate`` takes no generator, so the global RNG is forked and seeded around it:
+    deterministic for a seed, and the caller's RNG state is left untouched.
+    """
     import torch
 
-    ids = prompt_ids.expand(batch_size, -1).contiguous()
-    attn = torch.ones_like(ids)
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
-    rows: list[list[int]] = [[] for _ in range(batch_size)]
-    past = None
-    # transformers >= 5.2x calls the KV cache ``cache``; older releases ``past_key_values``
-    try:
-        import inspect
-
-        cache_kw = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
-    except (TypeError, ValueError):  # pragma: no cover
-        cache_kw = "past_key_values"
-    if is_seq2seq:
-        start = getattr(config, "decoder_start_token_id", None)
-        if start is None:
-            start = getattr(config, "pad_token_id", None) or 0
-        encoder_outputs = lm.get_encoder()(input_ids=ids, attention_mask=attn)
-        dec = torch.full((batch_size, 1), int(start), dtype=torch.long, device=device)
-        step_input = dec
-    else:
-        step_input = ids
-    for _ in range(max_new_tokens):
-        if is_seq2seq:
-            outputs = lm(
-                encoder_outputs=encoder_outputs,
-                attention_mask=attn,
-                decoder_input_ids=step_input,
-                use_cache=True,
-                **{cache_kw: past},
-            )
-        else:
-            outputs = lm(input_ids=step_input, attention_mask=attn, use_cache=True, **{cache_kw: past})
-        past = getattr(outputs, "cache", None)
-        if past is None:
-            past = getattr(outputs, "past_key_values", None)
-        nxt = _sample_next(outputs.logits[:, -1, :], generator, 1.0, 50, 0.95)
-        for i, tok in enumerate(nxt.tolist()):
-            if finished[i]:
-                continue
-            if tok in eos_ids:
-                finished[i] = True
-            else:
-                rows[i].append(tok)
-        if bool(finished.all()):
-            break
-        step_input = nxt.unsqueeze(-1)
-        if past is None:  # model without cache support: feed the whole sequence again
-            if is_seq2seq:
-                dec = torch.cat([dec, step_input], dim=-1)
-                step_input = dec
-            else:
-                ids = torch.cat([ids, step_input], dim=-1)
-                step_input = ids
-        if not is_seq2seq:
-            attn = torch.cat([attn, torch.ones((batch_size, 1), dtype=attn.dtype, device=device)], dim=-1)
-    return rows
+    devices = [prompt_ids.device] if prompt_ids.device.type == "cuda" else []
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        out = lm.generate(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), do_sample=True, top_k=50,
+                          top_p=0.95, max_new_tokens=max_new_tokens, num_return_sequences=batch_size, pad_token_id=pad_id)
+    return out if is_seq2seq else out[:, prompt_ids.shape[-1]:]
