@@ -39,8 +39,8 @@ import argparse
 import random
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "src" / "pix2pix_zero" / "data" / "sentences"

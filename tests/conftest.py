@@ -7,7 +7,6 @@ os.environ.setdefault("PIX2PIX_ZERO_CACHE", "/nonexistent-cache-set-per-test")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
 from fakes import build_tiny_pipeline_folder  # noqa: E402
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from fakes import ConstantEps
+
 from pix2pix_zero import regularizers
 from pix2pix_zero.config import InversionConfig
 from pix2pix_zero.ddim import CLEAN, Schedule, ddim_step, inversion_steps, sampling_steps, timesteps, to_eps

@@ -118,7 +118,7 @@ def test_read_sentence_file(tmp_path):
     assert S.read_sentence_file(p) == ["a cat", "a dog", "A cat"]
     assert S.read_sentence_file(str(p)) == ["a cat", "a dog", "A cat"]
     q = tmp_path / "crlf.txt"
-    q.write_bytes("une tête de chat\r\nzèbre\r\n".encode("utf-8"))
+    q.write_bytes("une tête de chat\r\nzèbre\r\n".encode())
     assert S.read_sentence_file(q) == ["une tête de chat", "zèbre"]
 
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import click
+
+# transformers warns about optional vision backends on import; the CLI shows errors only.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, get_preset, override
 
@@ -74,6 +78,13 @@ class ModelOptions:
 
     def editor(self) -> Any:
         from .api import Pix2PixZero
+
+        if self.quiet:
+            import diffusers
+            import transformers
+
+            diffusers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.disable_progress_bar()
 
         return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
@@ -242,6 +253,41 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
     result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
     for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
         click.echo(f"wrote {file}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--source", "-s", default=None, help="Concept to edit away, for every image without its own in the manifest.")
+@click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward, for every image without its own; repeatable.")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: images/ and results.jsonl; rerun the same command to resume.")
+@click.option("--export-pairs", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write input/edit pairs (A/<id>.png, B/<target>/<id>.png) for training a distilled model.")
+@click.option("--retry-failed", is_flag=True, help="On resume, retry images recorded as failed.")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search INPUT folders recursively.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
+@_config_options(ImageConfig)
+@_config_options(InversionConfig)
+@_config_options(EditConfig)
+@_model_options
+@_user_errors
+def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
+          retry_failed: bool, recursive: bool, seed: int, opts: ModelOptions, **config_flags: Any) -> None:
+    """Edit a folder of images (jpg/png/webp) or a CSV/JSONL manifest (columns image, source, target, caption, id).
+
+    Resumable: results.jsonl records each finished image; rerunning skips them. A bad image is
+    recorded as failed and skipped.
+    """
+    from .batch import RESULTS_FILE, read_items, run_batch
+
+    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset)
+    items = read_items(input_path, source, targets, recursive)
+    summary = run_batch(opts.editor(), items, output, export_pairs, retry_failed, progress=not opts.quiet, config=edit_cfg,
+                        inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
+    click.echo(f"{summary.done} edited, {summary.failed} failed, {summary.skipped} already done "
+               f"in {summary.seconds:.1f}s; results: {output / RESULTS_FILE}")
+    for failure in summary.failures:
+        click.echo(f"  failed {failure['id']}: {failure['error']}", err=True)
 
 
 @main.group()

@@ -57,7 +57,7 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
                 "(expected model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
             )
         return str(path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # hub ids are 'owner/name' 
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:  # hub ids are 'owner/name'
         raise ModelNotAvailableError(f"model folder '{name}' does not exist")
     return name
 

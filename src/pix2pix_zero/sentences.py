@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = [
     "BANK_DIR",
@@ -413,7 +413,7 @@ def _load_lm(model: str | Path, device: str):
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         cls = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
         lm = cls.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, KeyError, EnvironmentError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{hint} ({type(exc).__name__}: {exc})") from exc
     lm.to(device)
     lm.eval()

@@ -1,0 +1,125 @@
+"""Batch runs: folders and manifests, resume after a crash, bad images recorded, exported pairs."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pix2pix_zero import batch as batch_module
+from pix2pix_zero.api import EditResult
+from pix2pix_zero.batch import ResultsLog, read_items, run_batch
+from pix2pix_zero.cli import main
+from pix2pix_zero.images import load_image
+
+
+class FakeEditor:
+    """Stands in for Pix2PixZero: 'edits' by inverting colours, records which images it saw."""
+
+    def __init__(self):
+        self.seen = []
+
+    def edit(self, image, source, targets, caption=None, **kwargs):
+        self.seen.append(str(image))
+        picture = load_image(image)
+        edited = [Image.eval(picture, lambda v: 255 - v) for _ in targets]
+        edits = [{"source": source, "target": t} for t in targets]
+        return EditResult(edited, picture, picture, caption or "a photo", edits, {"model": "fake"}, {"edit": 0.0})
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    for name, colour in [("a.png", "red"), ("b.jpg", "blue"), ("sub/c.webp", "green")]:
+        Image.new("RGB", (20, 16), colour).save(root / name)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_folder_items_are_found_recursively_with_unique_ids(folder):
+    items = read_items(folder, "cat", ["dog"])
+    assert [i.id for i in items] == ["a", "b", "sub__c"]
+    assert all(i.source == "cat" and i.targets == ("dog",) for i in items)
+    assert [i.id for i in read_items(folder, "cat", ["dog"], recursive=False)] == ["a", "b"]
+
+
+def test_manifests_give_per_image_settings(tmp_path, folder):
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("image,source,target,caption\nphotos/a.png,cat,dog|horse,a red cat\nphotos/b.jpg,,,\n")
+    items = read_items(csv_path, "tree", ["robot"])
+    assert items[0].targets == ("dog", "horse") and items[0].caption == "a red cat" and items[0].image == str(tmp_path / "photos/a.png")
+    assert items[1].source == "tree" and items[1].targets == ("robot",) and items[1].caption is None
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(json.dumps({"image": "photos/a.png", "source": "cat", "target": "dog", "id": "first"}) + "\n\n")
+    assert read_items(jsonl)[0].id == "first"
+    jsonl.write_text("{broken\n")
+    with pytest.raises(ValueError, match="line 1 is not JSON"):
+        read_items(jsonl)
+    csv_path.write_text("image,source,target\nphotos/a.png,,\n")
+    with pytest.raises(ValueError, match="no source/target"):
+        read_items(csv_path)
+
+
+def test_bad_image_is_recorded_and_skipped_and_pairs_are_exported(tmp_path, folder):
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    editor = FakeEditor()
+    summary = run_batch(editor, read_items(folder, "cat", ["dog", "horse"]), tmp_path / "out", export_pairs=tmp_path / "pairs", progress=False)
+    assert (summary.done, summary.failed, summary.skipped) == (3, 1, 0)
+    records = {r["id"]: r for r in ResultsLog(tmp_path / "out" / "results.jsonl").records()}
+    assert records["broken"]["status"] == "error" and "ImageError" in records["broken"]["error"]
+    assert records["a"]["status"] == "ok" and (tmp_path / "out/images/a.edit-dog.png").is_file()
+    assert sorted(p.name for p in (tmp_path / "pairs/A").iterdir()) == ["a.png", "b.png", "sub__c.png"]
+    assert (tmp_path / "pairs/B/horse/sub__c.png").is_file()
+
+
+def test_resume_after_a_crash_neither_loses_nor_repeats_work(tmp_path, folder, monkeypatch):
+    items = read_items(folder, "cat", ["dog"])
+    editor = FakeEditor()
+    real = batch_module.process_item
+    calls = {"n": 0}
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process is killed mid-run
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "process_item", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(editor, items, tmp_path / "out", progress=False)
+    first_png = (tmp_path / "out/images/a.edit-dog.png").read_bytes()
+    monkeypatch.setattr(batch_module, "process_item", real)
+    log = tmp_path / "out/results.jsonl"
+    log.write_text(log.read_text() + '{"id": "b", "sta')  # a torn line from the kill
+    resumed = FakeEditor()
+    summary = run_batch(resumed, items, tmp_path / "out", progress=False)
+    assert (summary.done, summary.skipped) == (2, 1)
+    assert resumed.seen == [items[1].image, items[2].image]
+    assert (tmp_path / "out/images/a.edit-dog.png").read_bytes() == first_png
+    ids = [r["id"] for r in ResultsLog(log).records()]
+    assert sorted(ids) == ["a", "b", "sub__c"]
+    assert run_batch(FakeEditor(), items, tmp_path / "out", progress=False).skipped == 3
+
+
+def test_failed_items_are_retried_only_when_asked(tmp_path, folder):
+    (folder / "broken.png").write_bytes(b"junk")
+    items = read_items(folder, "cat", ["dog"])
+    run_batch(FakeEditor(), items, tmp_path / "out", progress=False)
+    again = FakeEditor()
+    assert run_batch(again, items, tmp_path / "out", progress=False).skipped == 4 and again.seen == []
+    retry = FakeEditor()
+    run_batch(retry, items, tmp_path / "out", retry_failed=True, progress=False)
+    assert retry.seen == [str(folder / "broken.png")]
+
+
+def test_batch_command_end_to_end_on_the_tiny_model(tmp_path, folder, tiny_model_dir, cache_dir):
+    args = ["batch", str(folder), "-s", "cat", "-t", "dog", "-o", str(tmp_path / "out"), "--model", str(tiny_model_dir),
+            "--steps", "3", "--num-reg-steps", "1", "--num-ac-rolls", "1", "--captioner", "unused", "-q"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,caption\nphotos/a.png,a photo of a cat\nphotos/b.jpg,a photo of a cat\n")
+    args[1] = str(manifest)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "2 edited, 0 failed, 0 already done" in result.output
+    assert CliRunner().invoke(main, args).output.startswith("0 edited, 0 failed, 2 already done")
