@@ -1,9 +1,10 @@
 import os
+import tempfile
 
 # Before diffusers/transformers are imported: the hub is never contacted in tests.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("PIX2PIX_ZERO_CACHE", "/nonexistent-cache-set-per-test")
+os.environ["PIX2PIX_ZERO_CACHE"] = tempfile.mkdtemp(prefix="pix2pix-zero-test-cache-")  # never the user's cache
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
