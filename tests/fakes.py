@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import string
 from pathlib import Path
 
 import torch
+
+from pix2pix_zero.bench.random_models import write_clip_tokenizer
 
 WORDS = ["a", "photo", "of", "cat", "dog", "horse", "zebra", "red", "blue", "circle", "square", "on", "white",
          "background", "the", "in", "with", "hat", "tree", "painting", "picture", "sitting", "grass", "an", "and"]
 
 
 def write_tiny_clip_tokenizer(folder: Path, words: list[str] = WORDS, max_length: int = 16) -> Path:
-    """A CLIP BPE tokenizer (vocab.json + merges.txt) whose merges spell out `words`; every ASCII character is in the vocab."""
-    from transformers import CLIPTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab: dict[str, int] = {}
-    for ch in string.ascii_lowercase + string.digits + string.punctuation:
-        vocab.setdefault(ch, len(vocab))
-        vocab.setdefault(ch + "</w>", len(vocab))
-    merges: list[str] = []
-    for word in words:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:
-            merge = f"{pieces[0]} {pieces[1]}"
-            if merge not in merges:
-                merges.append(merge)
-            pieces = [pieces[0] + pieces[1]] + pieces[2:]
-            vocab.setdefault(pieces[0], len(vocab))
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length, pad_token="<|endoftext|>")
-    tokenizer.save_pretrained(str(folder))
-    return folder
+    return write_clip_tokenizer(folder, words, max_length)
 
 
 def build_tiny_pipeline_folder(folder: Path, seed: int = 0, prediction_type: str = "epsilon") -> Path:

@@ -123,3 +123,29 @@ def test_batch_command_end_to_end_on_the_tiny_model(tmp_path, folder, tiny_model
     assert result.exit_code == 0, result.output
     assert "2 edited, 0 failed, 0 already done" in result.output
     assert CliRunner().invoke(main, args).output.startswith("0 edited, 0 failed, 2 already done")
+
+
+def test_ray_batch_on_a_local_cluster_writes_the_same_manifest_and_resumes(tmp_path, folder, tiny_model_dir, cache_dir):
+    ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    from pix2pix_zero import EditConfig, InversionConfig
+    from pix2pix_zero.ray_batch import run_batch_on_ray
+
+    (folder / "broken.png").write_bytes(b"junk")
+    manifest = tmp_path / "m.jsonl"
+    names = ["a.png", "broken.png", "b.jpg", "sub/c.webp"]
+    manifest.write_text("".join(json.dumps({"image": f"photos/{n}", "caption": "a photo of a cat"}) + "\n" for n in names))
+    items = read_items(manifest, "cat", ["dog"])
+    kwargs = dict(editor_kwargs={"captioner": "unused", "cache_dir": str(cache_dir)}, progress=False, config=EditConfig(num_steps=3),
+                  inversion_config=InversionConfig(num_steps=3, num_reg_steps=1, num_ac_rolls=1))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = run_batch_on_ray(str(tiny_model_dir), items[:2], tmp_path / "out", replicas=2, **kwargs)
+        assert (summary.done, summary.failed) == (1, 1)  # broken.png fails, a.png is edited
+        summary = run_batch_on_ray(str(tiny_model_dir), items, tmp_path / "out", replicas=2, **kwargs)
+        assert (summary.done, summary.failed, summary.skipped) == (2, 0, 2)
+    finally:
+        ray.shutdown()
+    records = {r["id"]: r for r in ResultsLog(tmp_path / "out" / "results.jsonl").records()}
+    assert sorted(records) == ["photos__a", "photos__b", "photos__broken", "photos__sub__c"]
+    assert records["photos__a"]["status"] == "ok" and records["photos__broken"]["status"] == "error"
+    assert (tmp_path / "out/images/photos__sub__c.edit-dog.png").is_file()

@@ -78,6 +78,9 @@ def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):
     listing = run("direction", "list")
     assert "cat" in listing.output and "dog" in listing.output
     assert "1000 sentences" in run("direction", "list", "--banks").output
+    shown = run("direction", "show", "dog", "-n", "3").output
+    assert "bank" in shown and "1000 sentences" in shown and "cached: 1000 sentences" in shown and str(tiny_model_dir) in shown
+    assert "template generator" in run("direction", "show", "unicorn").output
     assert run("direction", "delete", "dog").exit_code == 0
     assert "dog " not in run("direction", "list").output
     assert run("direction", "delete", "dog").exit_code == 1

@@ -266,13 +266,19 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 @click.option("--retry-failed", is_flag=True, help="On resume, retry images recorded as failed.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search INPUT folders recursively.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
+@click.option("--ray", "use_ray", is_flag=True, help="Run as a Ray Data job: one model replica per GPU (--gpus) or per CPU worker.")
+@click.option("--ray-address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001) [default: start a local cluster].")
+@click.option("--replicas", type=int, default=None, help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].")
+@click.option("--gpus", is_flag=True, help="On Ray, give each replica one GPU (and run it on cuda).")
+@click.option("--cpus-per-replica", type=float, default=1.0, show_default=True, help="CPUs Ray reserves for each replica.")
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
 @_user_errors
 def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
-          retry_failed: bool, recursive: bool, seed: int, opts: ModelOptions, **config_flags: Any) -> None:
+          retry_failed: bool, recursive: bool, seed: int, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
+          cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
     """Edit a folder of images (jpg/png/webp) or a CSV/JSONL manifest (columns image, source, target, caption, id).
 
     Resumable: results.jsonl records each finished image; rerunning skips them. A bad image is
@@ -282,8 +288,16 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset)
     items = read_items(input_path, source, targets, recursive)
-    summary = run_batch(opts.editor(), items, output, export_pairs, retry_failed, progress=not opts.quiet, config=edit_cfg,
-                        inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
+    edit_kwargs = dict(config=edit_cfg, inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
+    if use_ray:
+        from .ray_batch import run_batch_on_ray
+
+        editor_kwargs = dict(dtype=opts.dtype, captioner=opts.captioner, preset=opts.preset, sentence_model=opts.sentence_model,
+                             cache_dir=opts.cache_dir)
+        summary = run_batch_on_ray(opts.model, items, output, export_pairs, retry_failed, replicas, gpus, cpus_per_replica,
+                                   ray_address, not opts.quiet, editor_kwargs, **edit_kwargs)
+    else:
+        summary = run_batch(opts.editor(), items, output, export_pairs, retry_failed, progress=not opts.quiet, **edit_kwargs)
     click.echo(f"{summary.done} edited, {summary.failed} failed, {summary.skipped} already done "
                f"in {summary.seconds:.1f}s; results: {output / RESULTS_FILE}")
     for failure in summary.failures:
@@ -335,6 +349,34 @@ def direction_list(cache_dir: Path | None, banks: bool) -> None:
         click.echo(f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  {entry.path.name}")
 
 
+@direction.command("show")
+@click.argument("concept")
+@click.option("--model", "-m", default=None, help="Also show the model folder's own bank, when it has one (e.g. shapesworld).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+@click.option("--num", "-n", type=int, default=10, show_default=True, help="How many sentences to print.")
+@_user_errors
+def direction_show(concept: str, model: str | None, cache_dir: Path | None, num: int) -> None:
+    """Show a concept: where its sentences come from, a sample of them, and its cached embeddings."""
+    from . import sentences
+    from .components import resolve_model
+    from .directions import ConceptCache
+
+    extra = [Path(resolve_model(model)) / "sentences"] if model else []
+    path = Path(concept)
+    if path.suffix.lower() == ".txt" or path.is_file():
+        found, origin = sentences.read_sentence_file(path), f"file {path}"
+    elif (bank := sentences.find_bank(concept, extra)) is not None:
+        found, origin = sentences.read_sentence_file(bank), f"bank {bank}"
+    else:
+        found, origin = sentences.generate_sentences(concept, num=max(num, 1)), "template generator (no bank)"
+    click.echo(f"{concept}: {origin}, {len(found)} sentences")
+    for sentence in found[:num]:
+        click.echo(f"  {sentence}")
+    for entry in ConceptCache(cache_dir).entries():
+        if entry.concept == concept:
+            click.echo(f"cached: {entry.num_sentences} sentences, model {entry.model}, norm {entry.norm:.3f}, shape {entry.shape}, {entry.path}")
+
+
 @direction.command("delete")
 @click.argument("concept")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
@@ -347,6 +389,48 @@ def direction_delete(concept: str, cache_dir: Path | None) -> None:
         raise click.ClickException(f"no cached embedding for concept {concept!r}")
     for path in removed:
         click.echo(f"deleted {path}")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: speed and memory side by side with diffusers' pix2pix-zero pipeline."""
+
+
+@bench.command("speed")
+@click.option("--model", "-m", "models", multiple=True, default=("shapesworld", "sd-small"), show_default=True,
+              help="Models to time: 'shapesworld', 'sd-small' (random SD-layout UNet, 256 px, CPU-friendly), 'sd-1.x' "
+                   "(random weights, the true SD 1.x architecture at 512 px: use a GPU), or any SD folder/hub id; repeatable.")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of inversion and edit.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True, help="Weights' dtype.")
+@click.option("--threads", type=int, default=os.cpu_count() or 1, show_default=True, help="Torch CPU threads in each measurement.")
+@click.option("--targets", type=int, default=3, show_default=True, help="Also time this many targets of one image (1 = skip).")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-speed"), show_default=True,
+              help="Folder for results.json, report.md and report.png.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where random models are built once.")
+@_user_errors
+def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
+                cache_dir: Path | None) -> None:
+    """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
+    import platform
+
+    from .bench.speed import format_report, plot_report, run_speed_benchmark, summarize
+    from .directions import default_cache_dir
+
+    def show(row: dict[str, Any]) -> None:
+        click.echo(f"  {row['model']:12s} {row['implementation']:18s} invert {row['invert_s']:8.2f}s  edit {row['edit_s']:8.2f}s  "
+                   f"peak {row['total_peak_mib']:8.0f} MiB", err=True)
+
+    rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show)
+    summaries = summarize(rows)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {threads} threads" if device == "cpu" else device
+    report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}\n\n" + format_report(rows, summaries)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summaries}, indent=2))
+    (output / "report.md").write_text(report + "\n")
+    figure = plot_report(rows, output / "report.png")
+    click.echo(report)
+    click.echo(f"\nwrote {output / 'results.json'}, {output / 'report.md'}" + (f", {figure}" if figure else ""))
 
 
 @main.command()

@@ -1,0 +1,289 @@
+"""`pix2pix-zero bench speed`: this project against diffusers' StableDiffusionPix2PixZeroPipeline.
+
+Both run on the same model folder, image, caption and sentences with the same settings (50 steps,
+CFG 5 with the caption as negative prompt, xa_guidance 0.1). Each implementation runs in its own
+fresh subprocess, so peak memory (RSS on CPU, allocated on GPU) is its own; a sampler thread
+records the peak of each stage. The diffusers pipeline is used as it ships, with its inputs built
+the way its docs build them (`get_embeds` on the sentences, `invert(...).latents`, caption as
+negative prompt). Building the edit direction is done before timing in both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CAPTION = "a photo of a cat sitting on the grass"
+SOURCE_SENTENCES = ["a photo of a cat", "a cat sitting on the grass", "a painting of a cat", "a picture of a cat in the grass"]
+TARGET_SENTENCES = ["a photo of a dog", "a dog sitting on the grass", "a painting of a dog", "a picture of a dog in the grass"]
+
+
+class PeakMemory:
+    """Peak resident memory (CPU, sampled every 5 ms) or peak allocated memory (CUDA) within a block, in MiB."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith("cuda")
+        self.peak_mib = 0.0
+
+    @staticmethod
+    def _rss_mib() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    @contextmanager
+    def measure(self) -> Iterator[None]:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            yield
+            torch.cuda.synchronize()
+            self.peak_mib = torch.cuda.max_memory_allocated() / 2**20
+            return
+        peak, stop = [self._rss_mib()], threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], self._rss_mib())
+                stop.wait(0.005)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            sampler.join()
+            self.peak_mib = max(peak[0], self._rss_mib())
+
+
+@dataclass
+class StageResult:
+    seconds: float
+    peak_mib: float
+
+
+@dataclass
+class WorkerResult:
+    implementation: str
+    stages: dict[str, StageResult] = field(default_factory=dict)
+    unet_calls: int | None = None
+
+    def total(self) -> StageResult:
+        return StageResult(sum(s.seconds for k, s in self.stages.items() if k in ("invert", "edit")),
+                           max(s.peak_mib for k, s in self.stages.items() if k in ("invert", "edit")))
+
+
+def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
+    memory = PeakMemory(device)
+    with memory.measure():
+        started = time.perf_counter()
+        value = fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    results.stages[name] = StageResult(seconds, memory.peak_mib)
+    return value
+
+
+def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path) -> WorkerResult:
+    from ..api import Pix2PixZero
+    from ..config import EditConfig, InversionConfig
+
+    editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, captioner=lambda im: CAPTION,
+                                         cache_dir=workdir / "cache", progress=False)
+    source, targets = workdir / "source.txt", []
+    source.write_text("\n".join(SOURCE_SENTENCES) + "\n")
+    for i in range(num_targets):  # extra targets: the target bank with one more word, a distinct direction each
+        path = workdir / f"target{i}.txt"
+        path.write_text("\n".join(s + (" outside" * i) for s in TARGET_SENTENCES) + "\n")
+        targets.append(str(path))
+    for target in targets:
+        editor.direction(str(source), target)  # directions are built (and cached) before timing, as for diffusers
+    inv_cfg, edit_cfg = InversionConfig(num_steps=steps), EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1)
+    results = WorkerResult("pix2pix-zero" if num_targets == 1 else f"pix2pix-zero ×{num_targets}")
+    calls_before = editor.components.eps_model.num_calls
+    inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
+    _timed(results, "edit", device, lambda: editor.edit(inversion, str(source), targets, config=edit_cfg))
+    results.unet_calls = editor.components.eps_model.num_calls - calls_before
+    return results
+
+
+def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str) -> WorkerResult:
+    from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPix2PixZeroPipeline
+
+    from ..components import resolve_dtype, resolve_model
+
+    pipe = StableDiffusionPix2PixZeroPipeline.from_pretrained(
+        resolve_model(model), torch_dtype=resolve_dtype(dtype), safety_checker=None, feature_extractor=None,
+        caption_generator=None, caption_processor=None, requires_safety_checker=False)
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)  # as in the pipeline's docs
+    pipe.inverse_scheduler = DDIMInverseScheduler.from_config(pipe.scheduler.config)
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    source_embeds, target_embeds = pipe.get_embeds(SOURCE_SENTENCES), pipe.get_embeds(TARGET_SENTENCES)
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    results = WorkerResult("diffusers")
+    inverted = _timed(results, "invert", device, lambda: pipe.invert(CAPTION, image=image, num_inference_steps=steps, generator=generator).latents)
+    _timed(results, "edit", device, lambda: pipe(
+        CAPTION, source_embeds=source_embeds, target_embeds=target_embeds, num_inference_steps=steps, guidance_scale=5.0,
+        cross_attention_guidance_amount=0.1, generator=generator, latents=inverted, negative_prompt=CAPTION).images[0])
+    return results
+
+
+def worker_main(argv: list[str]) -> None:
+    """Entry point of one measurement subprocess: prints one JSON line."""
+    spec = json.loads(argv[0])
+    torch.set_num_threads(spec["threads"])
+    from ..images import load_image
+
+    image = load_image(spec["image"])
+    with tempfile.TemporaryDirectory() as tmp:
+        if spec["implementation"] == "diffusers":
+            result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"])
+        else:
+            result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp))
+    print("RESULT " + json.dumps(asdict(result)))
+
+
+def measure(implementation: str, model: str, image: Path, steps: int, device: str, dtype: str, threads: int,
+            num_targets: int = 1) -> WorkerResult:
+    spec = dict(implementation=implementation, model=model, image=str(image), steps=steps, device=device, dtype=dtype,
+                threads=threads, num_targets=num_targets)
+    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"{implementation} benchmark failed:\n{done.stderr[-3000:]}")
+    raw = json.loads(line.removeprefix("RESULT "))
+    return WorkerResult(raw["implementation"], {k: StageResult(**v) for k, v in raw["stages"].items()}, raw["unet_calls"])
+
+
+def bench_image(size: int, folder: Path) -> Path:
+    """A deterministic test picture at the model's native size (timings do not depend on content)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), (90, 140, 200))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((size * 0.2, size * 0.3, size * 0.7, size * 0.9), fill=(220, 120, 40))
+    draw.rectangle((size * 0.55, size * 0.1, size * 0.9, size * 0.45), fill=(40, 160, 60))
+    path = folder / f"bench-{size}.png"
+    image.save(path)
+    return path
+
+
+def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
+    """(model folder or id, native image size) for a bench model name; random architectures are built once."""
+    from .random_models import ARCHITECTURES, build_random_sd
+
+    if name in ARCHITECTURES:
+        folder = build_random_sd(cache / "random-models" / name, name)
+        return str(folder), ARCHITECTURES[name]["latent"] * 8
+    from diffusers import UNet2DConditionModel
+
+    from ..components import resolve_model
+
+    resolved = resolve_model(name)
+    unet_config = UNet2DConditionModel.load_config(resolved, subfolder="unet")
+    vae_config = json.loads((Path(resolved) / "vae" / "config.json").read_text()) if Path(resolved).is_dir() else {}
+    factor = 2 ** (len(vae_config.get("block_out_channels", [0, 0, 0, 0])) - 1)
+    return resolved, int(unet_config["sample_size"]) * factor
+
+
+def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, threads: int, num_targets: int,
+                        cache: Path, on_result: Any = None) -> list[dict[str, Any]]:
+    """For each model: diffusers, ours, and ours with several targets; one row per measurement."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            model, size = resolve_bench_model(name, cache)
+            image = bench_image(size, Path(tmp))
+            runs = [("diffusers", 1), ("ours", 1)] + ([("ours", num_targets)] if num_targets > 1 else [])
+            for implementation, targets in runs:
+                result = measure(implementation, model, image, steps, device, dtype, threads, targets)
+                row = {"model": name, "size": size, "implementation": result.implementation, "targets": targets,
+                       "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls,
+                       **{f"{k}_s": v.seconds for k, v in result.stages.items()},
+                       **{f"{k}_peak_mib": v.peak_mib for k, v in result.stages.items()},
+                       "total_s": result.total().seconds, "total_peak_mib": result.total().peak_mib}
+                rows.append(row)
+                if on_result is not None:
+                    on_result(row)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model: speed-up (diffusers time / ours) and memory ratio (ours / diffusers) per stage; extra-target cost."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        theirs = next(r for r in rows if r["model"] == model and r["implementation"] == "diffusers")
+        ours = next(r for r in rows if r["model"] == model and r["implementation"] == "pix2pix-zero")
+        summary = {"model": model}
+        for stage in ("invert", "edit", "total"):
+            summary[f"{stage}_speedup"] = theirs[f"{stage}_s"] / ours[f"{stage}_s"]
+            summary[f"{stage}_memory_ratio"] = ours[f"{stage}_peak_mib"] / theirs[f"{stage}_peak_mib"]
+        many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
+        if many is not None:
+            summary["extra_target_cost"] = (many["edit_s"] - ours["edit_s"]) / (many["targets"] - 1) / ours["edit_s"]
+        out.append(summary)
+    return out
+
+
+def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> str:
+    lines = ["| model | implementation | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} ({r['size']} px) | {r['implementation']} | {r['invert_s']:.2f} | {r['edit_s']:.2f} | "
+                     f"{r['total_s']:.2f} | {r['invert_peak_mib']:.0f} | {r['edit_peak_mib']:.0f} | {r['unet_calls'] or '–'} |")
+    lines += ["", "| model | speed-up invert | speed-up edit | speed-up total | memory ours/diffusers (invert, edit, total) | each extra target / first edit |",
+              "|---|---|---|---|---|---|"]
+    for s in summaries:
+        extra = f"{s['extra_target_cost']:.2f}×" if "extra_target_cost" in s else "–"
+        lines.append(f"| {s['model']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | {s['total_speedup']:.2f}× | "
+                     f"{s['invert_memory_ratio']:.2f}, {s['edit_memory_ratio']:.2f}, {s['total_memory_ratio']:.2f} | {extra} |")
+    return "\n".join(lines)
+
+
+def plot_report(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Bar charts of time and peak memory per stage; None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(2, len(models), figsize=(5 * len(models), 7), squeeze=False)
+    for col, model in enumerate(models):
+        subset = [r for r in rows if r["model"] == model]
+        labels = [r["implementation"] for r in subset]
+        for row_index, (key, title) in enumerate([("_s", "seconds"), ("_peak_mib", "peak MiB")]):
+            ax = axes[row_index][col]
+            width = 0.8 / len(subset)
+            for i, r in enumerate(subset):
+                values = [r[f"invert{key}"], r[f"edit{key}"], r[f"total{key}"]]
+                ax.bar([x + i * width for x in range(3)], values, width, label=labels[i])
+            ax.set_xticks([x + width * (len(subset) - 1) / 2 for x in range(3)], ["invert", "edit", "total"])
+            ax.set_title(f"{model}: {title}")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1:])
