@@ -173,3 +173,50 @@ def test_xa_loss_is_per_element_and_checks_layers():
     assert torch.allclose(xa_loss(maps, ref), torch.tensor([0.0, 12.0]))
     with pytest.raises(RuntimeError, match="differ"):
         xa_loss({"b": maps["a"]}, ref)
+
+
+def test_injected_maps_replace_the_computed_ones_on_the_chosen_rows(components, inputs):
+    from pix2pix_zero.attention import is_transformer_attention_key
+
+    x, caption, delta = inputs
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder, select=is_transformer_attention_key):
+        with recorder.recording():
+            components.eps_model(x, 500, caption)
+        ref = recorder.take()
+        assert any(k.endswith("attn1.processor") for k in ref) and any(k.endswith("attn2.processor") for k in ref)
+        pair_x, pair_emb = torch.cat([x, x]), torch.cat([caption, caption + delta])
+        with recorder.injecting(ref, rows=slice(1, None)), recorder.recording():
+            injected_eps = components.eps_model(pair_x, 500, pair_emb)
+        injected = recorder.take()
+        free_eps = components.eps_model(pair_x, 500, pair_emb)
+    for key in ref:
+        assert torch.allclose(injected[key][1:], ref[key], atol=1e-6)  # row 1 carries the reference maps
+    # Every attention map of row 1 equals the reference's, and the values only differ through the text: the edit survives
+    assert not torch.allclose(injected_eps[1:], free_eps[1:], atol=1e-5)
+    assert torch.allclose(injected_eps[:1], free_eps[:1], atol=1e-5)  # row 0 untouched
+
+
+def test_sdedit_and_prompt_to_prompt_baselines_run_and_behave(components, inputs):
+    from pix2pix_zero.attention import is_transformer_attention_key
+    from pix2pix_zero.editing import prompt_to_prompt, sdedit
+
+    x, caption, delta = inputs
+    target = Conditioning(cond=caption + delta, uncond=torch.zeros_like(caption), scale=5.0)
+    light = sdedit(components.eps_model, components.schedule, x, target, 10, 0.2, torch.Generator().manual_seed(0))
+    again = sdedit(components.eps_model, components.schedule, x, target, 10, 0.2, torch.Generator().manual_seed(0))
+    heavy = sdedit(components.eps_model, components.schedule, x, target, 10, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(light, again)
+    assert (light - x).abs().mean() < (heavy - x).abs().mean()  # less noise, closer to the input
+    with pytest.raises(ValueError, match="strength"):
+        sdedit(components.eps_model, components.schedule, x, target, 10, 0.0)
+    recorder = AttentionRecorder()
+    reference = Conditioning(cond=caption, uncond=torch.zeros_like(caption), scale=5.0)
+    with hooked_cross_attention(components.unet, recorder, select=is_transformer_attention_key):
+        same, recon = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference,
+                                       Conditioning(cond=caption, uncond=torch.zeros_like(caption), scale=5.0), 6)
+        swapped, _ = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference, target, 6)
+        unreplaced, _ = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference, target, 6, 0.0, 0.0)
+    assert torch.allclose(same, recon, atol=1e-5)  # the same prompt reproduces the reference branch
+    assert not torch.allclose(swapped, recon, atol=1e-4)
+    assert (swapped - recon).abs().mean() < (unreplaced - recon).abs().mean()  # injected maps keep it closer

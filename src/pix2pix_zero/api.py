@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -118,6 +119,14 @@ class EditResult:
         return written
 
 
+def swap_word(caption: str, source: str, target: str) -> str:
+    """The caption with each whole-word occurrence of `source` replaced by `target` (the paper's word-swap baselines)."""
+    pattern = re.compile(rf"\b{re.escape(source)}\b", flags=re.IGNORECASE)
+    if not pattern.search(caption):
+        raise ValueError(f"the caption '{caption}' does not contain '{source}'; a word swap needs it")
+    return pattern.sub(target, caption)
+
+
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in Path(text).stem.lower()).strip("-")[:60] or "edit"
 
@@ -204,6 +213,10 @@ class Pix2PixZero:
         """Δc for source → target, (1, T, D)."""
         return make_direction(self.concept_embedding(source)[0], self.concept_embedding(target)[0])
 
+    def word_swap_direction(self, caption: str, source: str, target: str) -> Tensor:
+        """E(caption with source → target) − E(caption), (1, T, D): the word-swap edit as a direction."""
+        return self.components.encode_text([swap_word(caption, source, target)]) - self.components.encode_text([caption])
+
     # -- the method -------------------------------------------------------------------------------
 
     def invert(self, image: str | os.PathLike[str] | Image.Image, caption: str | None = None, config: InversionConfig | None = None,
@@ -234,10 +247,11 @@ class Pix2PixZero:
     def edit(self, image: str | os.PathLike[str] | Image.Image | Inversion, source: str, target: str | Sequence[str],
              caption: str | None = None, config: EditConfig | None = None, inversion_config: InversionConfig | None = None,
              image_config: ImageConfig | None = None, seed: int = 0, extra: Sequence[tuple[str, str, float]] = (),
-             use_cache: bool = True, **edit_overrides: Any) -> EditResult:
+             use_cache: bool = True, direction: Tensor | None = None, **edit_overrides: Any) -> EditResult:
         """Edit an image (or a ready `Inversion`) from `source` to each `target`; several targets share one inversion.
 
-        `extra` adds weighted directions (source, target, weight) to every edit; `edit_overrides` set
+        `extra` adds weighted directions (source, target, weight) to every edit; `direction` (K, T, D)
+        replaces the sentence-bank directions (e.g. `word_swap_direction`); `edit_overrides` set
         EditConfig fields (xa_guidance=0.2, strength=1.5, ...) on top of the preset or `config`.
         """
         cfg = override(config or self.preset.edit, **edit_overrides)
@@ -250,10 +264,15 @@ class Pix2PixZero:
         if inversion.config.num_steps != cfg.num_steps:
             raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
                              "an edit must start at the noise level its inversion ended at, so use the same number")
-        directions, edits = self._directions(source, targets, cfg.strength, extra)
+        if direction is None:
+            directions, edits = self._directions(source, targets, cfg.strength, extra)
+        else:
+            directions = cfg.strength * direction.to(self.components.device)
+            edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         caption_emb = self.components.encode_text([inversion.caption])
-        reference = Conditioning(cond=caption_emb)  # negative = caption too, so CFG is the identity here (algorithm.md §3)
-        target_cond = Conditioning(cond=caption_emb + directions, uncond=caption_emb, scale=cfg.guidance_scale)
+        negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
+        reference = Conditioning(cond=caption_emb)  # with the caption as negative, CFG is the identity here (algorithm.md §3)
+        target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
         config_record = self._config_record(cfg, inversion, image_config, seed)
         return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, config_record,

@@ -26,6 +26,11 @@ def is_cross_attention_key(key: str) -> bool:
     return key.endswith("attn2.processor")
 
 
+def is_transformer_attention_key(key: str) -> bool:
+    """Self- (attn1) and cross-attention (attn2) of the UNet's transformer blocks (prompt-to-prompt hooks both)."""
+    return key.endswith(("attn1.processor", "attn2.processor"))
+
+
 class AttentionRecorder:
     """Holds the cross-attention maps of the most recent recorded UNet call, keyed by layer."""
 
@@ -33,6 +38,17 @@ class AttentionRecorder:
         self.maps: AttentionMaps = {}
         self.is_recording = False
         self.expected_layers: set[str] = set()
+        self.injected: AttentionMaps = {}  # layer key -> maps that replace the computed ones (prompt-to-prompt)
+        self.injected_rows: slice = slice(None)
+
+    @contextmanager
+    def injecting(self, maps: AttentionMaps, rows: slice = slice(None)) -> Iterator[None]:
+        """Replace the attention probabilities of these layers, on these batch rows, by `maps` (broadcast)."""
+        self.injected, self.injected_rows = maps, rows
+        try:
+            yield
+        finally:
+            self.injected, self.injected_rows = {}, slice(None)
 
     @contextmanager
     def recording(self) -> Iterator[None]:
@@ -67,17 +83,24 @@ class CrossAttentionProcessor:
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        if not self.recorder.is_recording:
+        injected = self.recorder.injected.get(self.key)
+        if not self.recorder.is_recording and injected is None:
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
-        probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
-        self.recorder.maps[self.key] = probs
+        replace = None if injected is None else (injected, self.recorder.injected_rows)
+        probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb, replace)
+        if self.recorder.is_recording:
+            self.recorder.maps[self.key] = probs
         return out
 
 
 def explicit_attention(
-    attn: Any, hidden_states: Tensor, encoder_hidden_states: Tensor | None, attention_mask: Tensor | None, temb: Tensor | None
+    attn: Any, hidden_states: Tensor, encoder_hidden_states: Tensor | None, attention_mask: Tensor | None, temb: Tensor | None,
+    replace: tuple[Tensor, slice] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """diffusers' classic attention (AttnProcessor) returning (probs (B, heads, N, T), output)."""
+    """diffusers' classic attention (AttnProcessor) returning (probs (B, heads, N, T), output).
+
+    `replace` = (maps (b, heads, N, T), rows): those batch rows use `maps` instead of their own probabilities.
+    """
     residual = hidden_states
     if attn.spatial_norm is not None:
         hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -99,6 +122,11 @@ def explicit_attention(
     query, key, value = (attn.head_to_batch_dim(z) for z in (query, key, value))  # (B·heads, N, d)
 
     probs = attn.get_attention_scores(query, key, attention_mask)  # (B·heads, N, T), softmax in fp32 if upcast
+    if replace is not None:
+        maps, rows = replace
+        grid = probs.unflatten(0, (batch, attn.heads)).clone()
+        grid[rows] = maps.to(grid.dtype).expand_as(grid[rows])
+        probs = grid.flatten(0, 1)
     out = attn.batch_to_head_dim(torch.bmm(probs, value))  # (B, N, heads·d)
     out = attn.to_out[1](attn.to_out[0](out))  # linear projection, dropout
     if input_ndim == 4:

@@ -71,6 +71,12 @@ class EditConfig:
         0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic)."
     )
     strength: float = _opt(1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).")
+    negative_prompt: Literal["caption", "empty"] = _opt(
+        "caption",
+        "Negative prompt of CFG: the source caption (the authors' choice for real images: guidance pushes away from the "
+        "unedited description) or the empty prompt (standard CFG; the authors' synthetic mode).",
+        choices=("caption", "empty"),
+    )
     guidance_mode: Literal["edited", "official"] = _opt(
         "edited",
         "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper writes "

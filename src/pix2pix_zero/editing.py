@@ -54,3 +54,52 @@ def edit(
         if on_step is not None:
             on_step(i, len(steps))
     return x, x_ref
+
+
+# -- baselines the paper compares against (Table 1), on the same components -----------------------
+
+
+@torch.no_grad()
+def sdedit(model: EpsModel, schedule: Schedule, latents: Tensor, target: Conditioning, num_steps: int, strength: float,
+           generator: torch.Generator | None = None, on_step: StepCallback | None = None) -> Tensor:
+    """SDEdit (Meng et al., ICLR 2022): noise the image latent to t₀ = strength·T, then denoise with the target prompt."""
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    steps = sampling_steps(num_steps, schedule)
+    steps = steps[len(steps) - max(1, round(strength * len(steps))):]  # the last strength·N steps
+    ab = schedule.alpha_bar(steps[0].t_from).float()
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    x = ab.sqrt() * latents.float() + (1 - ab).sqrt() * noise
+    for i, step in enumerate(steps):
+        eps = predict_eps(model, x, step.t_model, target)
+        x = ddim_step(x, eps.float(), schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to))
+        if on_step is not None:
+            on_step(i, len(steps))
+    return x
+
+
+@torch.no_grad()
+def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule, x_T: Tensor, reference: Conditioning,
+                     target: Conditioning, num_steps: int, cross_replace: float = 0.8, self_replace: float = 0.4,
+                     on_step: StepCallback | None = None) -> tuple[Tensor, Tensor]:
+    """Prompt-to-prompt word swap (Hertz et al. 2022): during the first `cross_replace` (`self_replace`) of the steps,
+    the edit branch's cross- (self-) attention maps are replaced by the reference branch's, on the prompt half.
+
+    `recorder` must hook self- and cross-attention and support `injecting(maps)` (attention.py).
+    """
+    steps = sampling_steps(num_steps, schedule)
+    x_ref, x = x_T.float(), x_T.float().expand(target.cond.shape[0], -1, -1, -1)
+    for i, step in enumerate(steps):
+        with recorder.recording():
+            eps_ref = predict_eps(model, x_ref, step.t_model, reference)
+        ref_maps = {k: m[-1:] for k, m in recorder.take().items()}  # the reference's prompt half
+        keep = [k for k in ref_maps if (k.endswith("attn2.processor") and i < cross_replace * len(steps))
+                or (k.endswith("attn1.processor") and i < self_replace * len(steps))]
+        prompt_rows = slice(x.shape[0], None) if target.uses_cfg else slice(None)  # CFG batch rows are [negative, prompt]
+        with recorder.injecting({k: ref_maps[k] for k in keep}, rows=prompt_rows):
+            eps = predict_eps(model, x, step.t_model, target)
+        ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
+        x_ref, x = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to), ddim_step(x, eps.float(), ab_from, ab_to)
+        if on_step is not None:
+            on_step(i, len(steps))
+    return x, x_ref

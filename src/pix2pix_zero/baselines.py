@@ -1,0 +1,79 @@
+"""The methods the paper compares against (Table 1), on this project's components and code.
+
+- DDIM inversion + word swap: plain DDIM inversion (no regularization), then denoising with the
+  caption whose source word is swapped for the target word (no cross-attention guidance).
+- SDEdit + word swap: noise the image to strength·T and denoise with the swapped caption.
+- Prompt-to-prompt (word swap): DDIM inversion, then the swapped caption with the reference
+  branch's cross-attention (and, early, self-attention) maps injected.
+
+Each returns an `EditResult` like `Pix2PixZero.edit`, so benchmarks treat all methods alike.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .api import EditResult, Inversion, Pix2PixZero, swap_word
+from .attention import AttentionRecorder, hooked_cross_attention, is_transformer_attention_key
+from .config import EditConfig, InversionConfig
+from .editing import prompt_to_prompt, sdedit
+from .guidance import Conditioning
+from .images import pil_to_tensor, tensor_to_pil
+
+
+def plain_inversion_config(num_steps: int = 50) -> InversionConfig:
+    """DDIM inversion without pix2pix-zero's noise regularization."""
+    return InversionConfig(num_steps=num_steps, lambda_ac=0.0, lambda_kl=0.0)
+
+
+def ddim_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
+                   guidance_scale: float = 5.0, seed: int = 0) -> EditResult:
+    """DDIM inversion + word swap: no regularization, no guidance, the empty prompt as CFG negative."""
+    inversion = image if isinstance(image, Inversion) else editor.invert(image, caption, plain_inversion_config(num_steps), seed=seed)
+    config = EditConfig(num_steps=num_steps, guidance_scale=guidance_scale, xa_guidance=0.0, negative_prompt="empty")
+    return editor.edit(inversion, source, target, config=config, direction=editor.word_swap_direction(inversion.caption, source, target))
+
+
+def sdedit_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
+                     strength: float = 0.75, guidance_scale: float = 7.5, seed: int = 0) -> EditResult:
+    """SDEdit + word swap (Meng et al. 2022): noise to strength·T with a seeded draw, denoise with the swapped caption."""
+    c = editor.components
+    started = time.perf_counter()
+    prepared = editor.prepare_image(image)
+    latents = c.encode_image(pil_to_tensor(prepared).to(c.device))
+    target_cond = Conditioning(cond=c.encode_text([swap_word(caption, source, target)]), uncond=c.encode_text([""]), scale=guidance_scale)
+    edited = sdedit(c.eps_model, c.schedule, latents, target_cond, num_steps, strength, torch.Generator().manual_seed(seed))
+    config = {"method": "sdedit+word-swap", "strength": strength, "guidance_scale": guidance_scale, "num_steps": num_steps, "seed": seed}
+    return _result(editor, edited, latents, prepared, caption, source, target, config, started)
+
+
+def prompt_to_prompt_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
+                               guidance_scale: float = 7.5, cross_replace: float = 0.8, self_replace: float = 0.4,
+                               seed: int = 0) -> EditResult:
+    """Prompt-to-prompt word swap on a plain DDIM inversion (settings from the prompt-to-prompt notebooks)."""
+    c = editor.components
+    started = time.perf_counter()
+    inversion = image if isinstance(image, Inversion) else editor.invert(image, caption, plain_inversion_config(num_steps), seed=seed)
+    caption_emb, empty = c.encode_text([inversion.caption]), c.encode_text([""])
+    reference = Conditioning(cond=caption_emb, uncond=empty, scale=guidance_scale)
+    target_cond = Conditioning(cond=c.encode_text([swap_word(inversion.caption, source, target)]), uncond=empty, scale=guidance_scale)
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(c.unet, recorder, select=is_transformer_attention_key):
+        edited, reconstructed = prompt_to_prompt(c.eps_model, recorder, c.schedule, inversion.x_T, reference, target_cond, num_steps,
+                                                 cross_replace, self_replace)
+    config = {"method": "prompt-to-prompt", "guidance_scale": guidance_scale, "cross_replace": cross_replace,
+              "self_replace": self_replace, "num_steps": num_steps, "seed": seed}
+    return _result(editor, edited, reconstructed, inversion.image, inversion.caption, source, target, config, started, decode_reference=True)
+
+
+def _result(editor: Pix2PixZero, edited: torch.Tensor, reference: torch.Tensor, input_image: Image.Image, caption: str, source: str,
+            target: str, config: dict[str, Any], started: float, decode_reference: bool = False) -> EditResult:
+    c = editor.components
+    images = tensor_to_pil(c.decode_latents(torch.cat([edited, reference]) if decode_reference else edited))
+    reconstruction = images[-1] if decode_reference else tensor_to_pil(c.decode_latents(reference))[0]
+    return EditResult([images[0]], reconstruction, input_image, caption, [{"source": source, "target": target}],
+                      {"model": c.model_id, **config}, {"total": time.perf_counter() - started})

@@ -1,0 +1,189 @@
+"""Quality metrics of image edits: pure functions, plus loaders for the models some of them need.
+
+- CLIP accuracy (pix2pix-zero paper): share of edits whose CLIP similarity to the target text
+  beats the source text. Checkpoint configurable (default openai/clip-vit-large-patch14); the
+  text templates are fixed below.
+- Structure distance (Tumanyan et al., "Splicing ViT Features"): mean squared difference of the
+  cosine self-similarity of the last layer's keys of a ViT (default DINO ViT-B/8). `convention`
+  'splice' feeds [0, 1] pixels (default); 'piebench' reproduces PIE-Bench's 0-255 quirk
+  (landscape.md §5.1).
+- Background PSNR given a mask; mask IoU, centroid shift and colour for ShapesWorld's ground truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+CLIP_TEMPLATES = ("a photo of a {}.",)  # real images; ShapesWorld uses "a {}" (its captions' register)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+# -- pure functions ----------------------------------------------------------------------------
+
+def to_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """RGB image -> float64 array (H, W, 3) in [0, 1]."""
+    array = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.float64)
+    return array / 255.0 if array.max() > 1.0 else array
+
+
+def psnr(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB over the pixels where `mask` is True (all pixels when None); inf for identical pixels."""
+    x, y = to_array(a), to_array(b)
+    if x.shape != y.shape:
+        raise ValueError(f"images differ in size: {x.shape} vs {y.shape}")
+    keep = np.ones(x.shape[:2], bool) if mask is None else mask.astype(bool)
+    if not keep.any():
+        return float("nan")
+    mse = float(((x - y) ** 2)[keep].mean())
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(mask)
+    return (float(xs.mean()), float(ys.mean())) if len(xs) else (float("nan"), float("nan"))
+
+
+def centroid_shift(a: np.ndarray, b: np.ndarray) -> float:
+    (ax, ay), (bx, by) = centroid(a), centroid(b)
+    return float(np.hypot(ax - bx, ay - by))
+
+
+def object_mask(image: Image.Image | np.ndarray, background: Image.Image | np.ndarray, threshold: float = 0.25) -> np.ndarray:
+    """Pixels that differ from the known background by more than `threshold` (RGB distance in [0, 1] units)."""
+    return np.linalg.norm(to_array(image) - to_array(background), axis=-1) > threshold
+
+
+def nearest_color(image: Image.Image | np.ndarray, mask: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> str | None:
+    """The palette name nearest to the median colour of the masked pixels (None for an empty mask)."""
+    if not mask.any():
+        return None
+    median = np.median(to_array(image)[mask.astype(bool)], axis=0)
+    names = list(palette)
+    distances = [np.linalg.norm(median - np.asarray(palette[n]) / 255.0) for n in names]
+    return names[int(np.argmin(distances))]
+
+
+def clip_accuracy(image_embeds: Tensor, source_text: Tensor, target_text: Tensor) -> Tensor:
+    """Per image: cos(image, target text) > cos(image, source text). Embeddings (N, D) and (D,) or (N, D)."""
+    image_embeds = F.normalize(image_embeds.float(), dim=-1)
+    to_target = (image_embeds * F.normalize(target_text.float(), dim=-1)).sum(-1)
+    to_source = (image_embeds * F.normalize(source_text.float(), dim=-1)).sum(-1)
+    return to_target > to_source
+
+
+def self_similarity(keys: Tensor) -> Tensor:
+    """Cosine self-similarity of token keys: (B, N, D) -> (B, N, N)."""
+    keys = F.normalize(keys.float(), dim=-1)
+    return keys @ keys.transpose(-1, -2)
+
+
+def structure_distance(keys_a: Tensor, keys_b: Tensor) -> Tensor:
+    """Per pair: MSE between the self-similarity matrices of two images' last-layer keys, (B,)."""
+    return ((self_similarity(keys_a) - self_similarity(keys_b)) ** 2).flatten(1).mean(1)
+
+
+# -- model-backed scorers ----------------------------------------------------------------------
+
+def last_key_projection(model: torch.nn.Module) -> torch.nn.Module:
+    """The key projection of a ViT's last attention block, found by module name (k_proj / attention.key)."""
+    keys = [module for name, module in model.named_modules() if name.endswith(("k_proj", "attention.key"))]
+    if not keys:
+        raise ValueError(f"{type(model).__name__} has no key projection (k_proj / attention.key) to read")
+    return keys[-1]
+
+
+def _features(output: Any) -> Tensor:
+    """transformers' get_*_features return a tensor (4.x) or an output whose pooler_output is it (5.x)."""
+    return output if isinstance(output, Tensor) else output.pooler_output
+
+
+class KeyExtractor:
+    """Last-layer keys of a ViT, captured by a forward hook on that layer's key projection."""
+
+    def __init__(self, model: Any, preprocess: Any) -> None:
+        self.model, self.preprocess = model.eval(), preprocess
+        self._keys: Tensor | None = None
+        last_key_projection(model).register_forward_hook(lambda module, args, output: setattr(self, "_keys", output))
+
+    @torch.no_grad()
+    def keys(self, images: Sequence[Image.Image]) -> Tensor:
+        self.model(pixel_values=self.preprocess(images))
+        assert self._keys is not None, "the key projection did not run"
+        return self._keys.float()
+
+    def distance(self, a: Sequence[Image.Image], b: Sequence[Image.Image]) -> Tensor:
+        return structure_distance(self.keys(a), self.keys(b))
+
+
+def dino_structure(model: str = "facebook/dino-vitb8", convention: str = "splice", device: str = "cpu") -> KeyExtractor:
+    """DINO ViT structure distance; 'splice' feeds [0,1] pixels, 'piebench' 0-255 (PIE-Bench's evaluation code)."""
+    from transformers import ViTModel
+
+    from ..components import _load
+
+    if convention not in ("splice", "piebench"):
+        raise ValueError("convention must be 'splice' or 'piebench'")
+    vit = _load(ViTModel.from_pretrained, model, "structure-distance ViT", add_pooling_layer=False).to(device)
+    scale = 1.0 if convention == "splice" else 255.0
+
+    def preprocess(images: Sequence[Image.Image]) -> Tensor:
+        tensors = []
+        for image in images:
+            w, h = image.size
+            short, long_max = 224, 480  # Resize(224, max_size=480)
+            ratio = min(short / min(w, h), long_max / max(w, h))
+            resized = image.convert("RGB").resize((round(w * ratio), round(h * ratio)), Image.BICUBIC)
+            pixels = torch.from_numpy(np.asarray(resized, np.float32) / 255.0 * scale).permute(2, 0, 1)
+            mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+            tensors.append((pixels - mean) / std)
+        return torch.stack(tensors).to(device)
+
+    return KeyExtractor(vit, preprocess)
+
+
+class ClipScorer:
+    """CLIP image and text embeddings for CLIP accuracy; also the structure distance of its vision tower."""
+
+    def __init__(self, model: str = "openai/clip-vit-large-patch14", device: str = "cpu", templates: Sequence[str] = CLIP_TEMPLATES) -> None:
+        from transformers import CLIPModel, CLIPProcessor
+
+        from ..components import _load
+
+        self.model = _load(CLIPModel.from_pretrained, model, "CLIP").to(device).eval()
+        self.processor = _load(CLIPProcessor.from_pretrained, model, "CLIP processor")
+        self.device, self.templates = device, tuple(templates)
+
+    @torch.no_grad()
+    def image_embeds(self, images: Sequence[Image.Image]) -> Tensor:
+        pixels = self.processor(images=list(images), return_tensors="pt").pixel_values.to(self.device)
+        return _features(self.model.get_image_features(pixel_values=pixels)).float()
+
+    @torch.no_grad()
+    def text_embed(self, concept: str) -> Tensor:
+        """Mean normalized embedding over the templates, (D,)."""
+        texts = [t.format(concept) for t in self.templates]
+        tokens = self.processor(text=texts, return_tensors="pt", padding=True).to(self.device)
+        return F.normalize(_features(self.model.get_text_features(**tokens)).float(), dim=-1).mean(0)
+
+    def accuracy(self, images: Sequence[Image.Image], source: str, target: str) -> Tensor:
+        return clip_accuracy(self.image_embeds(images), self.text_embed(source), self.text_embed(target))
+
+    def structure(self) -> KeyExtractor:
+        vision = self.model.vision_model
+
+        def preprocess(images: Sequence[Image.Image]) -> Tensor:
+            return self.processor(images=list(images), return_tensors="pt").pixel_values.to(self.device)
+
+        return KeyExtractor(vision, preprocess)

@@ -1,0 +1,278 @@
+"""`pix2pix-zero bench quality`: methods × tasks over a declarative case list, scored like the paper's Table 1.
+
+ShapesWorld (default): one-object scenes with fixed seeds per task; the renderer draws the ideal
+edit, so beyond CLIP accuracy and structure distance we score mask IoU with the ideal edit,
+centroid shift, colour kept and PSNR outside the object. A user's folder of images with a real
+checkpoint gets CLIP accuracy and DINO structure distance. Rows go to a JSONL file one by one; a
+rerun skips the (method, case) pairs already there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .. import baselines
+from ..api import EditResult, Pix2PixZero
+from ..batch import ResultsLog
+from ..config import EditConfig
+from ..images import labelled_grid, load_image, save_png
+from . import metrics
+
+DEFAULT_TASKS = ("circle->square", "square->circle", "triangle->star", "heart->circle")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    task: str
+    source: str
+    target: str
+    caption: str
+    image: str | None = None  # a file, for real images
+    scene: dict[str, Any] | None = None  # ShapesWorld ground truth
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named method and its settings; `run(editor, image, case)` returns an EditResult."""
+
+    name: str
+    run: Callable[[Pix2PixZero, Any, Case], EditResult]
+    settings: dict[str, Any]
+
+
+def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+    def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
+        from ..config import get_preset, override
+
+        p = get_preset(preset)
+        inversion = override(p.inversion, num_steps=changes.get("num_steps"),
+                             **{k: v for k, v in changes.items() if k in ("lambda_ac", "lambda_kl")})
+        edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
+        direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
+        return editor.edit(image, case.source, case.target, caption=case.caption, config=edit, inversion_config=inversion,
+                           seed=case.seed, direction=direction)
+
+    return run
+
+
+def methods(num_steps: int = 50) -> dict[str, Method]:
+    """Our method, its ablations (paper Table 2) and the baselines (Table 1), at their papers' and at tuned settings."""
+    def m(name: str, run: Callable[..., EditResult], **settings: Any) -> Method:
+        return Method(name, run, settings)
+
+    s = num_steps
+    table = [
+        m("pix2pix-zero", _p2pz("default", num_steps=s), preset="default"),
+        m("pix2pix-zero (official)", _p2pz("official", num_steps=s), preset="official"),
+        m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
+        m("ablation: no inversion regularization", _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0), lambdas=0.0),
+        m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap"),
+        m("DDIM + word swap (CFG 5)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0),
+        m("DDIM + word swap (no CFG)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed), guidance_scale=1.0),
+        m("SDEdit + word swap (0.75, CFG 7.5)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.75, 7.5, c.seed),
+          strength=0.75, guidance_scale=7.5),
+        m("SDEdit + word swap (0.5, CFG 2)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.5, 2.0, c.seed),
+          strength=0.5, guidance_scale=2.0),
+        m("prompt-to-prompt (CFG 7.5)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 7.5, seed=c.seed),
+          guidance_scale=7.5, cross_replace=0.8, self_replace=0.4),
+        m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
+          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4),
+    ]
+    return {method.name: method for method in table}
+
+
+def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, seed: int = 0) -> list[Case]:
+    """`num_scenes` held-out one-object scenes per task with the source shape; captions are the scenes' canonical ones."""
+    from ..shapesworld import world
+
+    cases = []
+    for task in tasks:
+        source, _, target = task.partition("->")
+        if source not in world.SHAPES or target not in world.SHAPES:
+            raise ValueError(f"ShapesWorld tasks swap shapes ({', '.join(world.SHAPES)}), got {task!r}")
+        rng = np.random.default_rng([world.EVAL_SEED_BASE + 500_000 + seed, world.SHAPES.index(source), world.SHAPES.index(target)])
+        for i in range(num_scenes):
+            scene = world.sample_scene(rng, num_objects=1, shape=source)
+            cases.append(Case(f"{source}2{target}-{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(), seed=i))
+    return cases
+
+
+def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | None = None) -> list[Case]:
+    """Every image of a folder under every task ('cat->dog'); captions from a {file name: caption} map or the captioner."""
+    images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+    if not images:
+        raise ValueError(f"no images in {folder}")
+    return [Case(f"{t.replace('->', '2')}-{p.stem}", t, t.partition("->")[0], t.partition("->")[2], (captions or {}).get(p.name, ""),
+                 image=str(p)) for t in tasks for p in images]
+
+
+class ShapesWorldScorer:
+    """Scores an edit against the renderer's ground truth, with the bundled CLIP for CLIP accuracy and structure."""
+
+    def __init__(self, clip_folder: str) -> None:
+        self.clip = metrics.ClipScorer(clip_folder, templates=("a {}",))
+        self.structure = self.clip.structure()
+
+    def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
+        from ..shapesworld import world
+
+        scene = world.Scene.from_dict(case.scene)
+        ideal_scene = world.edit_scene(scene, 0, shape=case.target)
+        source_render, ideal_render = world.render(scene), world.render(ideal_scene)
+        background = np.asarray(world.background_image(scene))
+        edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
+        mask = metrics.object_mask(edited, background)
+        outside = ~_dilate(source_render.masks[0] | ideal_render.masks[0], 2)
+        return {
+            "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
+            "structure": float(self.structure.distance([result.input], [result.image])[0]),
+            "iou_ideal": metrics.mask_iou(mask, ideal_render.masks[0]),
+            "iou_source": metrics.mask_iou(mask, source_render.masks[0]),
+            "centroid_shift": metrics.centroid_shift(mask, ideal_render.masks[0]),
+            "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[0].color),
+            "psnr_outside": metrics.psnr(edited, source_render.image, outside),
+            "psnr_reconstruction": metrics.psnr(np.asarray(result.reconstruction.resize(source_render.image.shape[1::-1])), source_render.image),
+        }
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    out = mask.copy()
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
+
+
+class RealImageScorer:
+    """CLIP accuracy and DINO structure distance for real images (checkpoints configurable)."""
+
+    def __init__(self, clip_model: str, dino_model: str, convention: str = "splice", device: str = "cpu") -> None:
+        self.clip = metrics.ClipScorer(clip_model, device=device)
+        self.structure = metrics.dino_structure(dino_model, convention, device)
+
+    def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
+        return {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
+                "structure": float(self.structure.distance([result.input], [result.image])[0])}
+
+
+def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Method], scorer: Callable[[Case, EditResult], dict[str, float]],
+                output: Path, progress: bool = True, examples_per_task: int = 1) -> list[dict[str, Any]]:
+    """Run every (method, case) not yet in <output>/rows.jsonl, scoring each edit; returns all rows."""
+    log = ResultsLog(output / "rows.jsonl")
+    done = {(r["method"], r["id"]) for r in log.records()}
+    todo = [(m, c) for m in chosen for c in cases if (m.name, c.id) not in done]
+    example_ids = {c.id for task in dict.fromkeys(c.task for c in cases) for c in [x for x in cases if x.task == task][:examples_per_task]}
+    for method, case in tqdm(todo, desc="bench quality", unit="edit", disable=not progress):
+        image = _case_image(case)
+        try:
+            result = method.run(editor, image, case)
+            row = {"status": "ok", **scorer(case, result), "seconds": sum(result.timings.values())}
+            if case.id in example_ids:
+                save_png(result.image, output / "examples" / f"{case.id}--{_slug(method.name)}.png", overwrite=True)
+                save_png(result.input, output / "examples" / f"{case.id}--input.png", overwrite=True)
+        except Exception as error:  # a failing case is a data point, not the end of the run
+            row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
+        log.append({"method": method.name, "id": case.id, "task": case.task, **row})
+    return log.records()
+
+
+def _case_image(case: Case) -> Image.Image:
+    if case.image is not None:
+        return load_image(case.image)
+    from ..shapesworld import world
+
+    return Image.fromarray(world.render(world.Scene.from_dict(case.scene)).image)
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
+METRIC_LABELS = {"clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+                 "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
+                 "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
+                 "psnr_reconstruction": ("PSNR recon dB", "{:.1f}")}
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """Mean of each metric per (method, task), plus 'all' tasks; errors counted, infinite PSNRs capped at 60 dB."""
+    table: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for row in rows:
+        for task in (row["task"], "all"):
+            cell = table.setdefault((row["method"], task), {"n": [], "errors": []})
+            cell["n"].append(1.0)
+            cell["errors"].append(float(row["status"] != "ok"))
+            if row["status"] == "ok":
+                for key in METRIC_LABELS:
+                    if key in row and row[key] is not None and not (isinstance(row[key], float) and math.isnan(row[key])):
+                        cell.setdefault(key, []).append(min(float(row[key]), 60.0))
+    return {k: {m: (sum(v) if m in ("n", "errors") else float(np.mean(v))) for m, v in cell.items()} for k, cell in table.items()}
+
+
+def format_table(summary: dict[tuple[str, str], dict[str, float]], task: str = "all") -> str:
+    present = [k for k in METRIC_LABELS if any(k in cell for (_, t), cell in summary.items() if t == task)]
+    lines = ["| method | n | " + " | ".join(METRIC_LABELS[k][0] for k in present) + " |", "|---|---|" + "---|" * len(present)]
+    for (method, t), cell in summary.items():
+        if t == task:
+            values = [METRIC_LABELS[k][1].format(cell[k]) if k in cell else "–" for k in present]
+            errors = f" ({int(cell['errors'])} failed)" if cell["errors"] else ""
+            lines.append(f"| {method} | {int(cell['n'])}{errors} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Path, path: Path) -> Path | None:
+    """A figure: one example row per task (input and each method), and bar charts of the main metrics."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    inputs = sorted(examples.glob("*--input.png"))
+    grids = []
+    for input_path in inputs:
+        case_id = input_path.name.removesuffix("--input.png")
+        method_images = sorted(p for p in examples.glob(f"{case_id}--*.png") if p != input_path)
+        tiles = [load_image(input_path)] + [load_image(p) for p in method_images]
+        labels = ["input"] + [p.stem.removeprefix(f"{case_id}--") for p in method_images]
+        grids.append(labelled_grid(tiles, labels))
+    keys = [k for k in ("clip_acc", "iou_ideal", "color_kept", "psnr_outside", "structure") if any(k in c for c in summary.values())]
+    methods_all = [m for (m, t) in summary if t == "all"]
+    fig = plt.figure(figsize=(max(12, 1.3 * len(methods_all)), 3 * len(keys) + 2.2 * len(grids)))
+    rows = len(grids) + len(keys)
+    for i, grid in enumerate(grids):
+        ax = fig.add_subplot(rows, 1, i + 1)
+        ax.imshow(grid)
+        ax.axis("off")
+    for j, key in enumerate(keys):
+        ax = fig.add_subplot(rows, 1, len(grids) + j + 1)
+        values = [summary[(m, "all")].get(key, float("nan")) for m in methods_all]
+        ax.bar(range(len(methods_all)), values, color="tab:blue")
+        ax.set_xticks(range(len(methods_all)), methods_all, rotation=20, ha="right", fontsize=7)
+        ax.set_title(METRIC_LABELS[key][0], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_cases(cases: Sequence[Case], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(asdict(c)) + "\n" for c in cases))
+
+
+def read_cases(path: Path) -> list[Case]:
+    return [Case(**json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
+

@@ -1,0 +1,56 @@
+"""The quality benchmark: every method runs on the same components, rows are scored, resumable and summarized."""
+
+import shutil
+
+import pytest
+
+from pix2pix_zero import Pix2PixZero
+from pix2pix_zero.bench import quality
+
+
+@pytest.fixture(scope="module")
+def model_with_clip(tiny_model_dir, tiny_clip_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-with-clip") / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    shutil.copytree(tiny_clip_dir, folder / "clip")
+    return folder
+
+
+def test_cases_are_fixed_by_seed_and_name_the_task(model_with_clip):
+    cases = quality.shapesworld_cases(["circle->square", "star->heart"], num_scenes=3)
+    assert [c.id for c in cases] == [f"{t}-{i:04d}" for t in ("circle2square", "star2heart") for i in range(3)]
+    assert all(c.source in c.caption for c in cases)
+    assert cases == quality.shapesworld_cases(["circle->square", "star->heart"], num_scenes=3)
+    with pytest.raises(ValueError, match="swap shapes"):
+        quality.shapesworld_cases(["cat->dog"], 1)
+
+
+def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path):
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=1)
+    table = quality.methods(num_steps=3)
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
+    rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
+    assert len(rows) == len(table) == 11
+    assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
+    for row in rows:
+        assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
+    assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
+    again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
+    assert len(again) == 11  # nothing was run twice
+    summary = quality.summarize(again)
+    assert summary[("pix2pix-zero", "all")]["n"] == 1
+    text = quality.format_table(summary)
+    assert "| pix2pix-zero | 1 |" in text and "IoU ideal" in text and "prompt-to-prompt (CFG 2)" in text
+    figure = quality.plot_quality(summary, tmp_path / "examples", tmp_path / "figure.png")
+    assert figure is not None and figure.stat().st_size > 1000
+
+
+def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_path):
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+    broken = quality.Case(**{**case.__dict__, "caption": "a red shape"})  # no 'circle' to swap
+    method = quality.methods(3)["DDIM + word swap (CFG 5)"]
+    rows = quality.run_quality(editor, [broken], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
+    assert rows[0]["status"] == "error" and "does not contain 'circle'" in rows[0]["error"]
+    assert quality.summarize(rows)[(method.name, "all")]["errors"] == 1
