@@ -187,3 +187,16 @@ def test_edit_refuses_an_inversion_made_with_other_steps(editor, image):
     inversion = editor.invert(image, config=FAST_INV)
     with pytest.raises(ValueError, match="same number"):
         editor.edit(inversion, "cat", "dog", num_steps=8)
+
+
+def test_named_captioners_are_cached_per_image(tiny_model_dir, cache_dir, image):
+    class NamedCaptioner(FixedCaptioner):
+        model_name = "some/blip"
+
+    captioner = NamedCaptioner("a photo of a cat")
+    editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=captioner, cache_dir=cache_dir, progress=False)
+    first = editor.invert(image, config=FAST_INV)
+    second = editor.invert(image, config=FAST_INV)
+    assert captioner.calls == 1 and first.caption == second.caption == "a photo of a cat"
+    editor.invert(image.rotate(90), config=FAST_INV)
+    assert captioner.calls == 2

@@ -172,6 +172,18 @@ class Pix2PixZero:
         loaded = load_image(image, max_pixels=cfg.max_input_pixels)
         return prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
 
+    def _cached_caption(self, image: Image.Image, image_sha: str, use_cache: bool) -> str:
+        """Captions of named captioners (BLIP checkpoints) are kept on disk per image; others always run."""
+        name = getattr(self._captioner, "model_name", None)
+        if not use_cache or name is None:
+            return self.caption(image)
+        path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(name).encode()).hexdigest()[:12]}.txt"
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+        caption = self.caption(image)
+        atomic_write_bytes(path, caption.encode("utf-8"), overwrite=True)
+        return caption
+
     def sentences(self, concept: str) -> tuple[list[str], str]:
         """Sentences for a concept: a sentence file, a bank (model's own, then shipped), else generated ones."""
         if not isinstance(concept, str) or not concept.strip():
@@ -224,8 +236,8 @@ class Pix2PixZero:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
         prepared = self.prepare_image(image, image_config)
-        caption = caption if caption is not None else self.caption(prepared)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
+        caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
         key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
                                          str(self.components.dtype)]).encode()).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
