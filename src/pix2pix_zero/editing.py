@@ -8,6 +8,8 @@ branch never depends on the edit branch.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch import Tensor
 
@@ -37,12 +39,13 @@ def edit(
     steps = sampling_steps(cfg.num_steps, schedule)
     x_ref = x_T.float()
     x = x_ref.expand(target.cond.shape[0], -1, -1, -1)
+    guided = cfg.xa_guidance > 0
     for i, step in enumerate(steps):
         t = step.t_model
         # 1. Reference branch: denoise with the caption and record this step's cross-attention maps M_ref
-        with recorder.recording():
+        with recorder.recording() if guided else nullcontext():
             eps_ref = predict_eps(model, x_ref, t, reference)
-        ref_maps = recorder.take()
+        ref_maps = recorder.take() if guided else {}
         # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa)
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, cfg.xa_guidance)
         # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
