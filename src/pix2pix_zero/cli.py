@@ -539,6 +539,9 @@ def demo(image: Path | None, example: str | None, source: str | None, targets: t
 
 
 def _attach_optional_commands() -> None:
+    from .ui.command import ui  # imports gradio only when run
+
+    main.add_command(ui)
     try:
         from .shapesworld.cli import shapesworld
     except ImportError:  # ShapesWorld's training extras are optional
