@@ -1,0 +1,114 @@
+"""`pix2pix-zero bench speed|quality`: thin commands over bench/speed.py and bench/quality.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..cli import _user_errors
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: speed and memory side by side with diffusers' pix2pix-zero pipeline."""
+
+
+@bench.command("speed")
+@click.option("--model", "-m", "models", multiple=True, default=("shapesworld", "sd-small"), show_default=True,
+              help="Models to time: 'shapesworld', 'sd-small' (random SD-layout UNet, 256 px, CPU-friendly), 'sd-1.x' "
+                   "(random weights, the true SD 1.x architecture at 512 px: use a GPU), or any SD folder/hub id; repeatable.")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of inversion and edit.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True, help="Weights' dtype.")
+@click.option("--threads", type=int, default=os.cpu_count() or 1, show_default=True, help="Torch CPU threads in each measurement.")
+@click.option("--targets", type=int, default=3, show_default=True, help="Also time this many targets of one image (1 = skip).")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-speed"), show_default=True,
+              help="Folder for results.json, report.md and report.png.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where random models are built once.")
+@_user_errors
+def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
+                cache_dir: Path | None) -> None:
+    """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
+    import platform
+
+    from ..directions import default_cache_dir
+    from .speed import format_report, plot_report, run_speed_benchmark, summarize
+
+    def show(row: dict[str, Any]) -> None:
+        click.echo(f"  {row['model']:12s} {row['implementation']:18s} invert {row['invert_s']:8.2f}s  edit {row['edit_s']:8.2f}s  "
+                   f"peak {row['total_peak_mib']:8.0f} MiB", err=True)
+
+    rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show)
+    summaries = summarize(rows)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {threads} threads" if device == "cpu" else device
+    report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}\n\n" + format_report(rows, summaries)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summaries}, indent=2))
+    (output / "report.md").write_text(report + "\n")
+    figure = plot_report(rows, output / "report.png")
+    click.echo(report)
+    click.echo(f"\nwrote {output / 'results.json'}, {output / 'report.md'}" + (f", {figure}" if figure else ""))
+
+
+@bench.command("quality")
+@click.option("--model", "-m", default="shapesworld", show_default=True, help="Model to edit with: 'shapesworld' or an SD folder/hub id.")
+@click.option("--task", "tasks", multiple=True, help="Task 'source->target'; repeatable [default: four ShapesWorld shape swaps].")
+@click.option("--num-scenes", type=int, default=100, show_default=True, help="ShapesWorld scenes per task (fixed seeds).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Score a folder of real images instead of ShapesWorld (needs --task, a CLIP and a DINO checkpoint).")
+@click.option("--captions", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="JSON {file name: caption} for --images [default: the captioner].")
+@click.option("--method", "method_names", multiple=True, help="Methods to run; repeatable [default: all; see --list-methods].")
+@click.option("--list-methods", is_flag=True, help="List the methods and their settings, then exit.")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of every method.")
+@click.option("--clip-model", default="openai/clip-vit-large-patch14", show_default=True, help="CLIP for CLIP accuracy on real images.")
+@click.option("--dino-model", default="facebook/dino-vitb8", show_default=True, help="ViT for the structure distance on real images.")
+@click.option("--structure-convention", type=click.Choice(["splice", "piebench"]), default="splice", show_default=True,
+              help="Pixels fed to the ViT: [0,1] (Splice) or 0-255 (PIE-Bench's evaluation code).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-quality"), show_default=True,
+              help="Folder for rows.jsonl (resumable), table.md and figure.png.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_user_errors
+def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: Path | None, captions: Path | None,
+                  method_names: tuple[str, ...], list_methods: bool, steps: int, clip_model: str, dino_model: str,
+                  structure_convention: str, device: str, output: Path, cache_dir: Path | None, quiet: bool) -> None:
+    """Methods × tasks scored like the paper's Table 1; ShapesWorld by default, with ground-truth metrics."""
+    from ..api import Pix2PixZero
+    from . import quality
+
+    table = quality.methods(steps)
+    if list_methods:
+        for name, method in table.items():
+            click.echo(f"{name}: {method.settings}")
+        return
+    unknown = [n for n in method_names if n not in table]
+    if unknown:
+        raise click.BadParameter(f"unknown methods {unknown}; see --list-methods", param_hint="--method")
+    chosen = [table[n] for n in (method_names or table)]
+    editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
+    if images is not None:
+        if not tasks:
+            raise click.UsageError("--images needs at least one --task such as 'cat->dog'")
+        names = json.loads(captions.read_text()) if captions else {}
+        cases = quality.folder_cases(images, tasks, names)
+        cases = [c if c.caption else quality.Case(**{**c.__dict__, "caption": editor.caption(editor.prepare_image(c.image))}) for c in cases]
+        scorer: Any = quality.RealImageScorer(clip_model, dino_model, structure_convention, device)
+    else:
+        cases = quality.shapesworld_cases(tasks or quality.DEFAULT_TASKS, num_scenes)
+        scorer = quality.ShapesWorldScorer(str(Path(editor.components.model_id) / "clip"))
+    quality.write_cases(cases, output / "cases.jsonl")
+    rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet)
+    summary = quality.summarize(rows)
+    report = [f"# Quality benchmark: {model}, {steps} steps, {len(cases)} cases", "", "## All tasks", "", quality.format_table(summary)]
+    for task in dict.fromkeys(c.task for c in cases):
+        report += ["", f"## {task}", "", quality.format_table(summary, task)]
+    (output / "table.md").write_text("\n".join(report) + "\n")
+    figure = quality.plot_quality(summary, output / "examples", output / "figure.png")
+    click.echo("\n".join(report))
+    click.echo(f"\nwrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))

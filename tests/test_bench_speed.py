@@ -1,0 +1,44 @@
+"""`bench speed` runs both implementations on the same model in fresh processes and reports ratios."""
+
+import json
+
+from click.testing import CliRunner
+
+from pix2pix_zero.bench.speed import PeakMemory, summarize
+from pix2pix_zero.cli import main
+
+
+def test_peak_memory_sees_an_allocation_inside_the_block():
+    import numpy as np
+
+    memory = PeakMemory("cpu")
+    with memory.measure():
+        before = memory._rss_mib()
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        block.sum()
+    assert memory.peak_mib >= before + 50
+
+
+def test_summary_ratios():
+    rows = [dict(model="m", implementation="diffusers", targets=1, invert_s=4.0, edit_s=12.0, total_s=16.0,
+                 invert_peak_mib=200.0, edit_peak_mib=400.0, total_peak_mib=400.0),
+            dict(model="m", implementation="pix2pix-zero", targets=1, invert_s=2.0, edit_s=3.0, total_s=5.0,
+                 invert_peak_mib=100.0, edit_peak_mib=100.0, total_peak_mib=100.0),
+            dict(model="m", implementation="pix2pix-zero ×3", targets=3, invert_s=2.0, edit_s=6.0, total_s=8.0,
+                 invert_peak_mib=100.0, edit_peak_mib=150.0, total_peak_mib=150.0)]
+    (summary,) = summarize(rows)
+    assert summary["total_speedup"] == 16.0 / 5.0 and summary["edit_memory_ratio"] == 0.25
+    assert summary["extra_target_cost"] == (6.0 - 3.0) / 2 / 3.0
+
+
+def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(main, ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "3", "--targets", "2",
+                                       "--threads", "1", "-o", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    implementations = [r["implementation"] for r in data["rows"]]
+    assert implementations == ["diffusers", "pix2pix-zero", "pix2pix-zero ×2"]
+    ours = data["rows"][1]
+    assert ours["unet_calls"] == 3 + 3 * 3  # 3 inversion calls, 3 per edit step
+    assert all(r["invert_s"] > 0 and r["edit_peak_mib"] > 0 for r in data["rows"])
+    assert "speed-up total" in (tmp_path / "report.md").read_text() and (tmp_path / "report.png").is_file()
