@@ -104,7 +104,7 @@ class EditResult:
         return {**self.config, "caption": self.caption, **self.edits[index], "timings_s": self.timings}
 
     def grid(self) -> Image.Image:
-        labels = ["input", "reconstruction"] + [f"{e['source']} → {e['target']}" for e in self.edits]
+        labels = ["input", "reconstruction"] + [f"{e['source']} -> {e['target']}" for e in self.edits]  # ASCII: PIL's built-in font
         return labelled_grid([self.input, self.reconstruction, *self.images], labels)
 
     def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:

@@ -80,15 +80,19 @@ class ModelOptions:
         from .api import Pix2PixZero
 
         if self.quiet:
-            import diffusers
-            import transformers
-
-            diffusers.utils.logging.disable_progress_bar()
-            transformers.utils.logging.disable_progress_bar()
+            _silence_library_progress()
 
         return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
                                            progress=not self.quiet, sentence_model=self.sentence_model)
+
+
+def _silence_library_progress() -> None:
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -417,17 +421,21 @@ def presets(as_json: bool) -> None:
 @click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward; repeatable [default: three other shapes].")
 @click.option("--model", "-m", default="shapesworld", show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of the inversion and the edits.")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("pix2pix-zero-demo"), show_default=True,
               help="Output root; each run writes a new run-NNN folder inside it.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def demo(image: Path | None, example: str | None, source: str | None, targets: tuple[str, ...], model: str, seed: int,
-         output: Path, cache_dir: Path | None, quiet: bool) -> None:
+         steps: int, output: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
     from .demo import run_demo
 
-    run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, cache_dir=cache_dir)
+    if quiet:
+        _silence_library_progress()
+
+    run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir)
     result = run.result
     click.echo(f"image:    {run.image_name} ({result.input.width}x{result.input.height})")
     click.echo(f"caption:  {result.caption}")

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from .api import EditResult, Pix2PixZero
+from .config import override
 from .images import load_image
 
 
@@ -41,7 +42,7 @@ def find_shape(caption: str, shapes: tuple[str, ...]) -> str | None:
 
 def run_demo(image: str | Path | None = None, example: str | None = None, targets: tuple[str, ...] = (),
              source: str | None = None, model: str = "shapesworld", output: Path = Path("pix2pix-zero-demo"),
-             seed: int = 0, progress: bool = True, **editor_kwargs: Any) -> DemoRun:
+             seed: int = 0, progress: bool = True, num_steps: int = 50, **editor_kwargs: Any) -> DemoRun:
     from . import shapesworld
 
     started = time.perf_counter()
@@ -57,12 +58,12 @@ def run_demo(image: str | Path | None = None, example: str | None = None, target
         picture: Image.Image = load_image(shapesworld.example_path(name))
     else:
         name, picture = Path(image).stem, load_image(image)
-    inversion = editor.invert(picture, seed=seed)
+    inversion = editor.invert(picture, seed=seed, config=override(editor.preset.inversion, num_steps=num_steps))
     source = source or find_shape(inversion.caption, tuple(shapesworld.SHAPES))
     if source is None:
         raise ValueError(f"the caption '{inversion.caption}' names no ShapesWorld shape; give --source")
     targets = targets or tuple(s for s in shapesworld.SHAPES if s != source)[:3]
-    result = editor.edit(inversion, source=source, target=list(targets))
+    result = editor.edit(inversion, source=source, target=list(targets), num_steps=num_steps)
     folder = next_run_folder(Path(output))
     written = result.save(folder, stem=name)
     grid_path = folder / f"{name}.grid.png"

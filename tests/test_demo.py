@@ -1,0 +1,50 @@
+"""`pix2pix-zero demo` on the bundled ShapesWorld model: offline, a labelled grid, nothing overwritten."""
+
+import re
+
+from click.testing import CliRunner
+from PIL import Image
+
+from pix2pix_zero.cli import main
+from pix2pix_zero.demo import find_shape, next_run_folder
+from pix2pix_zero.images import read_png_metadata
+
+
+def test_demo_captions_edits_and_writes_a_grid(tmp_path, cache_dir):
+    args = ["demo", "--steps", "8", "-q", "-o", str(tmp_path), "--cache-dir", str(cache_dir)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    caption = re.search(r"caption:\s+(.*)", result.output).group(1)
+    edits = re.search(r"edits:\s+(.*)", result.output).group(1).split(", ")
+    assert len(edits) == 3 and all("->" in e for e in edits)
+    source = edits[0].split(" -> ")[0]
+    assert source in caption  # the edit starts from the shape the caption names
+    grid_path = tmp_path / "run-001" / re.search(r"grid:\s+.*/(\S+\.grid\.png)", result.output).group(1)
+    grid = Image.open(grid_path)
+    assert grid.width == 5 * (grid.height - 28)  # input, reconstruction and three edits side by side
+    meta = read_png_metadata(grid_path)
+    assert meta["caption"] == caption and len(meta["edits"]) == 3 and meta["edit_config"]["num_steps"] == 8
+    again = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert again.exit_code == 0 and (tmp_path / "run-002").is_dir()  # a second run never overwrites the first
+
+
+def test_demo_on_a_given_image_with_a_given_source(tmp_path, cache_dir):
+    from pix2pix_zero.shapesworld import world
+
+    scene = world.Scene(objects=(world.SceneObject("square", "red", "large", "center"),), background="white")
+    path = tmp_path / "mine.png"
+    world.render_pil(scene).save(path)
+    result = CliRunner().invoke(main, ["demo", "--image", str(path), "-s", "square", "-t", "circle", "--steps", "4", "-q",
+                                       "-o", str(tmp_path / "out"), "--cache-dir", str(cache_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "square -> circle" in result.output
+    assert (tmp_path / "out" / "run-001" / "mine.edit-circle.png").is_file()
+
+
+def test_demo_errors_and_helpers(tmp_path):
+    result = CliRunner().invoke(main, ["demo", "--example", "no-such-scene", "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "unknown example" in result.output
+    assert find_shape("a large red circle in the center", ("circle", "square")) == "circle"
+    assert find_shape("a photo of a cat", ("circle",)) is None
+    (tmp_path / "run-007").mkdir()
+    assert next_run_folder(tmp_path).name == "run-008"
