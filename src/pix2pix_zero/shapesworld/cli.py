@@ -1,0 +1,135 @@
+"""``shapesworld`` command group (attached to the main CLI as ``pix2pix-zero shapesworld``).
+
+Also runnable as ``python -m pix2pix_zero.shapesworld.cli``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from .train import DEFAULT_WORK_DIR, DEFAULTS
+
+MODEL_NAMES = ("vae", "clip", "unet", "captioner", "judge")
+ALL_ORDER = ("vae", "clip", "judge", "captioner", "unet")
+
+
+@click.group(name="shapesworld", help="ShapesWorld: a miniature offline text-to-image world (train, export, report, render).")
+def shapesworld():
+    pass
+
+
+@shapesworld.command("train", help="Train one ShapesWorld model (or all of them, one after another). "
+                     "Defaults per model: " + "; ".join(f"{k}: {v['steps']} steps, batch {v['batch_size']}, lr {v['lr']}"
+                                                         for k, v in DEFAULTS.items()))
+@click.argument("model", type=click.Choice(MODEL_NAMES + ("all",)))
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Torch device to train on.")
+@click.option("--steps", type=int, default=None, help="Optimizer steps (default depends on the model).")
+@click.option("--batch-size", type=int, default=None, help="Scenes per batch (default depends on the model).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW (warm-up then cosine decay).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for data (per-step scene seeds) and initialisation.")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=DEFAULT_WORK_DIR, show_default=True,
+              help="Folder for checkpoints, logs and final weights (outside the package).")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from <work-dir>/<model>/checkpoint.pt if present.")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads for this run (default: torch's choice).")
+@click.option("--time-limit", type=float, default=None,
+              help="Stop after this many minutes of training; the cosine decay is stretched to end by then.")
+@click.option("--save-every", type=int, default=200, show_default=True, help="Write a checkpoint every N steps.")
+@click.option("--freeze-text/--no-freeze-text", default=False, show_default=True,
+              help="CLIP only: keep the text tower fixed and train the vision tower and projections "
+                   "(to continue CLIP training after the UNet was trained on its text tower).")
+@click.option("--decoder-only/--no-decoder-only", default=False, show_default=True,
+              help="VAE only: keep the encoder (hence the latent space and scaling factor) fixed and train the "
+                   "decoder (to continue VAE training after the UNet was trained on its latents).")
+def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, threads, time_limit, save_every, freeze_text,
+              decoder_only):
+    from .train import TRAINERS, TrainArgs
+
+    names = ALL_ORDER if model == "all" else (model,)
+    for name in names:
+        d = DEFAULTS[name]
+        a = TrainArgs(steps=steps or d["steps"], batch_size=batch_size or d["batch_size"], lr=lr or d["lr"],
+                      seed=seed, device=device, work_dir=work_dir, resume=resume, threads=threads,
+                      time_limit=time_limit, warmup=d.get("warmup", 100), save_every=save_every,
+                      freeze_text=freeze_text, decoder_only=decoder_only)
+        t0 = time.time()
+        res = TRAINERS[name](a)
+        click.echo(f"{name}: {json.dumps(res, default=str)} ({time.time() - t0:.0f}s wall)")
+
+
+@shapesworld.command("export", help="Assemble the bundled model folder from the final weights in --work-dir.")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=DEFAULT_WORK_DIR, show_default=True,
+              help="Folder holding <model>/final from `shapesworld train`.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Destination folder (default: the package's assets/shapesworld).")
+@click.option("--unet-fp16/--unet-fp32", default=True, show_default=True, help="Store the UNet weights in float16.")
+@click.option("--sentences", type=int, default=750, show_default=True, help="Sentences per word in sentences/<word>.txt.")
+def export_cmd(work_dir, out, unet_fp16, sentences):
+    from . import BUNDLED_MODEL_DIR
+    from .train import export_bundle
+
+    res = export_bundle(work_dir, out or BUNDLED_MODEL_DIR, unet_fp16=unet_fp16, sentences=sentences)
+    click.echo(json.dumps(res, indent=2))
+
+
+@shapesworld.command("report", help="Print the quality report of a ShapesWorld model folder on held-out scenes.")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None, help="Model folder (default: the bundled one).")
+@click.option("--num-scenes", type=int, default=100, show_default=True, help="Held-out scenes per measurement.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Evaluation seed (scenes come from the held-out seed range).")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps for the text-to-image samples.")
+@click.option("--guidance", type=float, default=5.0, show_default=True, help="Classifier-free guidance scale.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Torch device.")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads for this run.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the numbers to this JSON file.")
+@click.option("--samples-dir", type=click.Path(file_okay=False), default=None, help="Write a grid of the text-to-image samples here.")
+def report_cmd(model_dir, num_scenes, seed, steps, guidance, device, threads, json_path, samples_dir):
+    import torch
+
+    from .report import format_report, quality_report
+
+    if threads:
+        torch.set_num_threads(threads)
+    res = quality_report(model_dir, num_scenes=num_scenes, seed=seed, steps=steps, guidance=guidance,
+                         device=device, samples_dir=samples_dir)
+    click.echo(format_report(res))
+    if json_path:
+        Path(json_path).write_text(json.dumps(res, indent=2))
+        click.echo(f"wrote {json_path}")
+
+
+@shapesworld.command("render", help="Write example scenes (PNG), their ground truth (JSON) and captions to a folder.")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--num", type=int, default=8, show_default=True, help="Number of scenes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Scene seed.")
+@click.option("--scale", type=int, default=1, show_default=True, help="Nearest-neighbour upscaling factor of the PNGs.")
+def render_cmd(out, num, seed, scale):
+    import numpy as np
+    from PIL import Image
+
+    from . import world as W
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(num):
+        sc = W.sample_scene(rng)
+        im = Image.fromarray(W.render(sc).image)
+        if scale > 1:
+            im = im.resize((64 * scale, 64 * scale), Image.Resampling.NEAREST)
+        im.save(out / f"scene_{i:03d}.png")
+        caps = [W.canonical_caption(sc)] + W.captions(sc, rng, 3)
+        (out / f"scene_{i:03d}.json").write_text(json.dumps({"scene": sc.to_dict(), "captions": caps}, indent=2))
+        lines.append(f"scene_{i:03d}.png\t{caps[0]}")
+    (out / "captions.txt").write_text("\n".join(lines) + "\n")
+    click.echo(f"wrote {num} scenes to {out}")
+
+
+main = shapesworld
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    shapesworld()

@@ -1,0 +1,564 @@
+"""Training loops for the ShapesWorld models (VAE, CLIP, UNet, captioner, judge).
+
+All data is rendered on the fly.  The batch at step ``s`` is drawn from
+``numpy.random.default_rng([seed, s])`` so a resumed run sees exactly the data
+it would have seen without interruption.  Each model writes into
+``<work_dir>/<name>/``: ``train.log``, ``checkpoint.pt`` (model + optimizer +
+step + elapsed seconds, for ``--resume``) and ``final/`` (save_pretrained).
+
+Learning rates follow linear warm-up then cosine decay.  With a time limit the
+cosine progress is ``max(step / steps, elapsed / time_limit)`` so the decay
+finishes when either budget runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import models as M
+from . import world as W
+from .tokenizer import MODEL_MAX_LENGTH, write_bert_tokenizer, write_clip_tokenizer
+
+DEFAULT_WORK_DIR = "runs/shapesworld"
+
+
+@dataclass
+class TrainArgs:
+    steps: int
+    batch_size: int
+    lr: float
+    seed: int = 0
+    device: str = "cpu"
+    work_dir: str = DEFAULT_WORK_DIR
+    resume: bool = True
+    threads: int | None = None
+    time_limit: float | None = None  # minutes
+    warmup: int = 100
+    save_every: int = 200
+    log_every: int = 25
+    freeze_text: bool = False  # CLIP only: keep the text tower fixed (continue after the UNet started)
+    decoder_only: bool = False  # VAE only: keep the encoder (latent space, scaling factor) fixed
+
+
+DEFAULTS = {
+    "vae": dict(steps=1500, batch_size=16, lr=1e-3, warmup=50),
+    "clip": dict(steps=1200, batch_size=128, lr=5e-4, warmup=100),
+    "unet": dict(steps=3000, batch_size=32, lr=5e-4, warmup=100),
+    "captioner": dict(steps=2000, batch_size=64, lr=5e-4, warmup=100),
+    "judge": dict(steps=800, batch_size=64, lr=2e-3, warmup=50),
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _logger(folder: Path, name: str) -> logging.Logger:
+    folder.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger(f"shapesworld.{name}.{folder}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not log.handlers:
+        fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        fh = logging.FileHandler(folder / "train.log")
+        fh.setFormatter(fmt)
+        log.addHandler(fh)
+    return log
+
+
+def _lr_factor(step: int, a: TrainArgs, elapsed: float) -> float:
+    if step < a.warmup:
+        return (step + 1) / a.warmup
+    prog = (step - a.warmup) / max(1, a.steps - a.warmup)
+    if a.time_limit:
+        prog = max(prog, elapsed / (a.time_limit * 60.0))
+    prog = min(1.0, prog)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * prog))
+
+
+def batch_scenes(seed: int, step: int, n: int, **kw) -> tuple[list, np.random.Generator]:
+    rng = np.random.default_rng([seed, step])
+    return [W.sample_scene(rng, **kw) for _ in range(n)], rng
+
+
+def scenes_to_tensor(scenes) -> torch.Tensor:
+    return M.images_to_tensor([W.render(s).image for s in scenes])
+
+
+class _Loop:
+    """Shared bookkeeping: threads, seeding, checkpoint/resume, logging, progress."""
+
+    def __init__(self, name: str, a: TrainArgs, model: torch.nn.Module, params=None):
+        self.name, self.a = name, a
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        torch.manual_seed(a.seed)
+        self.dir = Path(a.work_dir) / name
+        self.log = _logger(self.dir, name)
+        self.model = model.to(a.device)
+        self.opt = torch.optim.AdamW(params if params is not None else model.parameters(), lr=a.lr,
+                                     weight_decay=0.01, betas=(0.9, 0.99))
+        self.step, self.elapsed = 0, 0.0
+        ck = self.dir / "checkpoint.pt"
+        if a.resume and ck.exists():
+            state = torch.load(ck, map_location=a.device, weights_only=False)
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["opt"])
+            self.step, self.elapsed = state["step"], state["elapsed"]
+            torch.manual_seed(a.seed + self.step)
+            self.log.info(f"resumed from {ck} at step {self.step} ({self.elapsed:.0f}s elapsed)")
+        self.log.info(f"start {name}: {json.dumps(a.__dict__)} params={M.count_parameters(model)} "
+                      f"threads={torch.get_num_threads()}")
+
+    def _maybe_change_threads(self):
+        """``echo 2 > <work_dir>/<model>/threads`` changes the thread count of a running job."""
+        f = self.dir / "threads"
+        try:
+            n = int(f.read_text().strip()) if f.exists() else 0
+        except ValueError:
+            n = 0
+        if n > 0 and n != torch.get_num_threads():
+            torch.set_num_threads(n)
+            self.log.info(f"threads -> {n}")
+
+    def save(self):
+        tmp = self.dir / "checkpoint.pt.tmp"
+        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                    "elapsed": self.elapsed}, tmp)
+        os.replace(tmp, self.dir / "checkpoint.pt")
+
+    def run(self, step_fn):
+        a = self.a
+        bar = tqdm(total=a.steps, initial=self.step, desc=f"train {self.name}", dynamic_ncols=True)
+        t_last, run_loss, n = time.time(), 0.0, 0
+        self.model.train()
+        while self.step < a.steps:
+            if a.time_limit and self.elapsed >= a.time_limit * 60:
+                self.log.info(f"time limit {a.time_limit} min reached at step {self.step}")
+                break
+            t0 = time.time()
+            f = _lr_factor(self.step, a, self.elapsed)
+            for g in self.opt.param_groups:
+                g["lr"] = a.lr * f
+            loss = step_fn(self.step)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+            self.step += 1
+            self.elapsed += time.time() - t0
+            run_loss += loss.item()
+            n += 1
+            bar.update(1)
+            if self.step % a.log_every == 0 or self.step == a.steps:
+                dt = (time.time() - t_last) / max(1, n)
+                self.log.info(f"step {self.step} loss {run_loss / n:.5f} lr {a.lr * f:.2e} {dt:.3f}s/step "
+                              f"elapsed {self.elapsed:.0f}s")
+                bar.set_postfix(loss=f"{run_loss / n:.4f}")
+                t_last, run_loss, n = time.time(), 0.0, 0
+            if self.step % a.save_every == 0:
+                self.save()
+            if self.step % a.log_every == 0:
+                self._maybe_change_threads()
+        bar.close()
+        self.save()
+        self.model.eval()
+        self.log.info(f"done {self.name} at step {self.step}, {self.elapsed:.0f}s training time")
+
+
+def _load_clip_tokenizer(work_dir: Path):
+    from transformers import CLIPTokenizer
+
+    folder = write_clip_tokenizer(work_dir / "tokenizer")
+    return CLIPTokenizer.from_pretrained(str(folder))
+
+
+def tokenize(tok, texts) -> torch.Tensor:
+    return tok(list(texts), padding="max_length", max_length=MODEL_MAX_LENGTH, truncation=True,
+               return_tensors="pt").input_ids
+
+
+# ----------------------------------------------------------------------------- VAE
+@torch.no_grad()
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of two (B,3,H,W) tensors in [-1,1] after uint8 quantisation."""
+    qa = ((a.clamp(-1, 1) + 1) * 127.5).round()
+    qb = ((b.clamp(-1, 1) + 1) * 127.5).round()
+    mse = ((qa - qb) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(255.0 ** 2 / mse)
+
+
+@torch.no_grad()
+def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu") -> dict:
+    scenes = W.eval_scenes(num, seed=seed)
+    ps, zs = [], []
+    for i in range(0, num, 32):
+        x = scenes_to_tensor(scenes[i:i + 32]).to(device)
+        z = vae.encode(x).latent_dist.mode()
+        r = vae.decode(z).sample
+        ps.append(psnr(r, x))
+        zs.append(z)
+    z = torch.cat(zs)
+    return {"psnr": float(torch.cat(ps).mean()), "psnr_min": float(torch.cat(ps).min()),
+            "latent_std": float(z.std()), "latent_mean": float(z.mean())}
+
+
+def train_vae(a: TrainArgs):
+    vae = M.build_vae()
+    keep_sf = None
+    if a.decoder_only:
+        # the UNet was trained on this encoder's latents: freeze it and keep its scaling factor
+        cfg = json.loads((_load_final(Path(a.work_dir), "vae") / "config.json").read_text())
+        keep_sf = cfg["scaling_factor"]
+        for m in (vae.encoder, vae.quant_conv):
+            if m is not None:
+                m.requires_grad_(False)
+    loop = _Loop("vae", a, vae)
+    if a.decoder_only:
+        loop.log.info(f"decoder-only: encoder frozen, scaling_factor kept at {keep_sf}")
+
+    def step_fn(step):
+        scenes, _ = batch_scenes(a.seed, step, a.batch_size)
+        x = scenes_to_tensor(scenes).to(a.device)
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample()).sample
+        return F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + 1e-6 * post.kl().mean()
+
+    loop.run(step_fn)
+    ev = vae_eval(vae, device=a.device)
+    vae.register_to_config(scaling_factor=keep_sf if keep_sf is not None else round(1.0 / ev["latent_std"], 5))
+    vae.save_pretrained(str(loop.dir / "final"))
+    loop.log.info(f"eval {json.dumps(ev)} scaling_factor={vae.config.scaling_factor}")
+    return ev
+
+
+# ----------------------------------------------------------------------------- CLIP
+@torch.no_grad()
+def clip_zero_shot(clip, tok, num: int = 300, seed: int = 1, device="cpu") -> dict:
+    prompts = [(c, s) for c in W.COLORS for s in W.SHAPES]
+    ids = tokenize(tok, [f"a {c} {s}" if c[0] not in "aeiou" else f"an {c} {s}" for c, s in prompts]).to(device)
+    temb = F.normalize(_as_tensor(clip.get_text_features(input_ids=ids)), dim=-1)
+    scenes = W.eval_scenes(num, seed=seed, num_objects=1)
+    ok_s = ok_c = 0
+    for i in range(0, num, 100):
+        ch = scenes[i:i + 100]
+        iemb = F.normalize(_as_tensor(clip.get_image_features(pixel_values=scenes_to_tensor(ch).to(device))), dim=-1)
+        pred = (iemb @ temb.T).argmax(1).tolist()
+        for sc, p in zip(ch, pred):
+            ok_c += prompts[p][0] == sc.objects[0].color
+            ok_s += prompts[p][1] == sc.objects[0].shape
+    return {"shape_acc": ok_s / num, "color_acc": ok_c / num}
+
+
+def _as_tensor(x):
+    return x if torch.is_tensor(x) else x.pooler_output
+
+
+def train_clip(a: TrainArgs):
+    work = Path(a.work_dir)
+    tok = _load_clip_tokenizer(work)
+    clip = M.build_clip()
+    if a.freeze_text:  # params without grads are skipped by AdamW (no update, no weight decay)
+        clip.text_model.requires_grad_(False)
+    loop = _Loop("clip", a, clip)
+    if a.freeze_text:
+        loop.log.info("text tower frozen")
+
+    def caption(sc, rng):
+        r = rng.random()
+        if r < 0.15:
+            return W.short_caption(sc)
+        if r < 0.3:
+            return W.canonical_caption(sc)
+        if r < 0.4 and len(sc.objects) == 1:
+            o = sc.objects[0]
+            return f"{'an' if o.color[0] in 'aeiou' else 'a'} {o.color} {o.shape}"
+        return W.random_caption(sc, rng)
+
+    def step_fn(step):
+        if a.freeze_text:
+            # hard negatives: each scene comes with a twin that differs only in one object's shape,
+            # captioned with the same phrasing
+            base, rng = batch_scenes(a.seed + 1, step, a.batch_size // 2)
+            scenes, caps = [], []
+            for sc in base:
+                i = int(rng.integers(len(sc.objects)))
+                others = [s for s in W.SHAPES if s != sc.objects[i].shape]
+                twin = W.edit_scene(sc, i, shape=others[int(rng.integers(len(others)))])
+                sub = int(rng.integers(2 ** 31))
+                for x in (sc, twin):
+                    scenes.append(x)
+                    caps.append(caption(x, np.random.default_rng(sub)))
+        else:
+            scenes, rng = batch_scenes(a.seed, step, a.batch_size)
+            caps = [caption(sc, rng) for sc in scenes]
+        ids = tokenize(tok, caps).to(a.device)
+        x = scenes_to_tensor(scenes).to(a.device)
+        out = clip(input_ids=ids, pixel_values=x, return_loss=True)
+        return out.loss
+
+    loop.run(step_fn)
+    with torch.no_grad():
+        clip.logit_scale.clamp_(max=math.log(100.0))
+    ev = clip_zero_shot(clip, tok, device=a.device)
+    clip.save_pretrained(str(loop.dir / "final"))
+    loop.log.info(f"eval {json.dumps(ev)}")
+    return ev
+
+
+# ----------------------------------------------------------------------------- UNet
+OFFSET_NOISE = 0.1
+P_UNCOND = 0.1
+
+
+def _load_final(work: Path, name: str):
+    folder = work / name / "final"
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} missing: train {name} first")
+    return folder
+
+
+def train_unet(a: TrainArgs):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPModel
+
+    work = Path(a.work_dir)
+    tok = _load_clip_tokenizer(work)
+    vae = AutoencoderKL.from_pretrained(str(_load_final(work, "vae"))).to(a.device).eval().requires_grad_(False)
+    clip = CLIPModel.from_pretrained(str(_load_final(work, "clip")))
+    te = M.text_encoder_from_clip(clip).to(a.device).eval().requires_grad_(False)
+    del clip
+    sf = vae.config.scaling_factor
+    sched = M.build_scheduler()
+    acp = sched.alphas_cumprod.to(a.device)
+    unet = M.build_unet()
+    loop = _Loop("unet", a, unet)
+    g = torch.Generator().manual_seed(a.seed)
+
+    def step_fn(step):
+        scenes, rng = batch_scenes(a.seed, step, a.batch_size)
+        caps = []
+        for sc in scenes:
+            r = rng.random()
+            if r < P_UNCOND:
+                caps.append("")
+            elif r < 0.4:
+                caps.append(W.canonical_caption(sc))
+            else:
+                caps.append(W.random_caption(sc, rng))
+        g.manual_seed(a.seed * 1_000_003 + step)
+        with torch.no_grad():
+            x = scenes_to_tensor(scenes).to(a.device)
+            z0 = vae.encode(x).latent_dist.mode() * sf
+            enc = te(tokenize(tok, caps).to(a.device)).last_hidden_state
+        b = z0.shape[0]
+        noise = torch.randn(z0.shape, generator=g) + OFFSET_NOISE * torch.randn(b, z0.shape[1], 1, 1, generator=g)
+        noise = noise.to(a.device)
+        t = torch.randint(0, sched.config.num_train_timesteps, (b,), generator=g).to(a.device)
+        ab = acp[t].view(b, 1, 1, 1)
+        zt = ab.sqrt() * z0 + (1 - ab).sqrt() * noise
+        pred = unet(zt, t, encoder_hidden_states=enc).sample
+        return F.mse_loss(pred, noise)
+
+    loop.run(step_fn)
+    unet.save_pretrained(str(loop.dir / "final"))
+    return {"steps": loop.step, "seconds": loop.elapsed}
+
+
+# ----------------------------------------------------------------------------- captioner
+def train_captioner(a: TrainArgs):
+    work = Path(a.work_dir)
+    tok_dir = write_bert_tokenizer(work / "bert_tokenizer")
+    proc = M.blip_processor(tok_dir)
+    tok = proc.tokenizer
+    model = M.build_captioner()
+    loop = _Loop("captioner", a, model)
+    bos = model.config.text_config.bos_token_id
+
+    def step_fn(step):
+        scenes, _ = batch_scenes(a.seed, step, a.batch_size)
+        enc = tok([W.canonical_caption(s) for s in scenes], padding="longest", return_tensors="pt")
+        ids = enc.input_ids.clone()
+        ids[:, 0] = bos  # [CLS] -> [DEC], as BLIP does
+        labels = ids.masked_fill(enc.attention_mask == 0, -100)
+        x = scenes_to_tensor(scenes).to(a.device)
+        out = model(pixel_values=x, input_ids=ids.to(a.device), attention_mask=enc.attention_mask.to(a.device),
+                    labels=labels.to(a.device))
+        return out.loss
+
+    loop.run(step_fn)
+    final = loop.dir / "final"
+    model.save_pretrained(str(final))
+    proc.save_pretrained(str(final))
+    ev = captioner_eval(model, proc, num=100, device=a.device)
+    loop.log.info(f"eval {json.dumps(ev)}")
+    return ev
+
+
+@torch.no_grad()
+def captioner_eval(model, proc, num: int = 100, seed: int = 2, device="cpu", batch: int = 50) -> dict:
+    from PIL import Image
+
+    scenes = W.eval_scenes(num, seed=seed)
+    ok_s = ok_c = ok_all = 0
+    examples = []
+    for i in range(0, num, batch):
+        ch = scenes[i:i + batch]
+        inputs = proc(images=[Image.fromarray(W.render(s).image) for s in ch], return_tensors="pt").to(device)
+        out = model.generate(**inputs, max_new_tokens=40)
+        texts = proc.batch_decode(out, skip_special_tokens=True)
+        for sc, t in zip(ch, texts):
+            p = W.parse_caption(t)
+            s_ok = sorted(p["shapes"]) == sorted(o.shape for o in sc.objects)
+            c_ok = sorted(p["colors"]) == sorted(o.color for o in sc.objects)
+            ok_s += s_ok
+            ok_c += c_ok
+            ok_all += t.strip() == W.canonical_caption(sc)
+            if len(examples) < 5:
+                examples.append((W.canonical_caption(sc), t))
+    return {"shape_acc": ok_s / num, "color_acc": ok_c / num, "exact": ok_all / num, "examples": examples}
+
+
+# ----------------------------------------------------------------------------- judge
+def train_judge(a: TrainArgs):
+    judge = M.Judge(**M.JUDGE_CONFIG)
+    loop = _Loop("judge", a, judge)
+
+    def step_fn(step):
+        scenes, rng = batch_scenes(a.seed, step, a.batch_size)
+        x = scenes_to_tensor(scenes)
+        # light photometric noise so the judge tolerates imperfect generated samples
+        x = x + 0.04 * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32))
+        x = x.to(a.device)
+        tg = {k: v.to(a.device) for k, v in M.judge_targets(scenes).items()}
+        o = judge(x)
+        return (F.cross_entropy(o["background"], tg["background"]) + F.cross_entropy(o["count"], tg["count"])
+                + F.binary_cross_entropy_with_logits(o["shapes"], tg["shapes"]) * 3
+                + F.binary_cross_entropy_with_logits(o["colors"], tg["colors"]) * 3)
+
+    loop.run(step_fn)
+    judge.save(loop.dir / "final")
+    ev = judge_eval(judge, device=a.device)
+    loop.log.info(f"eval {json.dumps(ev)}")
+    return ev
+
+
+@torch.no_grad()
+def judge_eval(judge, num: int = 500, seed: int = 3, device="cpu") -> dict:
+    scenes = W.eval_scenes(num, seed=seed)
+    preds = []
+    for i in range(0, num, 100):
+        preds += judge.predict(scenes_to_tensor(scenes[i:i + 100]).to(device))
+    bg = np.mean([p["background"] == s.background for p, s in zip(preds, scenes)])
+    cnt = np.mean([p["count"] == len(s.objects) for p, s in zip(preds, scenes)])
+    shp = np.mean([p["shapes"] == sorted({o.shape for o in s.objects}) for p, s in zip(preds, scenes)])
+    col = np.mean([p["colors"] == sorted({o.color for o in s.objects}) for p, s in zip(preds, scenes)])
+    return {"background_acc": float(bg), "count_acc": float(cnt), "shapes_acc": float(shp), "colors_acc": float(col)}
+
+
+TRAINERS = {
+    "vae": train_vae,
+    "clip": train_clip,
+    "unet": train_unet,
+    "captioner": train_captioner,
+    "judge": train_judge,
+}
+
+
+# ----------------------------------------------------------------------------- export
+EXAMPLE_SCENES = {
+    "red_circle_white": W.Scene((W.SceneObject("circle", "red", "large", "center", 0.0, 0.0, 0.0),), "white", "plain"),
+    "blue_square_gray_gradient": W.Scene((W.SceneObject("square", "blue", "medium", "top left", 1.0, 1.0, 10.0),),
+                                         "gray", "gradient_v"),
+    "yellow_star_striped_black": W.Scene((W.SceneObject("star", "yellow", "large", "center right", -1.0, 0.0, -8.0),),
+                                         "black", "stripes_h"),
+    "green_heart_orange_triangle_pink": W.Scene(
+        (W.SceneObject("heart", "green", "medium", "center left", 0.0, 0.0, 5.0),
+         W.SceneObject("triangle", "orange", "medium", "top right", 0.0, 1.0, 0.0)), "pink", "plain"),
+    "purple_triangle_cyan_stripes": W.Scene((W.SceneObject("triangle", "purple", "small", "bottom right", 0.0, 0.0, 0.0),),
+                                            "cyan", "stripes_v"),
+}
+
+
+def write_examples(folder) -> list[str]:
+    """The shipped example scenes: ``<name>.png`` and ``<name>.json`` (scene + canonical caption)."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sc in EXAMPLE_SCENES.items():
+        Image.fromarray(W.render(sc).image).save(folder / f"{name}.png")
+        (folder / f"{name}.json").write_text(json.dumps(
+            {"scene": sc.to_dict(), "caption": W.canonical_caption(sc)}, indent=2) + "\n")
+    return sorted(EXAMPLE_SCENES)
+
+
+MODEL_INDEX = {
+    "_class_name": "StableDiffusionPipeline",
+    "feature_extractor": [None, None],
+    "image_encoder": [None, None],
+    "requires_safety_checker": False,
+    "safety_checker": [None, None],
+    "scheduler": ["diffusers", "DDIMScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+
+
+def folder_size(folder) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -> dict:
+    """Copy the final weights from ``work_dir`` into the pipeline folder ``out``."""
+    import shutil
+
+    import diffusers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    from .tokenizer import write_clip_tokenizer
+
+    work, out = Path(work_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("vae", "unet", "text_encoder", "tokenizer", "scheduler", "clip", "captioner", "judge", "sentences"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+    idx = dict(MODEL_INDEX, _diffusers_version=diffusers.__version__)
+    (out / "model_index.json").write_text(json.dumps(idx, indent=2) + "\n")
+    write_clip_tokenizer(out / "tokenizer")
+    tok = CLIPTokenizer.from_pretrained(str(out / "tokenizer"))
+    M.build_scheduler().save_pretrained(str(out / "scheduler"))
+    AutoencoderKL.from_pretrained(str(_load_final(work, "vae"))).save_pretrained(str(out / "vae"))
+    clip = CLIPModel.from_pretrained(str(_load_final(work, "clip")))
+    clip.save_pretrained(str(out / "clip"))
+    CLIPProcessor(image_processor=M.clip_image_processor(), tokenizer=tok).save_pretrained(str(out / "clip"))
+    M.text_encoder_from_clip(clip).save_pretrained(str(out / "text_encoder"))
+    unet_dir = work / "unet" / "final"
+    if unet_dir.exists():
+        unet = UNet2DConditionModel.from_pretrained(str(unet_dir))
+        if unet_fp16:
+            unet = unet.half()
+        unet.save_pretrained(str(out / "unet"))
+    cap_dir = work / "captioner" / "final"
+    if cap_dir.exists():
+        shutil.copytree(cap_dir, out / "captioner")
+    judge_dir = work / "judge" / "final"
+    if judge_dir.exists():
+        shutil.copytree(judge_dir, out / "judge")
+    W.write_sentence_banks(out / "sentences", n=sentences)
+    from . import EXAMPLES_DIR
+
+    write_examples(EXAMPLES_DIR)
+    sizes = {p.name: folder_size(p) for p in sorted(out.iterdir()) if p.is_dir()}
+    return {"out": str(out), "bytes_total": folder_size(out), "bytes": sizes}
