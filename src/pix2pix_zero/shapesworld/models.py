@@ -269,7 +269,7 @@ class Judge(nn.Module):
                   str(folder / "model.safetensors"))
 
     @classmethod
-    def load(cls, folder, device="cpu") -> "Judge":
+    def load(cls, folder, device="cpu") -> Judge:
         from safetensors.torch import load_file
 
         folder = Path(folder)

@@ -7,11 +7,11 @@ Pure numpy / PIL; no model code.  Everything is deterministic given a
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -111,7 +111,7 @@ class Scene:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Scene":
+    def from_dict(cls, d: dict) -> Scene:
         return cls(
             objects=tuple(SceneObject(**o) for o in d["objects"]),
             background=d["background"],
@@ -126,7 +126,7 @@ class Rendering(NamedTuple):
 
 
 # --------------------------------------------------------------------------- geometry
-@lru_cache(maxsize=None)
+@cache
 def _unit_outline(shape: str) -> np.ndarray:
     """Outline of a shape of 'radius' 1 centred at the origin, y pointing down."""
     if shape == "circle":
@@ -183,7 +183,7 @@ def _shade(rgb: np.ndarray) -> np.ndarray:
     return rgb * 0.72 + target * 0.28
 
 
-@lru_cache(maxsize=None)
+@cache
 def _background(color: str, style: str) -> np.ndarray:
     c0 = np.array(BACKGROUND_COLORS[color], dtype=np.float32)
     c1 = _shade(c0).astype(np.float32)
