@@ -124,9 +124,13 @@ class ResultsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.path.read_bytes() if self.path.is_file() else b""
-        prefix = b"\n" if data and not data.endswith(b"\n") else b""  # close a torn line first
-        with self.path.open("ab") as handle:
+        with self.path.open("a+b") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            last = b"\n"
+            if end > 0:
+                handle.seek(end - 1)
+                last = handle.read(1)  # only the last byte, not the whole log, on every append
+            prefix = b"" if last == b"\n" else b"\n"  # close a torn line first
             handle.write(prefix + (json.dumps(record, sort_keys=True, default=str) + "\n").encode())
             handle.flush()
             os.fsync(handle.fileno())
