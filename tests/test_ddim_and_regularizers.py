@@ -90,6 +90,34 @@ def test_roll_offsets_never_zero_and_cover_the_range(monkeypatch):
     assert {v for s, v in drawn if s == 64} >= {1, 31}  # both ends of [1, 32) are reachable
 
 
+def _auto_corr_loss_reference(eps, generator, min_roll=1, min_size=8):
+    """The authors' loop (src/utils/ddim_inv.py, algorithm.md §2), one map and one roll at a time."""
+    loss = eps.new_zeros(())
+    for b in range(eps.shape[0]):
+        for c in range(eps.shape[1]):
+            noise = eps[b : b + 1, c : c + 1]
+            while True:
+                h, w = noise.shape[-2:]
+                dh = regularizers._roll_offset(h, min_roll, generator)
+                dw = dh if h == w else regularizers._roll_offset(w, min_roll, generator)
+                loss = loss + (noise * torch.roll(noise, dh, dims=2)).mean() ** 2
+                loss = loss + (noise * torch.roll(noise, dw, dims=3)).mean() ** 2
+                if min(h, w) <= min_size:
+                    break
+                noise = torch.nn.functional.avg_pool2d(noise, kernel_size=2)
+    return loss
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 64, 64), (2, 4, 24, 40), (1, 3, 17, 9)])
+def test_batched_auto_correlation_equals_the_authors_loop(shape):
+    eps = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    ours = auto_corr_loss(eps, torch.Generator().manual_seed(5))
+    reference = _auto_corr_loss_reference(eps, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-9)
+    (g_ours,), (g_ref,) = torch.autograd.grad(ours, eps), torch.autograd.grad(reference, eps)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-9)
+
+
 def test_auto_correlation_loss_is_larger_for_correlated_noise():
     generator = torch.Generator().manual_seed(0)
     white = torch.randn(1, 4, 32, 32, generator=generator)

@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pix2pix_zero"
 CORE = ["ddim", "regularizers", "guidance", "directions", "inversion", "editing", "config"]
 ALLOWED_THIRD_PARTY = {"torch", "safetensors"}
-FRONT_ENDS = {"cli", "ui", "bench", "shapesworld"}
+FRONT_ENDS = {"cli", "ui", "bench", "shapesworld", "__main__"}  # __main__: `python -m pix2pix_zero`
 
 
 def _imports(module: Path) -> set[str]:

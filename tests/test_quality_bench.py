@@ -54,3 +54,28 @@ def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_pa
     rows = quality.run_quality(editor, [broken], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
     assert rows[0]["status"] == "error" and "does not contain 'circle'" in rows[0]["error"]
     assert quality.summarize(rows)[(method.name, "all")]["errors"] == 1
+
+
+class _Rendered:
+    """An EditResult stand-in whose edit is a given render (an oracle editor)."""
+
+    def __init__(self, source, edited):
+        from PIL import Image
+
+        self.input = self.reconstruction = Image.fromarray(source)
+        self.image = Image.fromarray(edited)
+
+
+def test_shapesworld_scorer_on_oracle_edits():
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR, world
+
+    scorer = quality.ShapesWorldScorer(str(BUNDLED_MODEL_DIR / "clip"))
+    case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+    scene = world.Scene.from_dict(case.scene)
+    source = world.render(scene).image
+    ideal = world.render(world.edit_scene(scene, 0, shape="square")).image
+    perfect = scorer(case, _Rendered(source, ideal))
+    assert perfect["landed"] == 1.0 and perfect["iou_ideal"] > 0.95 and perfect["color_kept"] == 1.0
+    assert perfect["psnr_outside"] > 50 and perfect["centroid_shift"] < 0.5
+    unchanged = scorer(case, _Rendered(source, source))
+    assert unchanged["landed"] == 0.0 and unchanged["iou_source"] > 0.95 and unchanged["iou_ideal"] < perfect["iou_ideal"]

@@ -118,11 +118,16 @@ def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | 
 
 
 class ShapesWorldScorer:
-    """Scores an edit against the renderer's ground truth, with the bundled CLIP for CLIP accuracy and structure."""
+    """Scores an edit against the renderer's ground truth, with the bundled CLIP for CLIP accuracy and structure,
+    and the bundled judge (a CNN that reads renders at 100 %) for whether the edit landed."""
 
-    def __init__(self, clip_folder: str) -> None:
+    def __init__(self, clip_folder: str, judge_folder: str | None = None) -> None:
+        from ..shapesworld.models import Judge
+
         self.clip = metrics.ClipScorer(clip_folder, templates=("a {}",))
         self.structure = self.clip.structure()
+        judge = Path(judge_folder) if judge_folder else Path(clip_folder).parent / "judge"
+        self.judge = Judge.load(judge) if (judge / "config.json").is_file() else None
 
     def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
         from ..shapesworld import world
@@ -134,7 +139,12 @@ class ShapesWorldScorer:
         edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
         mask = metrics.object_mask(edited, background)
         outside = ~_dilate(source_render.masks[0] | ideal_render.masks[0], 2)
+        landed = {}
+        if self.judge is not None:  # the judge sees exactly the ideal edit's shapes: the target, the source gone
+            seen = self.judge.predict([edited])[0]["shapes"]
+            landed["landed"] = float(seen == sorted({o.shape for o in ideal_scene.objects}))
         return {
+            **landed,
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
             "structure": float(self.structure.distance([result.input], [result.image])[0]),
             "iou_ideal": metrics.mask_iou(mask, ideal_render.masks[0]),
@@ -199,7 +209,7 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
 
 
-METRIC_LABELS = {"clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
                  "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
                  "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
                  "psnr_reconstruction": ("PSNR recon dB", "{:.1f}")}
@@ -248,7 +258,7 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
         tiles = [load_image(input_path)] + [load_image(p) for p in method_images]
         labels = ["input"] + [p.stem.removeprefix(f"{case_id}--") for p in method_images]
         grids.append(labelled_grid(tiles, labels))
-    keys = [k for k in ("clip_acc", "iou_ideal", "color_kept", "psnr_outside", "structure") if any(k in c for c in summary.values())]
+    keys = [k for k in ("landed", "clip_acc", "iou_ideal", "color_kept", "psnr_outside", "structure") if any(k in c for c in summary.values())]
     methods_all = [m for (m, t) in summary if t == "all"]
     fig = plt.figure(figsize=(max(12, 1.3 * len(methods_all)), 3 * len(keys) + 2.2 * len(grids)))
     rows = len(grids) + len(keys)

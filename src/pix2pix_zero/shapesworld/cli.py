@@ -44,8 +44,15 @@ def shapesworld():
 @click.option("--decoder-only/--no-decoder-only", default=False, show_default=True,
               help="VAE only: keep the encoder (hence the latent space and scaling factor) fixed and train the "
                    "decoder (to continue VAE training after the UNet was trained on its latents).")
+@click.option("--pool", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Draw batches from this pre-rendered scene pool (`shapesworld pool`) instead of rendering on the fly; "
+                   "use it on a GPU, where rendering would be the bottleneck.")
+@click.option("--patch-size", type=click.IntRange(1, 64), default=None,
+              help="CLIP / captioner: ViT patch size in pixels (default 8; 4 sees shapes in finer detail, 4x the tokens).")
+@click.option("--twin-fraction", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="CLIP: share of each batch made of shape twins (pairs of scenes that differ only in one object's shape).")
 def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, threads, time_limit, save_every, freeze_text,
-              decoder_only):
+              decoder_only, pool, patch_size, twin_fraction):
     from .train import TRAINERS, TrainArgs
 
     names = ALL_ORDER if model == "all" else (model,)
@@ -54,10 +61,25 @@ def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, thre
         a = TrainArgs(steps=steps or d["steps"], batch_size=batch_size or d["batch_size"], lr=lr or d["lr"],
                       seed=seed, device=device, work_dir=work_dir, resume=resume, threads=threads,
                       time_limit=time_limit, warmup=d.get("warmup", 100), save_every=save_every,
-                      freeze_text=freeze_text, decoder_only=decoder_only)
+                      freeze_text=freeze_text, decoder_only=decoder_only, pool=pool, patch_size=patch_size,
+                      twin_fraction=twin_fraction)
         t0 = time.time()
         res = TRAINERS[name](a)
         click.echo(f"{name}: {json.dumps(res, default=str)} ({time.time() - t0:.0f}s wall)")
+
+
+@shapesworld.command("pool", help="Pre-render a pool of training scenes (pairs of shape twins) into OUT, "
+                     "for `train --pool OUT`.")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--size", type=click.IntRange(2), default=200_000, show_default=True, help="Number of scenes (about 12 KB each).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Pool seed (the pool is the same for any --workers).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Rendering processes (default: all CPU cores).")
+def pool_cmd(out, size, seed, workers):
+    from .train import build_pool
+
+    t0 = time.time()
+    folder = build_pool(out, size, seed=seed, workers=workers)
+    click.echo(f"pool of {size} scenes in {folder} ({time.time() - t0:.0f}s)")
 
 
 @shapesworld.command("export", help="Assemble the bundled model folder from the final weights in --work-dir.")

@@ -76,7 +76,7 @@ def build_scheduler():
     return DDIMScheduler(**SCHEDULER_CONFIG)
 
 
-def clip_config():
+def clip_config(patch_size: int | None = None):
     from transformers import CLIPConfig
 
     from .tokenizer import MODEL_MAX_LENGTH, build_clip_vocab
@@ -102,16 +102,16 @@ def clip_config():
         num_hidden_layers=3,
         num_attention_heads=4,
         image_size=W.IMAGE_SIZE,
-        patch_size=8,
+        patch_size=patch_size or 8,
         hidden_act="quick_gelu",
     )
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=128)
 
 
-def build_clip():
+def build_clip(patch_size: int | None = None):
     from transformers import CLIPModel
 
-    return CLIPModel(clip_config())
+    return CLIPModel(clip_config(patch_size))
 
 
 def clip_image_processor():
@@ -142,7 +142,7 @@ def text_encoder_from_clip(clip):
     return te.eval()
 
 
-def blip_config():
+def blip_config(patch_size: int | None = None):
     from transformers import BlipConfig
 
     from .tokenizer import build_bert_vocab
@@ -169,16 +169,16 @@ def blip_config():
         num_hidden_layers=3,
         num_attention_heads=4,
         image_size=W.IMAGE_SIZE,
-        patch_size=8,
+        patch_size=patch_size or 8,
         projection_dim=128,
     )
     return BlipConfig(text_config=text, vision_config=vision, projection_dim=128)
 
 
-def build_captioner():
+def build_captioner(patch_size: int | None = None):
     from transformers import BlipForConditionalGeneration
 
-    return BlipForConditionalGeneration(blip_config())
+    return BlipForConditionalGeneration(blip_config(patch_size))
 
 
 def blip_processor(tokenizer_folder):
@@ -233,7 +233,7 @@ class Judge(nn.Module):
         h = self.features(x)
         h = torch.cat([self.pool(h), self.maxpool(h)], 1).flatten(1)
         o = self.head(h)
-        nb, ns, nc = len(self.backgrounds), len(self.shapes), len(self.colors)
+        nb, ns = len(self.backgrounds), len(self.shapes)
         return {
             "background": o[:, :nb],
             "count": o[:, nb:nb + 2],

@@ -1,8 +1,9 @@
 """Training loops for the ShapesWorld models (VAE, CLIP, UNet, captioner, judge).
 
-All data is rendered on the fly.  The batch at step ``s`` is drawn from
-``numpy.random.default_rng([seed, s])`` so a resumed run sees exactly the data
-it would have seen without interruption.  Each model writes into
+Data is rendered on the fly, or drawn from a pre-rendered scene pool
+(``--pool``, see :func:`build_pool`) when rendering would starve a GPU.  Either
+way the batch at step ``s`` comes from ``numpy.random.default_rng([seed, s])``
+so a resumed run sees exactly the data it would have seen without interruption.  Each model writes into
 ``<work_dir>/<name>/``: ``train.log``, ``checkpoint.pt`` (model + optimizer +
 step + elapsed seconds, for ``--resume``) and ``final/`` (save_pretrained).
 
@@ -49,6 +50,9 @@ class TrainArgs:
     log_every: int = 25
     freeze_text: bool = False  # CLIP only: keep the text tower fixed (continue after the UNet started)
     decoder_only: bool = False  # VAE only: keep the encoder (latent space, scaling factor) fixed
+    pool: str | None = None  # folder of a pre-rendered scene pool (build_pool); None = render on the fly
+    patch_size: int | None = None  # CLIP / captioner: ViT patch size (None = the model's default)
+    twin_fraction: float = 0.5  # CLIP: share of each batch made of shape twins (hard negatives for shape)
 
 
 DEFAULTS = {
@@ -93,6 +97,109 @@ def scenes_to_tensor(scenes) -> torch.Tensor:
     return M.images_to_tensor([W.render(s).image for s in scenes])
 
 
+def shape_twin(scene: W.Scene, rng: np.random.Generator) -> W.Scene:
+    """The same scene with one object's shape changed: a hard negative for shape."""
+    i = int(rng.integers(len(scene.objects)))
+    others = [s for s in W.SHAPES if s != scene.objects[i].shape]
+    return W.edit_scene(scene, i, shape=others[int(rng.integers(len(others)))])
+
+
+# ----------------------------------------------------------------------------- scene pool
+POOL_SEED_TAG = 9_000_000  # pool seeds are [seed, tag, chunk]: disjoint from step, eval and bank seeds
+POOL_CHUNK = 2048
+
+
+def _render_pool_chunk(job: tuple[int, int, int]) -> tuple[list, np.ndarray]:
+    """Scenes ``2k`` and ``2k + 1`` of the chunk are shape twins of each other."""
+    seed, chunk, n = job
+    rng = np.random.default_rng([seed, POOL_SEED_TAG, chunk])
+    scenes = []
+    while len(scenes) < n:
+        sc = W.sample_scene(rng)
+        scenes += [sc, shape_twin(sc, rng)]
+    scenes = scenes[:n]
+    return [s.to_dict() for s in scenes], W.render_batch(scenes)
+
+
+def build_pool(folder, size: int, seed: int = 0, workers: int | None = None) -> Path:
+    """Render ``size`` scenes (pairs of shape twins) into ``folder``: ``images.npy``
+    (uint8, N×64×64×3) and ``scenes.json``.  Deterministic in ``seed`` whatever
+    ``workers`` is; written to a temporary folder and renamed, so a half-built
+    pool is never read."""
+    import multiprocessing as mp
+    import shutil
+
+    folder = Path(folder)
+    if (folder / "scenes.json").exists():
+        return folder
+    size += size % 2
+    jobs = [(seed, c, min(POOL_CHUNK, size - c * POOL_CHUNK)) for c in range(math.ceil(size / POOL_CHUNK))]
+    workers = workers or os.cpu_count() or 1
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                       shape=(size, W.IMAGE_SIZE, W.IMAGE_SIZE, 3))
+    scenes: list = []
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for (_, c, n), (sc, im) in zip(jobs, tqdm(pool.imap(_render_pool_chunk, jobs), total=len(jobs), desc="render pool")):
+            images[c * POOL_CHUNK:c * POOL_CHUNK + n] = im
+            scenes += sc
+    images.flush()
+    del images
+    (tmp / "scenes.json").write_text(json.dumps({"seed": seed, "size": size, "scenes": scenes}))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+class ScenePool:
+    """A pre-rendered pool held on the training device; batches are index draws."""
+
+    def __init__(self, folder, device):
+        folder = Path(folder)
+        if not (folder / "scenes.json").exists():
+            raise FileNotFoundError(f"no scene pool in {folder}: build one with `pix2pix-zero shapesworld pool {folder}`")
+        self.scenes = [W.Scene.from_dict(d) for d in json.loads((folder / "scenes.json").read_text())["scenes"]]
+        self.images = torch.from_numpy(np.load(folder / "images.npy")).to(device)
+        self.latents: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def draw(self, rng: np.random.Generator, n: int, twins: int = 0) -> np.ndarray:
+        """``n`` indices: ``twins`` pairs of shape twins first, then independent scenes."""
+        pairs = rng.integers(len(self) // 2, size=twins)
+        rest = rng.integers(len(self), size=n - 2 * twins)
+        return np.concatenate([np.stack([2 * pairs, 2 * pairs + 1], 1).reshape(-1), rest])
+
+    def pixels(self, idx: np.ndarray) -> torch.Tensor:
+        x = self.images[torch.from_numpy(idx).to(self.images.device)]
+        return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+class Batches:
+    """The data of step ``s``: scenes, the step's rng and the images on the device,
+    from a :class:`ScenePool` or rendered on the fly."""
+
+    def __init__(self, a: TrainArgs):
+        self.a = a
+        self.pool = ScenePool(a.pool, a.device) if a.pool else None
+
+    def __call__(self, step: int, n: int, twins: int = 0, seed_offset: int = 0):
+        a = self.a
+        rng = np.random.default_rng([a.seed + seed_offset, step])
+        if self.pool is not None:
+            idx = self.pool.draw(rng, n, twins)
+            return [self.pool.scenes[i] for i in idx], rng, self.pool.pixels(idx), idx
+        scenes = []
+        for _ in range(twins):
+            sc = W.sample_scene(rng)
+            scenes += [sc, shape_twin(sc, rng)]
+        scenes += [W.sample_scene(rng) for _ in range(n - 2 * twins)]
+        return scenes, rng, scenes_to_tensor(scenes).to(a.device), None
+
+
 class _Loop:
     """Shared bookkeeping: threads, seeding, checkpoint/resume, logging, progress."""
 
@@ -100,6 +207,9 @@ class _Loop:
         self.name, self.a = name, a
         if a.threads:
             torch.set_num_threads(a.threads)
+        if str(a.device).startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls/convs: fp32 weights, tensor-core speed
+            torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(a.seed)
         self.dir = Path(a.work_dir) / name
         self.log = _logger(self.dir, name)
@@ -155,14 +265,15 @@ class _Loop:
             self.opt.step()
             self.step += 1
             self.elapsed += time.time() - t0
-            run_loss += loss.item()
+            run_loss += loss.detach()  # no host sync per step; read at log time
             n += 1
             bar.update(1)
             if self.step % a.log_every == 0 or self.step == a.steps:
                 dt = (time.time() - t_last) / max(1, n)
-                self.log.info(f"step {self.step} loss {run_loss / n:.5f} lr {a.lr * f:.2e} {dt:.3f}s/step "
+                mean_loss = float(run_loss) / n
+                self.log.info(f"step {self.step} loss {mean_loss:.5f} lr {a.lr * f:.2e} {dt:.3f}s/step "
                               f"elapsed {self.elapsed:.0f}s")
-                bar.set_postfix(loss=f"{run_loss / n:.4f}")
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
                 t_last, run_loss, n = time.time(), 0.0, 0
             if self.step % a.save_every == 0:
                 self.save()
@@ -224,10 +335,10 @@ def train_vae(a: TrainArgs):
     loop = _Loop("vae", a, vae)
     if a.decoder_only:
         loop.log.info(f"decoder-only: encoder frozen, scaling_factor kept at {keep_sf}")
+    batches = Batches(a)
 
     def step_fn(step):
-        scenes, _ = batch_scenes(a.seed, step, a.batch_size)
-        x = scenes_to_tensor(scenes).to(a.device)
+        _, _, x, _ = batches(step, a.batch_size)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         return F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + 1e-6 * post.kl().mean()
@@ -265,7 +376,7 @@ def _as_tensor(x):
 def train_clip(a: TrainArgs):
     work = Path(a.work_dir)
     tok = _load_clip_tokenizer(work)
-    clip = M.build_clip()
+    clip = M.build_clip(patch_size=a.patch_size)
     if a.freeze_text:  # params without grads are skipped by AdamW (no update, no weight decay)
         clip.text_model.requires_grad_(False)
     loop = _Loop("clip", a, clip)
@@ -283,25 +394,20 @@ def train_clip(a: TrainArgs):
             return f"{'an' if o.color[0] in 'aeiou' else 'a'} {o.color} {o.shape}"
         return W.random_caption(sc, rng)
 
+    batches = Batches(a)
+    twins = int(a.batch_size * a.twin_fraction) // 2
+
     def step_fn(step):
-        if a.freeze_text:
-            # hard negatives: each scene comes with a twin that differs only in one object's shape,
-            # captioned with the same phrasing
-            base, rng = batch_scenes(a.seed + 1, step, a.batch_size // 2)
-            scenes, caps = [], []
-            for sc in base:
-                i = int(rng.integers(len(sc.objects)))
-                others = [s for s in W.SHAPES if s != sc.objects[i].shape]
-                twin = W.edit_scene(sc, i, shape=others[int(rng.integers(len(others)))])
+        # hard negatives for shape: the first ``twins`` pairs are scenes that differ only in one
+        # object's shape, each pair captioned with the same phrasing; colour and background alone
+        # cannot tell them apart
+        scenes, rng, x, _ = batches(step, a.batch_size, twins=twins)
+        caps = []
+        for k, sc in enumerate(scenes):
+            if k < 2 * twins and k % 2 == 0:
                 sub = int(rng.integers(2 ** 31))
-                for x in (sc, twin):
-                    scenes.append(x)
-                    caps.append(caption(x, np.random.default_rng(sub)))
-        else:
-            scenes, rng = batch_scenes(a.seed, step, a.batch_size)
-            caps = [caption(sc, rng) for sc in scenes]
+            caps.append(caption(sc, np.random.default_rng(sub) if k < 2 * twins else rng))
         ids = tokenize(tok, caps).to(a.device)
-        x = scenes_to_tensor(scenes).to(a.device)
         out = clip(input_ids=ids, pixel_values=x, return_loss=True)
         return out.loss
 
@@ -342,9 +448,15 @@ def train_unet(a: TrainArgs):
     unet = M.build_unet()
     loop = _Loop("unet", a, unet)
     g = torch.Generator().manual_seed(a.seed)
+    batches = Batches(a)
+    if batches.pool is not None:  # the VAE is frozen: encode the pool once
+        with torch.no_grad():
+            batches.pool.latents = torch.cat([
+                vae.encode(batches.pool.pixels(np.arange(i, min(i + 1024, len(batches.pool))))).latent_dist.mode() * sf
+                for i in range(0, len(batches.pool), 1024)])
 
     def step_fn(step):
-        scenes, rng = batch_scenes(a.seed, step, a.batch_size)
+        scenes, rng, x, idx = batches(step, a.batch_size)
         caps = []
         for sc in scenes:
             r = rng.random()
@@ -356,8 +468,10 @@ def train_unet(a: TrainArgs):
                 caps.append(W.random_caption(sc, rng))
         g.manual_seed(a.seed * 1_000_003 + step)
         with torch.no_grad():
-            x = scenes_to_tensor(scenes).to(a.device)
-            z0 = vae.encode(x).latent_dist.mode() * sf
+            if idx is not None:
+                z0 = batches.pool.latents[torch.from_numpy(idx).to(a.device)]
+            else:
+                z0 = vae.encode(x).latent_dist.mode() * sf
             enc = te(tokenize(tok, caps).to(a.device)).last_hidden_state
         b = z0.shape[0]
         noise = torch.randn(z0.shape, generator=g) + OFFSET_NOISE * torch.randn(b, z0.shape[1], 1, 1, generator=g)
@@ -379,17 +493,17 @@ def train_captioner(a: TrainArgs):
     tok_dir = write_bert_tokenizer(work / "bert_tokenizer")
     proc = M.blip_processor(tok_dir)
     tok = proc.tokenizer
-    model = M.build_captioner()
+    model = M.build_captioner(patch_size=a.patch_size)
     loop = _Loop("captioner", a, model)
     bos = model.config.text_config.bos_token_id
+    batches = Batches(a)
 
     def step_fn(step):
-        scenes, _ = batch_scenes(a.seed, step, a.batch_size)
+        scenes, _, x, _ = batches(step, a.batch_size)
         enc = tok([W.canonical_caption(s) for s in scenes], padding="longest", return_tensors="pt")
         ids = enc.input_ids.clone()
         ids[:, 0] = bos  # [CLS] -> [DEC], as BLIP does
         labels = ids.masked_fill(enc.attention_mask == 0, -100)
-        x = scenes_to_tensor(scenes).to(a.device)
         out = model(pixel_values=x, input_ids=ids.to(a.device), attention_mask=enc.attention_mask.to(a.device),
                     labels=labels.to(a.device))
         return out.loss
@@ -431,13 +545,12 @@ def captioner_eval(model, proc, num: int = 100, seed: int = 2, device="cpu", bat
 def train_judge(a: TrainArgs):
     judge = M.Judge(**M.JUDGE_CONFIG)
     loop = _Loop("judge", a, judge)
+    batches = Batches(a)
 
     def step_fn(step):
-        scenes, rng = batch_scenes(a.seed, step, a.batch_size)
-        x = scenes_to_tensor(scenes)
+        scenes, rng, x, _ = batches(step, a.batch_size)
         # light photometric noise so the judge tolerates imperfect generated samples
-        x = x + 0.04 * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32))
-        x = x.to(a.device)
+        x = x + 0.04 * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32)).to(x.device)
         tg = {k: v.to(a.device) for k, v in M.judge_targets(scenes).items()}
         o = judge(x)
         return (F.cross_entropy(o["background"], tg["background"]) + F.cross_entropy(o["count"], tg["count"])
