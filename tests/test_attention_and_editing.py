@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from pix2pix_zero.attention import AttentionRecorder, hooked_cross_attention, is_cross_attention_key
+from pix2pix_zero.attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention, is_cross_attention_key
 from pix2pix_zero.components import load_components
 from pix2pix_zero.config import EditConfig
 from pix2pix_zero.ddim import ddim_step, sampling_steps
@@ -220,3 +220,48 @@ def test_sdedit_and_prompt_to_prompt_baselines_run_and_behave(components, inputs
     assert torch.allclose(same, recon, atol=1e-5)  # the same prompt reproduces the reference branch
     assert not torch.allclose(swapped, recon, atol=1e-4)
     assert (swapped - recon).abs().mean() < (unreplaced - recon).abs().mean()  # injected maps keep it closer
+
+
+def _guidance_gradient_without_early_exit(components, recorder, x, emb, ref_maps, t=500):
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        with recorder.recording():
+            components.eps_model(x, t, emb)
+        (grad,) = torch.autograd.grad(xa_loss(recorder.take(), ref_maps).sum(), x)
+    return grad
+
+
+@pytest.mark.parametrize("layers", ["all", "encoder"])
+def test_guided_forward_stops_after_the_last_guided_layer_with_the_same_gradient(components, inputs, layers):
+    x, caption, delta = inputs
+    recorder = AttentionRecorder()
+    decoder_calls = []
+    hook = components.unet.conv_out.register_forward_hook(lambda *args: decoder_calls.append(1))
+    try:
+        with hooked_cross_attention(components.unet, recorder, select=GUIDED_LAYERS[layers]):
+            with recorder.recording():
+                components.eps_model(x, 500, caption)
+            ref_maps = recorder.take()
+            assert len(decoder_calls) == 1  # the reference pass runs the whole UNet
+            expected = _guidance_gradient_without_early_exit(components, recorder, x, caption + delta, ref_maps)
+            moved, _ = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0)
+    finally:
+        hook.remove()
+    assert len(decoder_calls) == 2  # reference + the check above; the guided forward never reached conv_out
+    assert expected.abs().max() > 1e-3
+    torch.testing.assert_close(x - moved, expected, rtol=1e-4, atol=1e-6)  # x − (x − g): rounding of x's size
+    if layers == "encoder":
+        assert sorted(ref_maps) == sorted(k for k in components.unet.attn_processors
+                                          if k.endswith("attn2.processor") and not k.startswith("up_blocks."))
+
+
+def test_encoder_layer_guidance_is_a_different_edit(components, inputs):
+    x, caption, delta = inputs
+    results = {}
+    for layers in ("all", "encoder"):
+        recorder = AttentionRecorder()
+        with hooked_cross_attention(components.unet, recorder, select=GUIDED_LAYERS[layers]):
+            cfg = EditConfig(num_steps=4, xa_guidance=5.0, xa_layers=layers)
+            results[layers], _ = edit(components.eps_model, recorder, components.schedule, x, Conditioning(cond=caption),
+                                      Conditioning(cond=caption + delta), cfg)
+    assert not torch.allclose(results["all"], results["encoder"])

@@ -33,11 +33,13 @@ def test_summary_ratios():
 
 def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
     result = CliRunner().invoke(main, ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "3", "--targets", "2",
-                                       "--threads", "1", "-o", str(tmp_path)], catch_exceptions=False)
+                                       "--threads", "1", "-o", str(tmp_path), "--xa-layers", "encoder"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "results.json").read_text())
     implementations = [r["implementation"] for r in data["rows"]]
-    assert implementations == ["diffusers", "pix2pix-zero", "pix2pix-zero ×2"]
+    assert implementations == ["diffusers", "pix2pix-zero", "pix2pix-zero ×2", "pix2pix-zero, xa_layers=encoder"]
+    assert [s["implementation"] for s in data["summary"]] == ["pix2pix-zero", "pix2pix-zero, xa_layers=encoder"]
+    assert data["rows"][3]["unet_calls"] == data["rows"][1]["unet_calls"]  # same calls, a shorter guided forward
     ours = data["rows"][1]
     assert ours["unet_calls"] == 3 + 3 * 3  # 3 inversion calls, 3 per edit step
     assert all(r["invert_s"] > 0 and r["edit_peak_mib"] > 0 for r in data["rows"])

@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import sentences as sentence_banks
-from .attention import AttentionRecorder, hooked_cross_attention
+from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
 from .components import Components, load_components
 from .config import EditConfig, ImageConfig, InversionConfig, Preset, get_preset, override
@@ -332,7 +332,7 @@ class Pix2PixZero:
     def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig) -> tuple[Tensor, Tensor]:
         c = self.components
         recorder = AttentionRecorder()
-        with hooked_cross_attention(c.unet, recorder), self._bar(cfg.num_steps, "edit") as on_step:
+        with hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]), self._bar(cfg.num_steps, "edit") as on_step:
             return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step)
 
     def _result(self, edited: Tensor, reconstructed: Tensor, input_image: Image.Image, caption: str,

@@ -18,12 +18,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .guidance import AttentionMaps
+from .guidance import AttentionMaps, MapsComplete
 
 
 def is_cross_attention_key(key: str) -> bool:
     """diffusers names cross-attention processors '<block path>.attn2.processor' in SD UNets."""
     return key.endswith("attn2.processor")
+
+
+def is_encoder_cross_attention_key(key: str) -> bool:
+    """Cross-attention of the down blocks and the mid block (the UNet's encoder half and bottleneck)."""
+    return is_cross_attention_key(key) and key.startswith(("down_blocks.", "mid_block."))
+
+
+GUIDED_LAYERS: dict[str, Callable[[str], bool]] = {"all": is_cross_attention_key, "encoder": is_encoder_cross_attention_key}
 
 
 def is_transformer_attention_key(key: str) -> bool:
@@ -37,6 +45,7 @@ class AttentionRecorder:
     def __init__(self) -> None:
         self.maps: AttentionMaps = {}
         self.is_recording = False
+        self.stop_when_complete = False
         self.expected_layers: set[str] = set()
         self.injected: AttentionMaps = {}  # layer key -> maps that replace the computed ones (prompt-to-prompt)
         self.injected_rows: slice = slice(None)
@@ -51,12 +60,14 @@ class AttentionRecorder:
             self.injected, self.injected_rows = {}, slice(None)
 
     @contextmanager
-    def recording(self) -> Iterator[None]:
-        self.maps, self.is_recording = {}, True
+    def recording(self, stop_when_complete: bool = False) -> Iterator[None]:
+        """Record the hooked layers' maps; with `stop_when_complete`, end the forward (raise `MapsComplete`) as soon
+        as every hooked layer has recorded."""
+        self.maps, self.is_recording, self.stop_when_complete = {}, True, stop_when_complete
         try:
             yield
         finally:
-            self.is_recording = False
+            self.is_recording = self.stop_when_complete = False
 
     def take(self) -> AttentionMaps:
         """Return and forget the recorded maps; fail loudly if a hooked layer did not fire."""
@@ -90,6 +101,8 @@ class CrossAttentionProcessor:
         probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb, replace)
         if self.recorder.is_recording:
             self.recorder.maps[self.key] = probs
+            if self.recorder.stop_when_complete and self.recorder.expected_layers <= self.recorder.maps.keys():
+                raise MapsComplete
         return out
 
 

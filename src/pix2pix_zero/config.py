@@ -84,6 +84,13 @@ class EditConfig:
         "negative half, moved by the negative prompt's maps (algorithm.md §3).",
         choices=("edited", "official"),
     )
+    xa_layers: Literal["all", "encoder"] = _opt(
+        "all",
+        "Cross-attention layers the guidance compares. 'all': every one, as the authors (16 in SD 1.x). 'encoder': the "
+        "down blocks and the mid block only, so the guided forward stops at the bottleneck and its backward skips the "
+        "decoder half (faster; changes the result).",
+        choices=("all", "encoder"),
+    )
 
     def __post_init__(self) -> None:
         _check_positive(self, "num_steps")

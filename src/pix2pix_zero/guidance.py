@@ -26,8 +26,13 @@ class EpsModel(Protocol):
 
 
 class MapRecorder(Protocol):
-    def recording(self) -> AbstractContextManager[None]: ...
+    def recording(self, stop_when_complete: bool = False) -> AbstractContextManager[None]: ...
     def take(self) -> AttentionMaps: ...
+
+
+class MapsComplete(Exception):
+    """Raised inside a UNet forward once every hooked layer has recorded its map (`recording(stop_when_complete=True)`):
+    the guidance needs only the maps, so the rest of the forward would be thrown away."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,11 @@ def _grad_of_maps_loss(model: EpsModel, recorder: MapRecorder, x: Tensor, t: int
     """∂/∂x of Σ_batch xa_loss: one forward with recorded maps, one backward to the latent only (weights frozen)."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        with recorder.recording():
-            model(x, t, text_emb)  # run only to record this step's maps, with the graph
+        with recorder.recording(stop_when_complete=True):
+            try:
+                model(x, t, text_emb)  # run only to record this step's maps, with the graph
+            except MapsComplete:
+                pass  # stopped after the last guided layer: its ε would be discarded anyway
         loss = xa_loss(recorder.take(), ref_maps).sum()
         (grad,) = torch.autograd.grad(loss, x)
     return grad

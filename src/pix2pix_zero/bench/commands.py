@@ -29,9 +29,11 @@ def bench() -> None:
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-speed"), show_default=True,
               help="Folder for results.json, report.md and report.png.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where random models are built once.")
+@click.option("--xa-layers", "xa_layer_variants", multiple=True, type=click.Choice(["encoder"]),
+              help="Also time ours guiding only these cross-attention layers (a named option that changes the result); repeatable.")
 @_user_errors
 def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
-                cache_dir: Path | None) -> None:
+                cache_dir: Path | None, xa_layer_variants: tuple[str, ...]) -> None:
     """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
     import platform
 
@@ -39,10 +41,11 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
     from .speed import format_report, plot_report, run_speed_benchmark, summarize
 
     def show(row: dict[str, Any]) -> None:
-        click.echo(f"  {row['model']:12s} {row['implementation']:18s} invert {row['invert_s']:8.2f}s  edit {row['edit_s']:8.2f}s  "
+        click.echo(f"  {row['model']:12s} {row['implementation']:32s} invert {row['invert_s']:8.2f}s  edit {row['edit_s']:8.2f}s  "
                    f"peak {row['total_peak_mib']:8.0f} MiB", err=True)
 
-    rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show)
+    rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show,
+                               xa_layer_variants)
     summaries = summarize(rows)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {threads} threads" if device == "cpu" else device
     report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}\n\n" + format_report(rows, summaries)

@@ -17,9 +17,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
     return value
 
 
-def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path) -> WorkerResult:
+def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
+             xa_layers: str = "all") -> WorkerResult:
     from ..api import Pix2PixZero
     from ..config import EditConfig, InversionConfig
 
@@ -111,11 +112,11 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         targets.append(str(path))
     for target in targets:
         editor.direction(str(source), target)  # directions are built (and cached) before timing, as for diffusers
-    inv_cfg, edit_cfg = InversionConfig(num_steps=steps), EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1)
+    inv_cfg, edit_cfg = InversionConfig(num_steps=steps), EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers)
     if _needs_warmup(device):
-        warm_inv, warm_edit = InversionConfig(num_steps=WARMUP_STEPS), EditConfig(num_steps=WARMUP_STEPS, guidance_scale=5.0, xa_guidance=0.1)
+        warm_inv, warm_edit = InversionConfig(num_steps=WARMUP_STEPS), replace(edit_cfg, num_steps=WARMUP_STEPS)
         editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), str(source), targets, config=warm_edit)
-    results = WorkerResult("pix2pix-zero" if num_targets == 1 else f"pix2pix-zero ×{num_targets}")
+    results = WorkerResult(ours_name(num_targets, xa_layers))
     calls_before = editor.components.eps_model.num_calls
     inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
     _timed(results, "edit", device, lambda: editor.edit(inversion, str(source), targets, config=edit_cfg))
@@ -173,14 +174,20 @@ def worker_main(argv: list[str]) -> None:
         if spec["implementation"] == "diffusers":
             result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"])
         else:
-            result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp))
+            result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp),
+                              spec.get("xa_layers", "all"))
     print("RESULT " + json.dumps(asdict(result)))
 
 
+def ours_name(num_targets: int = 1, xa_layers: str = "all") -> str:
+    name = "pix2pix-zero" if num_targets == 1 else f"pix2pix-zero ×{num_targets}"
+    return name if xa_layers == "all" else f"{name}, xa_layers={xa_layers}"
+
+
 def measure(implementation: str, model: str, image: Path, steps: int, device: str, dtype: str, threads: int,
-            num_targets: int = 1) -> WorkerResult:
+            num_targets: int = 1, xa_layers: str = "all") -> WorkerResult:
     spec = dict(implementation=implementation, model=model, image=str(image), steps=steps, device=device, dtype=dtype,
-                threads=threads, num_targets=num_targets)
+                threads=threads, num_targets=num_targets, xa_layers=xa_layers)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -222,16 +229,18 @@ def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
 
 
 def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, threads: int, num_targets: int,
-                        cache: Path, on_result: Any = None) -> list[dict[str, Any]]:
-    """For each model: diffusers, ours, and ours with several targets; one row per measurement."""
+                        cache: Path, on_result: Any = None, xa_layer_variants: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """For each model: diffusers, ours, ours with several targets, and ours guiding other layer sets
+    (`xa_layer_variants`, e.g. 'encoder'); one row per measurement."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
             model, size = resolve_bench_model(name, cache)
             image = bench_image(size, Path(tmp))
-            runs = [("diffusers", 1), ("ours", 1)] + ([("ours", num_targets)] if num_targets > 1 else [])
-            for implementation, targets in runs:
-                result = measure(implementation, model, image, steps, device, dtype, threads, targets)
+            runs = [("diffusers", 1, "all"), ("ours", 1, "all")] + ([("ours", num_targets, "all")] if num_targets > 1 else [])
+            runs += [("ours", 1, layers) for layers in xa_layer_variants if layers != "all"]
+            for implementation, targets, layers in runs:
+                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers)
                 row = {"model": name, "size": size, "implementation": result.implementation, "targets": targets,
                        "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls,
                        **{f"{k}_s": v.seconds for k, v in result.stages.items()},
@@ -249,14 +258,16 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for model in dict.fromkeys(r["model"] for r in rows):
         theirs = next(r for r in rows if r["model"] == model and r["implementation"] == "diffusers")
         ours = next(r for r in rows if r["model"] == model and r["implementation"] == "pix2pix-zero")
-        summary = {"model": model}
-        for stage in ("invert", "edit", "total"):
-            summary[f"{stage}_speedup"] = theirs[f"{stage}_s"] / ours[f"{stage}_s"]
-            summary[f"{stage}_memory_ratio"] = ours[f"{stage}_peak_mib"] / theirs[f"{stage}_peak_mib"]
-        many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
-        if many is not None:
-            summary["extra_target_cost"] = (many["edit_s"] - ours["edit_s"]) / (many["targets"] - 1) / ours["edit_s"]
-        out.append(summary)
+        singles = [r for r in rows if r["model"] == model and r["implementation"] != "diffusers" and r["targets"] == 1]
+        for single in sorted(singles, key=lambda r: r is not ours):  # the default configuration first
+            summary = {"model": model, "implementation": single["implementation"]}
+            for stage in ("invert", "edit", "total"):
+                summary[f"{stage}_speedup"] = theirs[f"{stage}_s"] / single[f"{stage}_s"]
+                summary[f"{stage}_memory_ratio"] = single[f"{stage}_peak_mib"] / theirs[f"{stage}_peak_mib"]
+            many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
+            if many is not None and single is ours:
+                summary["extra_target_cost"] = (many["edit_s"] - ours["edit_s"]) / (many["targets"] - 1) / ours["edit_s"]
+            out.append(summary)
     return out
 
 
@@ -266,11 +277,11 @@ def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -
     for r in rows:
         lines.append(f"| {r['model']} ({r['size']} px) | {r['implementation']} | {r['invert_s']:.2f} | {r['edit_s']:.2f} | "
                      f"{r['total_s']:.2f} | {r['invert_peak_mib']:.0f} | {r['edit_peak_mib']:.0f} | {r['unet_calls'] or '–'} |")
-    lines += ["", "| model | speed-up invert | speed-up edit | speed-up total | memory ours/diffusers (invert, edit, total) | each extra target / first edit |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| model | ours | speed-up invert | speed-up edit | speed-up total | memory ours/diffusers (invert, edit, total) | each extra target / first edit |",
+              "|---|---|---|---|---|---|---|"]
     for s in summaries:
         extra = f"{s['extra_target_cost']:.2f}×" if "extra_target_cost" in s else "–"
-        lines.append(f"| {s['model']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | {s['total_speedup']:.2f}× | "
+        lines.append(f"| {s['model']} | {s['implementation']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | {s['total_speedup']:.2f}× | "
                      f"{s['invert_memory_ratio']:.2f}, {s['edit_memory_ratio']:.2f}, {s['total_memory_ratio']:.2f} | {extra} |")
     return "\n".join(lines)
 
