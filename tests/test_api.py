@@ -191,7 +191,7 @@ def test_edit_refuses_an_inversion_made_with_other_steps(editor, image):
 
 def test_named_captioners_are_cached_per_image(tiny_model_dir, cache_dir, image):
     class NamedCaptioner(FixedCaptioner):
-        model_name = "some/blip"
+        cache_key = "some/blip"
 
     captioner = NamedCaptioner("a photo of a cat")
     editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=captioner, cache_dir=cache_dir, progress=False)
@@ -200,3 +200,17 @@ def test_named_captioners_are_cached_per_image(tiny_model_dir, cache_dir, image)
     assert captioner.calls == 1 and first.caption == second.caption == "a photo of a cat"
     editor.invert(image.rotate(90), config=FAST_INV)
     assert captioner.calls == 2
+
+
+def test_caption_cache_follows_the_captioner_folders_files(tmp_path):
+    from pix2pix_zero.captioning import BlipCaptioner
+
+    folder = tmp_path / "blip"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"old weights")
+    captioner = BlipCaptioner(str(folder))
+    before = captioner.cache_key
+    assert before == captioner.cache_key  # stable while nothing changes
+    (folder / "model.safetensors").write_bytes(b"new weights, other size")
+    assert captioner.cache_key != before
+    assert BlipCaptioner("Salesforce/blip-image-captioning-large").cache_key == "Salesforce/blip-image-captioning-large"

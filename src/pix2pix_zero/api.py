@@ -173,11 +173,12 @@ class Pix2PixZero:
         return prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
 
     def _cached_caption(self, image: Image.Image, image_sha: str, use_cache: bool) -> str:
-        """Captions of named captioners (BLIP checkpoints) are kept on disk per image; others always run."""
-        name = getattr(self._captioner, "model_name", None)
-        if not use_cache or name is None:
+        """Captions of captioners with a `cache_key` (BLIP checkpoints: name and files) are kept on disk per image;
+        others always run."""
+        key = getattr(self._captioner, "cache_key", None)
+        if not use_cache or key is None:
             return self.caption(image)
-        path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(name).encode()).hexdigest()[:12]}.txt"
+        path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(key).encode()).hexdigest()[:12]}.txt"
         if path.is_file():
             return path.read_text(encoding="utf-8").strip()
         caption = self.caption(image)

@@ -6,6 +6,8 @@ and loads its weights on first use only, so a run with `--caption` never touches
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
@@ -31,6 +33,17 @@ class BlipCaptioner:
         self.prompt, self.max_new_tokens = prompt, max_new_tokens
         self._model: Any = None
         self._processor: Any = None
+
+    @property
+    def cache_key(self) -> str:
+        """What a cached caption depends on: the checkpoint's name and, for a local folder, the name, size and
+        modification time of each of its files, so replaced weights never serve stale captions."""
+        folder = Path(self.model_name).expanduser()
+        if not folder.is_dir():
+            return self.model_name
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        stats = [(p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        return f"{self.model_name}\n{json.dumps(stats)}"
 
     def _load(self) -> None:
         from transformers import BlipForConditionalGeneration, BlipProcessor

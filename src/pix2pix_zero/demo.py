@@ -58,12 +58,15 @@ def run_demo(image: str | Path | None = None, example: str | None = None, target
         picture: Image.Image = load_image(shapesworld.example_path(name))
     else:
         name, picture = Path(image).stem, load_image(image)
+    started = time.perf_counter()
     inversion = editor.invert(picture, seed=seed, config=override(editor.preset.inversion, num_steps=num_steps))
+    invert_seconds = time.perf_counter() - started
     source = source or find_shape(inversion.caption, tuple(shapesworld.SHAPES))
     if source is None:
         raise ValueError(f"the caption '{inversion.caption}' names no ShapesWorld shape; give --source")
     targets = targets or tuple(s for s in shapesworld.SHAPES if s != source)[:3]
     result = editor.edit(inversion, source=source, target=list(targets), num_steps=num_steps)
+    result.timings["invert"] = invert_seconds  # inverted above, once, before the edit (which then reports 0)
     folder = next_run_folder(Path(output))
     written = result.save(folder, stem=name)
     grid_path = folder / f"{name}.grid.png"

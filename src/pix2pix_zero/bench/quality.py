@@ -76,6 +76,7 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         m("pix2pix-zero", _p2pz("default", num_steps=s), preset="default"),
         m("pix2pix-zero (official)", _p2pz("official", num_steps=s), preset="official"),
         m("pix2pix-zero, encoder-layer guidance", _p2pz("default", num_steps=s, xa_layers="encoder"), xa_layers="encoder"),
+        m("pix2pix-zero, authors' guidance step", _p2pz("default", num_steps=s, guidance_mode="official"), guidance_mode="official"),
         m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
         m("ablation: no inversion regularization", _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0), lambdas=0.0),
         m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap"),
