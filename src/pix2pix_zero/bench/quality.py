@@ -57,7 +57,7 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
 
         p = get_preset(preset)
         inversion = override(p.inversion, num_steps=changes.get("num_steps"),
-                             **{k: v for k, v in changes.items() if k in ("lambda_ac", "lambda_kl")})
+                             **{k: v for k, v in changes.items() if k in ("lambda_ac", "lambda_kl", "grid", "latent_sampling")})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
         return editor.edit(image, case.source, case.target, caption=case.caption, config=edit, inversion_config=inversion,
@@ -77,6 +77,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         m("pix2pix-zero (official)", _p2pz("official", num_steps=s), preset="official"),
         m("pix2pix-zero, encoder-layer guidance", _p2pz("default", num_steps=s, xa_layers="encoder"), xa_layers="encoder"),
         m("pix2pix-zero, authors' guidance step", _p2pz("default", num_steps=s, guidance_mode="official"), guidance_mode="official"),
+        m("pix2pix-zero, authors' inversion grid", _p2pz("default", num_steps=s, grid="official"), grid="official"),
+        m("pix2pix-zero, posterior sample", _p2pz("default", num_steps=s, latent_sampling="sample"), latent_sampling="sample"),
         m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
         m("ablation: no inversion regularization", _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0), lambdas=0.0),
         m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap"),

@@ -88,11 +88,6 @@ def _lr_factor(step: int, a: TrainArgs, elapsed: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * prog))
 
 
-def batch_scenes(seed: int, step: int, n: int, **kw) -> tuple[list, np.random.Generator]:
-    rng = np.random.default_rng([seed, step])
-    return [W.sample_scene(rng, **kw) for _ in range(n)], rng
-
-
 def scenes_to_tensor(scenes) -> torch.Tensor:
     return M.images_to_tensor([W.render(s).image for s in scenes])
 
@@ -186,9 +181,9 @@ class Batches:
         self.a = a
         self.pool = ScenePool(a.pool, a.device) if a.pool else None
 
-    def __call__(self, step: int, n: int, twins: int = 0, seed_offset: int = 0):
+    def __call__(self, step: int, n: int, twins: int = 0):
         a = self.a
-        rng = np.random.default_rng([a.seed + seed_offset, step])
+        rng = np.random.default_rng([a.seed, step])
         if self.pool is not None:
             idx = self.pool.draw(rng, n, twins)
             return [self.pool.scenes[i] for i in idx], rng, self.pool.pixels(idx), idx
