@@ -79,3 +79,13 @@ def test_shapesworld_scorer_on_oracle_edits():
     assert perfect["psnr_outside"] > 50 and perfect["centroid_shift"] < 0.5
     unchanged = scorer(case, _Rendered(source, source))
     assert unchanged["landed"] == 0.0 and unchanged["iou_source"] > 0.95 and unchanged["iou_ideal"] < perfect["iou_ideal"]
+
+
+def test_sweep_methods_vary_one_setting_of_the_default():
+    swept = quality.sweep_methods("xa_guidance=0.1,1,10", num_steps=3)
+    assert [m.name for m in swept] == ["pix2pix-zero, xa_guidance=0.1", "pix2pix-zero, xa_guidance=1", "pix2pix-zero, xa_guidance=10"]
+    assert [m.settings["xa_guidance"] for m in swept] == [0.1, 1.0, 10.0]
+    assert quality.sweep_methods("latent_sampling=sample")[0].settings == {"latent_sampling": "sample"}
+    for bad in ("xa_guidance", "no_such_field=1", "num_steps=5"):
+        with pytest.raises(ValueError, match="a sweep is FIELD"):
+            quality.sweep_methods(bad)

@@ -67,6 +67,9 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
               help="JSON {file name: caption} for --images [default: the captioner].")
 @click.option("--method", "method_names", multiple=True, help="Methods to run; repeatable [default: all; see --list-methods].")
 @click.option("--list-methods", is_flag=True, help="List the methods and their settings, then exit.")
+@click.option("--sweep", "sweeps", multiple=True,
+              help="Also run the default method once per value of one setting, e.g. 'xa_guidance=0.1,1,10' (any edit or "
+                   "inversion setting); repeatable.")
 @click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of every method.")
 @click.option("--clip-model", default="openai/clip-vit-large-patch14", show_default=True, help="CLIP for CLIP accuracy on real images.")
 @click.option("--dino-model", default="facebook/dino-vitb8", show_default=True, help="ViT for the structure distance on real images.")
@@ -79,7 +82,7 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: Path | None, captions: Path | None,
-                  method_names: tuple[str, ...], list_methods: bool, steps: int, clip_model: str, dino_model: str,
+                  method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
                   structure_convention: str, device: str, output: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Methods × tasks scored like the paper's Table 1; ShapesWorld by default, with ground-truth metrics."""
     from ..api import Pix2PixZero
@@ -93,7 +96,11 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: P
     unknown = [n for n in method_names if n not in table]
     if unknown:
         raise click.BadParameter(f"unknown methods {unknown}; see --list-methods", param_hint="--method")
-    chosen = [table[n] for n in (method_names or table)]
+    try:
+        swept = [m for spec in sweeps for m in quality.sweep_methods(spec, steps)]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--sweep") from error
+    chosen = [table[n] for n in (method_names or ([] if sweeps else table))] + swept
     editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
     if images is not None:
         if not tasks:

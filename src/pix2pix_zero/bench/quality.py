@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .. import baselines
 from ..api import EditResult, Pix2PixZero
 from ..batch import ResultsLog
-from ..config import EditConfig
+from ..config import EditConfig, InversionConfig
 from ..images import labelled_grid, load_image, save_png
 from . import metrics
 
@@ -56,8 +56,7 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
         from ..config import get_preset, override
 
         p = get_preset(preset)
-        inversion = override(p.inversion, num_steps=changes.get("num_steps"),
-                             **{k: v for k, v in changes.items() if k in ("lambda_ac", "lambda_kl", "grid", "latent_sampling")})
+        inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
         return editor.edit(image, case.source, case.target, caption=case.caption, config=edit, inversion_config=inversion,
@@ -94,6 +93,20 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
           guidance_scale=2.0, cross_replace=0.8, self_replace=0.4),
     ]
     return {method.name: method for method in table}
+
+
+def sweep_methods(spec: str, num_steps: int = 50) -> list[Method]:
+    """'xa_guidance=0.1,1,10': the `default` method once per value of one EditConfig or InversionConfig field."""
+    name, _, values = spec.partition("=")
+    defaults = {**asdict(EditConfig()), **asdict(InversionConfig())}
+    if name not in defaults or name == "num_steps" or not values:
+        raise ValueError(f"a sweep is FIELD=V1,V2,... over one of {sorted(k for k in defaults if k != 'num_steps')}; got {spec!r}")
+    kind = type(defaults[name])
+    methods = []
+    for text in values.split(","):
+        value = text.strip() if kind is str else kind(text)
+        methods.append(Method(f"pix2pix-zero, {name}={text.strip()}", _p2pz("default", num_steps=num_steps, **{name: value}), {name: value}))
+    return methods
 
 
 def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, seed: int = 0) -> list[Case]:
