@@ -258,13 +258,13 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for model in dict.fromkeys(r["model"] for r in rows):
         theirs = next(r for r in rows if r["model"] == model and r["implementation"] == "diffusers")
         ours = next(r for r in rows if r["model"] == model and r["implementation"] == "pix2pix-zero")
+        many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
         singles = [r for r in rows if r["model"] == model and r["implementation"] != "diffusers" and r["targets"] == 1]
         for single in sorted(singles, key=lambda r: r is not ours):  # the default configuration first
             summary = {"model": model, "implementation": single["implementation"]}
             for stage in ("invert", "edit", "total"):
                 summary[f"{stage}_speedup"] = theirs[f"{stage}_s"] / single[f"{stage}_s"]
                 summary[f"{stage}_memory_ratio"] = single[f"{stage}_peak_mib"] / theirs[f"{stage}_peak_mib"]
-            many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
             if many is not None and single is ours:
                 summary["extra_target_cost"] = (many["edit_s"] - ours["edit_s"]) / (many["targets"] - 1) / ours["edit_s"]
             out.append(summary)

@@ -157,7 +157,6 @@ class ScenePool:
             raise FileNotFoundError(f"no scene pool in {folder}: build one with `pix2pix-zero shapesworld pool {folder}`")
         self.scenes = [W.Scene.from_dict(d) for d in json.loads((folder / "scenes.json").read_text())["scenes"]]
         self.images = torch.from_numpy(np.load(folder / "images.npy")).to(device)
-        self.latents: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.scenes)
@@ -181,12 +180,14 @@ class Batches:
         self.a = a
         self.pool = ScenePool(a.pool, a.device) if a.pool else None
 
-    def __call__(self, step: int, n: int, twins: int = 0):
+    def __call__(self, step: int, n: int, twins: int = 0, pixels: bool = True):
+        """(scenes, rng, images or None, pool indices or None); `pixels=False` skips the images of pool draws
+        (for a caller that has its own per-index table, such as the UNet's pre-encoded latents)."""
         a = self.a
         rng = np.random.default_rng([a.seed, step])
         if self.pool is not None:
             idx = self.pool.draw(rng, n, twins)
-            return [self.pool.scenes[i] for i in idx], rng, self.pool.pixels(idx), idx
+            return [self.pool.scenes[i] for i in idx], rng, self.pool.pixels(idx) if pixels else None, idx
         scenes = []
         for _ in range(twins):
             sc = W.sample_scene(rng)
@@ -444,14 +445,15 @@ def train_unet(a: TrainArgs):
     loop = _Loop("unet", a, unet)
     g = torch.Generator().manual_seed(a.seed)
     batches = Batches(a)
+    pool_latents = None
     if batches.pool is not None:  # the VAE is frozen: encode the pool once
+        pool = batches.pool
         with torch.no_grad():
-            batches.pool.latents = torch.cat([
-                vae.encode(batches.pool.pixels(np.arange(i, min(i + 1024, len(batches.pool))))).latent_dist.mode() * sf
-                for i in range(0, len(batches.pool), 1024)])
+            pool_latents = torch.cat([vae.encode(pool.pixels(np.arange(i, min(i + 1024, len(pool))))).latent_dist.mode() * sf
+                                      for i in range(0, len(pool), 1024)])
 
     def step_fn(step):
-        scenes, rng, x, idx = batches(step, a.batch_size)
+        scenes, rng, x, idx = batches(step, a.batch_size, pixels=pool_latents is None)
         caps = []
         for sc in scenes:
             r = rng.random()
@@ -463,8 +465,8 @@ def train_unet(a: TrainArgs):
                 caps.append(W.random_caption(sc, rng))
         g.manual_seed(a.seed * 1_000_003 + step)
         with torch.no_grad():
-            if idx is not None:
-                z0 = batches.pool.latents[torch.from_numpy(idx).to(a.device)]
+            if pool_latents is not None:
+                z0 = pool_latents[torch.from_numpy(idx).to(a.device)]
             else:
                 z0 = vae.encode(x).latent_dist.mode() * sf
             enc = te(tokenize(tok, caps).to(a.device)).last_hidden_state
