@@ -1,13 +1,18 @@
 """ShapesWorld training: the scene pool, and every trainer running, saving and resuming on the CPU."""
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from pix2pix_zero.shapesworld import world as W
-from pix2pix_zero.shapesworld.train import TRAINERS, Batches, ScenePool, TrainArgs, build_pool
+from pix2pix_zero.shapesworld import models as M
+from pix2pix_zero.shapesworld.train import (ATTRIBUTES, TRAINERS, AttributeHead, Batches, ScenePool, TrainArgs,
+                                            attribute_targets, build_pool, clip_caption, clip_loss, twin_captions)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +64,83 @@ def test_every_trainer_runs_saves_and_resumes(pool_dir, tmp_path):
         assert any((tmp_path / name / "final").iterdir())
     clip_config = json.loads((tmp_path / "clip" / "final" / "config.json").read_text())
     assert clip_config["vision_config"]["patch_size"] == 16
+
+
+def test_attribute_targets_name_every_object():
+    rng = np.random.default_rng(0)
+    scenes = [W.sample_scene(rng, num_objects=n) for n in (1, 2, 2)]
+    t = attribute_targets(scenes)
+    for row, sc in zip(t, scenes):
+        on = {ATTRIBUTES[i] for i in torch.nonzero(row).flatten().tolist()}
+        assert on == {o.shape for o in sc.objects} | {o.color for o in sc.objects}
+
+
+def test_twin_pairs_share_one_phrasing_so_only_the_shape_word_differs():
+    rng = np.random.default_rng(4)
+    scenes = []
+    for _ in range(3):
+        sc = W.sample_scene(rng)
+        i = 0
+        other = next(s for s in W.SHAPES if s != sc.objects[i].shape)
+        scenes += [sc, W.edit_scene(sc, i, shape=other)]
+    caps = twin_captions(scenes, np.random.default_rng(1), 3, clip_caption)
+    for k in range(0, 6, 2):
+        a, b = caps[k].split(), caps[k + 1].split()
+        diff = [(x, y) for x, y in zip(a, b) if x != y]
+        assert len(a) == len(b) and len(diff) == 1 and diff[0][0] in W.SHAPES and diff[0][1] in W.SHAPES, (caps[k], caps[k + 1])
+
+
+def test_attribute_head_adds_a_loss_whose_gradient_reaches_both_towers():
+    from pix2pix_zero.shapesworld.train import _load_clip_tokenizer, scenes_to_tensor, tokenize
+
+    torch.manual_seed(0)
+    clip = M.build_clip(patch_size=16)
+    head = AttributeHead(clip.config.projection_dim)
+    rng = np.random.default_rng(2)
+    scenes = [W.sample_scene(rng) for _ in range(4)]
+    tok = _load_clip_tokenizer(Path(tempfile.mkdtemp()))
+    ids, x = tokenize(tok, [W.canonical_caption(s) for s in scenes]), scenes_to_tensor(scenes)
+    plain = clip_loss(clip, head, ids, x, scenes, 0.0)
+    with_head = clip_loss(clip, head, ids, x, scenes, 1.0)
+    assert float(with_head) > float(plain)  # the BCE of a random probe is positive
+    (with_head - plain).backward()  # the attribute loss alone
+    assert head.linear.weight.grad.abs().sum() > 0
+    assert clip.text_projection.weight.grad.abs().sum() > 0 and clip.visual_projection.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(pool_dir, tmp_path):
+    from transformers import CLIPModel
+
+    def args(steps, work, **kw):
+        return TrainArgs(steps=steps, batch_size=4, lr=1e-3, work_dir=str(work), pool=str(pool_dir), warmup=1,
+                         save_every=1, threads=1, **kw)
+
+    base = tmp_path / "base"
+    for name in ("vae", "clip", "unet"):
+        TRAINERS[name](args(1, base, **({"patch_size": 16} if name == "clip" else {})))
+    init = tmp_path / "init"  # the pipeline layout: <init>/clip, <init>/unet
+    for name in ("clip", "unet"):
+        shutil.copytree(base / name / "final", init / name)
+    with pytest.raises(FileNotFoundError, match="no vae/config.json"):
+        from pix2pix_zero.shapesworld.train import _init_folder
+        _init_folder(str(init), "vae")
+
+    work = tmp_path / "joint"
+    shutil.copytree(base / "vae" / "final", work / "vae" / "final")
+    shutil.copytree(base / "clip" / "final", work / "clip" / "final")
+    TRAINERS["unet"](args(0, work, init=str(init)))  # no steps: the final UNet is exactly the init
+    from diffusers import UNet2DConditionModel
+    a = UNet2DConditionModel.from_pretrained(str(init / "unet")).state_dict()
+    b = UNet2DConditionModel.from_pretrained(str(work / "unet" / "final")).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    shutil.rmtree(work / "unet")
+    res = TRAINERS["unet"](args(2, work, init=str(init), joint_clip=0.5, twin_fraction=0.5))
+    assert "shape_acc" in res["clip"]
+    before = CLIPModel.from_pretrained(str(base / "clip" / "final")).state_dict()
+    after = CLIPModel.from_pretrained(str(work / "clip" / "final")).state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.startswith("text_model.") for k in moved) and any(k.startswith("vision_model.") for k in moved)
+    res = TRAINERS["unet"](args(3, work, init=str(init), joint_clip=0.5))  # resumes the joint state
+    assert "resumed from" in (work / "unet" / "train.log").read_text() and res["steps"] == 3

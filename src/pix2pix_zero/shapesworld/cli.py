@@ -51,8 +51,17 @@ def shapesworld():
               help="CLIP / captioner: ViT patch size in pixels (default 8; 4 sees shapes in finer detail, 4x the tokens).")
 @click.option("--twin-fraction", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="CLIP: share of each batch made of shape twins (pairs of scenes that differ only in one object's shape).")
+@click.option("--attribute-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="CLIP: weight of a training-only linear head that reads the shapes and colours present off both "
+                   "towers' embeddings (0 = contrastive loss only, as in v1).")
+@click.option("--init", type=click.Path(file_okay=False, exists=True), default=None,
+              help="CLIP / UNet: start from the weights in this pipeline folder (e.g. the bundled model) instead of "
+                   "random ones; a checkpoint in --work-dir still takes precedence.")
+@click.option("--joint-clip", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="UNet: train the CLIP alongside with this weight on its loss (text tower unfrozen, so it learns what "
+                   "the UNet needs while staying aligned with the vision tower); 0 keeps the text tower frozen.")
 def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, threads, time_limit, save_every, freeze_text,
-              decoder_only, pool, patch_size, twin_fraction):
+              decoder_only, pool, patch_size, twin_fraction, attribute_weight, init, joint_clip):
     from .train import TRAINERS, TrainArgs
 
     names = ALL_ORDER if model == "all" else (model,)
@@ -62,7 +71,8 @@ def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, thre
                       seed=seed, device=device, work_dir=work_dir, resume=resume, threads=threads,
                       time_limit=time_limit, warmup=d.get("warmup", 100), save_every=save_every,
                       freeze_text=freeze_text, decoder_only=decoder_only, pool=pool, patch_size=patch_size,
-                      twin_fraction=twin_fraction)
+                      twin_fraction=twin_fraction, attribute_weight=attribute_weight, init=init,
+                      joint_clip=joint_clip)
         t0 = time.time()
         res = TRAINERS[name](a)
         click.echo(f"{name}: {json.dumps(res, default=str)} ({time.time() - t0:.0f}s wall)")

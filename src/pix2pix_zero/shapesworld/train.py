@@ -53,6 +53,9 @@ class TrainArgs:
     pool: str | None = None  # folder of a pre-rendered scene pool (build_pool); None = render on the fly
     patch_size: int | None = None  # CLIP / captioner: ViT patch size (None = the model's default)
     twin_fraction: float = 0.5  # CLIP: share of each batch made of shape twins (hard negatives for shape)
+    attribute_weight: float = 1.0  # CLIP: weight of the training-only attribute head's loss (0 = contrastive only)
+    init: str | None = None  # CLIP / UNet: start from <init>/<model> (a pipeline folder) instead of random weights
+    joint_clip: float = 0.0  # UNet: > 0 trains the CLIP jointly (text tower unfrozen), with this weight on its loss
 
 
 DEFAULTS = {
@@ -70,6 +73,10 @@ def _logger(folder: Path, name: str) -> logging.Logger:
     log = logging.getLogger(f"shapesworld.{name}.{folder}")
     log.setLevel(logging.INFO)
     log.propagate = False
+    for h in list(log.handlers):  # the folder was removed since: reopen the log
+        if not Path(h.baseFilename).exists():
+            log.removeHandler(h)
+            h.close()
     if not log.handlers:
         fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
         fh = logging.FileHandler(folder / "train.log")
@@ -199,8 +206,11 @@ class Batches:
 class _Loop:
     """Shared bookkeeping: threads, seeding, checkpoint/resume, logging, progress."""
 
-    def __init__(self, name: str, a: TrainArgs, model: torch.nn.Module, params=None):
+    def __init__(self, name: str, a: TrainArgs, model: torch.nn.Module, params=None, clip_groups=None):
+        """``clip_groups``: modules whose gradient norms are clipped separately (default: the whole model),
+        so one loss's large gradients do not shrink another module's updates."""
         self.name, self.a = name, a
+        self.clip_groups = [list(m.parameters()) for m in (clip_groups or [model])]
         if a.threads:
             torch.set_num_threads(a.threads)
         if str(a.device).startswith("cuda"):
@@ -257,7 +267,8 @@ class _Loop:
             loss = step_fn(self.step)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            for group in self.clip_groups:
+                torch.nn.utils.clip_grad_norm_(group, 1.0)
             self.opt.step()
             self.step += 1
             self.elapsed += time.time() - t0
@@ -369,27 +380,93 @@ def _as_tensor(x):
     return x if torch.is_tensor(x) else x.pooler_output
 
 
+ATTRIBUTES = W.SHAPES + W.COLORS
+
+
+def attribute_targets(scenes) -> torch.Tensor:
+    """(B, 11) multi-hot: the shapes and object colours present.  Every caption names
+    every object's shape and colour, so the same targets hold for a scene's captions."""
+    t = torch.zeros(len(scenes), len(ATTRIBUTES))
+    for i, sc in enumerate(scenes):
+        for o in sc.objects:
+            t[i, ATTRIBUTES.index(o.shape)] = 1.0
+            t[i, ATTRIBUTES.index(o.color)] = 1.0
+    return t
+
+
+class AttributeHead(torch.nn.Module):
+    """Training-only linear probe shared by both CLIP towers: it reads the shapes and
+    colours present off the normalized joint embedding.  Its loss makes both towers
+    put shape on the same directions from the first step, where the contrastive loss
+    alone learnt mostly object area (v1: text cosine circle/square 0.993)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(dim, len(ATTRIBUTES))
+
+    def loss(self, image_embeds, text_embeds, targets) -> torch.Tensor:
+        return (F.binary_cross_entropy_with_logits(self.linear(image_embeds), targets)
+                + F.binary_cross_entropy_with_logits(self.linear(text_embeds), targets))
+
+
+def clip_loss(clip, head: AttributeHead | None, ids, x, scenes, weight: float) -> torch.Tensor:
+    """Contrastive loss plus ``weight`` times the attribute head's loss."""
+    out = clip(input_ids=ids, pixel_values=x, return_loss=True)
+    if head is None or weight <= 0:
+        return out.loss
+    targets = attribute_targets(scenes).to(x.device)
+    return out.loss + weight * head.loss(out.image_embeds, out.text_embeds, targets)
+
+
+def twin_captions(scenes, rng, twins: int, caption) -> list[str]:
+    """``caption(scene, rng)`` per scene; the first ``twins`` pairs of shape twins share one
+    phrasing (one sub-rng per pair), so only the shape word tells their captions apart."""
+    caps = []
+    for k, sc in enumerate(scenes):
+        if k < 2 * twins and k % 2 == 0:
+            sub = int(rng.integers(2 ** 31))
+        caps.append(caption(sc, np.random.default_rng(sub) if k < 2 * twins else rng))
+    return caps
+
+
+def clip_caption(sc, rng) -> str:
+    r = rng.random()
+    if r < 0.15:
+        return W.short_caption(sc)
+    if r < 0.3:
+        return W.canonical_caption(sc)
+    if r < 0.4 and len(sc.objects) == 1:
+        o = sc.objects[0]
+        return f"{'an' if o.color[0] in 'aeiou' else 'a'} {o.color} {o.shape}"
+    return W.random_caption(sc, rng)
+
+
+def _init_clip(a: TrainArgs):
+    """A fresh CLIP, or the one in ``<init>/clip``."""
+    if a.init:
+        from transformers import CLIPModel
+
+        return CLIPModel.from_pretrained(str(_init_folder(a.init, "clip")))
+    return M.build_clip(patch_size=a.patch_size)
+
+
+def _init_folder(init: str, name: str) -> Path:
+    folder = Path(init) / name
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"--init {init}: no {name}/config.json there (expected a ShapesWorld pipeline folder)")
+    return folder
+
+
 def train_clip(a: TrainArgs):
     work = Path(a.work_dir)
     tok = _load_clip_tokenizer(work)
-    clip = M.build_clip(patch_size=a.patch_size)
+    clip = _init_clip(a)
     if a.freeze_text:  # params without grads are skipped by AdamW (no update, no weight decay)
         clip.text_model.requires_grad_(False)
-    loop = _Loop("clip", a, clip)
+    head = AttributeHead(clip.config.projection_dim)
+    loop = _Loop("clip", a, torch.nn.ModuleDict({"clip": clip, "head": head}), clip_groups=[clip, head])
     if a.freeze_text:
         loop.log.info("text tower frozen")
-
-    def caption(sc, rng):
-        r = rng.random()
-        if r < 0.15:
-            return W.short_caption(sc)
-        if r < 0.3:
-            return W.canonical_caption(sc)
-        if r < 0.4 and len(sc.objects) == 1:
-            o = sc.objects[0]
-            return f"{'an' if o.color[0] in 'aeiou' else 'a'} {o.color} {o.shape}"
-        return W.random_caption(sc, rng)
-
     batches = Batches(a)
     twins = int(a.batch_size * a.twin_fraction) // 2
 
@@ -398,21 +475,19 @@ def train_clip(a: TrainArgs):
         # object's shape, each pair captioned with the same phrasing; colour and background alone
         # cannot tell them apart
         scenes, rng, x, _ = batches(step, a.batch_size, twins=twins)
-        caps = []
-        for k, sc in enumerate(scenes):
-            if k < 2 * twins and k % 2 == 0:
-                sub = int(rng.integers(2 ** 31))
-            caps.append(caption(sc, np.random.default_rng(sub) if k < 2 * twins else rng))
-        ids = tokenize(tok, caps).to(a.device)
-        out = clip(input_ids=ids, pixel_values=x, return_loss=True)
-        return out.loss
+        ids = tokenize(tok, twin_captions(scenes, rng, twins, clip_caption)).to(a.device)
+        return clip_loss(clip, head, ids, x, scenes, a.attribute_weight)
 
     loop.run(step_fn)
+    return _finish_clip(clip, tok, loop.dir, loop.log, a.device)
+
+
+def _finish_clip(clip, tok, folder: Path, log, device) -> dict:
     with torch.no_grad():
         clip.logit_scale.clamp_(max=math.log(100.0))
-    ev = clip_zero_shot(clip, tok, device=a.device)
-    clip.save_pretrained(str(loop.dir / "final"))
-    loop.log.info(f"eval {json.dumps(ev)}")
+    ev = clip_zero_shot(clip, tok, device=device)
+    clip.save_pretrained(str(folder / "final"))
+    log.info(f"eval {json.dumps(ev)}")
     return ev
 
 
@@ -428,23 +503,47 @@ def _load_final(work: Path, name: str):
     return folder
 
 
+def unet_caption(sc, rng) -> str:
+    r = rng.random()
+    if r < P_UNCOND:
+        return ""
+    if r < 0.4:
+        return W.canonical_caption(sc)
+    return W.random_caption(sc, rng)
+
+
 def train_unet(a: TrainArgs):
-    from diffusers import AutoencoderKL
+    """Denoising loss on the VAE's latents, conditioned on the CLIP text tower.  With
+    ``joint_clip > 0`` the CLIP trains alongside (its text tower unfrozen, its own loss
+    weighted by ``joint_clip`` on the captioned part of each batch), so the text tower
+    learns what the UNet needs while its two towers stay aligned; the CLIP is then
+    written to ``<work_dir>/clip/final`` too."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPModel
 
     work = Path(a.work_dir)
+    joint = a.joint_clip > 0
     tok = _load_clip_tokenizer(work)
     vae = AutoencoderKL.from_pretrained(str(_load_final(work, "vae"))).to(a.device).eval().requires_grad_(False)
     clip = CLIPModel.from_pretrained(str(_load_final(work, "clip")))
-    te = M.text_encoder_from_clip(clip).to(a.device).eval().requires_grad_(False)
-    del clip
     sf = vae.config.scaling_factor
     sched = M.build_scheduler()
     acp = sched.alphas_cumprod.to(a.device)
-    unet = M.build_unet()
-    loop = _Loop("unet", a, unet)
+    unet = (UNet2DConditionModel.from_pretrained(str(_init_folder(a.init, "unet")), torch_dtype=torch.float32)
+            if a.init else M.build_unet())
+    if joint:
+        head = AttributeHead(clip.config.projection_dim)
+        loop = _Loop("unet", a, torch.nn.ModuleDict({"unet": unet, "clip": clip, "head": head}),
+                     clip_groups=[unet, clip, head])
+        text_tower = clip.text_model
+    else:
+        te = M.text_encoder_from_clip(clip).to(a.device).eval().requires_grad_(False)
+        del clip
+        loop = _Loop("unet", a, unet)
+        text_tower = te
     g = torch.Generator().manual_seed(a.seed)
     batches = Batches(a)
+    twins = int(a.batch_size * a.twin_fraction) // 2 if joint else 0
     pool_latents = None
     if batches.pool is not None:  # the VAE is frozen: encode the pool once
         pool = batches.pool
@@ -453,23 +552,17 @@ def train_unet(a: TrainArgs):
                                       for i in range(0, len(pool), 1024)])
 
     def step_fn(step):
-        scenes, rng, x, idx = batches(step, a.batch_size, pixels=pool_latents is None)
-        caps = []
-        for sc in scenes:
-            r = rng.random()
-            if r < P_UNCOND:
-                caps.append("")
-            elif r < 0.4:
-                caps.append(W.canonical_caption(sc))
-            else:
-                caps.append(W.random_caption(sc, rng))
+        scenes, rng, x, idx = batches(step, a.batch_size, twins=twins, pixels=joint or pool_latents is None)
+        caps = twin_captions(scenes, rng, twins, unet_caption)
+        ids = tokenize(tok, caps).to(a.device)
         g.manual_seed(a.seed * 1_000_003 + step)
         with torch.no_grad():
             if pool_latents is not None:
                 z0 = pool_latents[torch.from_numpy(idx).to(a.device)]
             else:
                 z0 = vae.encode(x).latent_dist.mode() * sf
-            enc = te(tokenize(tok, caps).to(a.device)).last_hidden_state
+        with torch.set_grad_enabled(joint):
+            enc = text_tower(input_ids=ids).last_hidden_state
         b = z0.shape[0]
         noise = torch.randn(z0.shape, generator=g) + OFFSET_NOISE * torch.randn(b, z0.shape[1], 1, 1, generator=g)
         noise = noise.to(a.device)
@@ -477,11 +570,20 @@ def train_unet(a: TrainArgs):
         ab = acp[t].view(b, 1, 1, 1)
         zt = ab.sqrt() * z0 + (1 - ab).sqrt() * noise
         pred = unet(zt, t, encoder_hidden_states=enc).sample
-        return F.mse_loss(pred, noise)
+        loss = F.mse_loss(pred, noise)
+        if joint:  # CLIP loss on the captioned scenes (the unconditional ones have no text)
+            keep = [i for i, c in enumerate(caps) if c]
+            k = torch.tensor(keep, device=a.device)
+            loss = loss + a.joint_clip * clip_loss(clip, head, ids[k], x[k], [scenes[i] for i in keep],
+                                                   a.attribute_weight)
+        return loss
 
     loop.run(step_fn)
     unet.save_pretrained(str(loop.dir / "final"))
-    return {"steps": loop.step, "seconds": loop.elapsed}
+    res = {"steps": loop.step, "seconds": loop.elapsed}
+    if joint:
+        res["clip"] = _finish_clip(clip, tok, work / "clip", loop.log, a.device)
+    return res
 
 
 # ----------------------------------------------------------------------------- captioner

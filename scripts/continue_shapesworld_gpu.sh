@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Continue the bundled ShapesWorld model on one GPU, two ways side by side, and report both.
+#
+#   scripts/continue_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
+#
+# INIT_DIR (default: the bundled model) gives the starting weights; its VAE, judge
+# and captioner are kept as they are.  Two variants train at the same time from
+# one pre-rendered scene pool:
+#   a/  the CLIP with the attribute head (`--attribute-weight`), then the UNet on
+#       its frozen text tower;
+#   j/  the UNet and the CLIP jointly (`--joint-clip`): the text tower learns what
+#       the UNet needs while the attribute head and the contrastive loss keep it
+#       aligned with the vision tower.
+# Each is exported to <variant>/bundle and measured by `shapesworld report`
+# (report.json); pick the one to ship by its numbers.
+set -euo pipefail
+
+WORK=${1:-runs/shapesworld-continue}
+INIT=${2:-$(python -c "from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR; print(BUNDLED_MODEL_DIR)")}
+POOL_SIZE=${POOL_SIZE:-200000}
+CLIP_MIN=${CLIP_MIN:-1.6}          # a/: CLIP, then the UNet
+UNET_MIN=${UNET_MIN:-3.0}
+JOINT_MIN=${JOINT_MIN:-4.7}        # j/: UNet + CLIP together
+JOINT_WEIGHT=${JOINT_WEIGHT:-0.05} # weight of the CLIP loss next to the denoising loss
+REPORT_SCENES=${REPORT_SCENES:-100}
+DEVICE=${DEVICE:-cuda}
+THREADS=${THREADS:-2}
+CLI=(python -m pix2pix_zero shapesworld)
+BIG=1000000  # step caps: the time limits decide
+
+mkdir -p "$WORK/logs"
+train() {  # train NAME VARIANT [options...]
+  local name=$1 v=$2; shift 2
+  "${CLI[@]}" train "$name" --device "$DEVICE" --threads "$THREADS" --work-dir "$WORK/$v" --pool "$WORK/pool" \
+    --save-every 2000 --steps $BIG "$@" >"$WORK/logs/$v-$name.out" 2>"$WORK/logs/$v-$name.err"
+}
+keep() {  # keep VARIANT MODEL...: the init's finals for the models this variant does not train
+  local v=$1; shift
+  for m in "$@"; do rm -rf "$WORK/$v/$m/final"; mkdir -p "$WORK/$v/$m"; cp -r "$INIT/$m" "$WORK/$v/$m/final"; done
+}
+
+t0=$(date +%s)
+"${CLI[@]}" pool "$WORK/pool" --size "$POOL_SIZE"
+echo "pool ready after $(( $(date +%s) - t0 ))s"
+keep a vae captioner judge
+keep j vae captioner judge clip
+
+( train clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
+  train unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & a=$!
+train unet j --batch-size 256 --lr 5e-4 --time-limit "$JOINT_MIN" --init "$INIT" --joint-clip "$JOINT_WEIGHT" \
+  --attribute-weight 1 & j=$!
+wait $a $j || true  # a failed variant only loses the comparison; its log says why
+echo "trained after $(( $(date +%s) - t0 ))s"
+
+for v in a j; do
+  ( "${CLI[@]}" export --work-dir "$WORK/$v" --out "$WORK/$v/bundle" >"$WORK/logs/$v-export.out" 2>&1 &&
+    "${CLI[@]}" report --model-dir "$WORK/$v/bundle" --num-scenes "$REPORT_SCENES" --seed 0 --device "$DEVICE" \
+      --json "$WORK/$v/report.json" --samples-dir "$WORK/$v/samples" >"$WORK/logs/$v-report.out" 2>&1 ) &
+done
+wait || true
+echo "reported after $(( $(date +%s) - t0 ))s"
