@@ -135,6 +135,7 @@ def eval_text_to_image(folder: Path, one, two, steps=50, guidance=5.0, seed=0, d
         imgs = generate(folder, prompts, steps=steps, guidance=guidance, seed=seed, device=device)
         preds = judge.predict(list(imgs))
         shape = color = bg = both = 0
+        by_size: dict[str, list[int]] = {}  # one-object scenes: size word -> [right, total]
         for p, s in zip(preds, scenes):
             # distinct captioned shapes / colours vs. the judge's label sets (prob > 0.5, at most one per
             # captioned object, at least the most likely one)
@@ -144,12 +145,19 @@ def eval_text_to_image(folder: Path, one, two, steps=50, guidance=5.0, seed=0, d
             got_s = _top_set(p["shape_probs"], judge.shapes, k)
             got_c = _top_set(p["color_probs"], judge.colors, k)
             shape += got_s == want_s
+            if k == 1:
+                tally = by_size.setdefault(s.objects[0].size, [0, 0])
+                tally[0] += got_s == want_s
+                tally[1] += 1
             color += got_c == want_c
             bg += p["background"] == s.background
             both += (got_s == want_s) and (got_c == want_c) and (p["background"] == s.background)
         n = len(scenes)
         res[name] = {"shape_acc": shape / n, "color_acc": color / n, "background_acc": bg / n,
                      "all_acc": both / n, "n": n}
+        if by_size:  # where the generator loses shape: small objects cover ~1.5 latent pixels
+            res[name]["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
+                                              sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
         if samples_dir:
             from PIL import Image
 
@@ -249,7 +257,10 @@ def format_report(r: dict) -> str:
     if "text_to_image" in r:
         for k, label in (("one_object", "1 obj"), ("two_objects", "2 obj")):
             t = r["text_to_image"][k]
-            rows += [(f"T2I {label}: shape", pct(t["shape_acc"]), ""),
+            rows += [(f"T2I {label}: shape", pct(t["shape_acc"]), "")]
+            rows += [(f"T2I {label}: shape, {z} (n={v['n']})", pct(v["acc"]), "")
+                     for z, v in t.get("shape_acc_by_size", {}).items()]
+            rows += [
                      (f"T2I {label}: colour", pct(t["color_acc"]), ""),
                      (f"T2I {label}: background", pct(t["background_acc"]), ""),
                      (f"T2I {label}: all three", pct(t["all_acc"]), "")]
