@@ -265,3 +265,16 @@ def test_encoder_layer_guidance_is_a_different_edit(components, inputs):
             results[layers], _ = edit(components.eps_model, recorder, components.schedule, x, Conditioning(cond=caption),
                                       Conditioning(cond=caption + delta), cfg)
     assert not torch.allclose(results["all"], results["encoder"])
+
+
+def test_cpu_unet_runs_channels_last_with_the_same_noise_prediction(components, inputs):
+    conv = next(m for m in components.unet.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    x, emb, _ = inputs
+    eps_nhwc = components.eps_model(x, 501, emb)
+    components.unet.to(memory_format=torch.contiguous_format)
+    try:
+        eps_nchw = components.eps_model(x, 501, emb)
+    finally:
+        components.unet.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(eps_nhwc, eps_nchw, rtol=1e-4, atol=1e-5)

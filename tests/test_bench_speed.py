@@ -44,3 +44,34 @@ def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
     assert ours["unet_calls"] == 3 + 3 * 3  # 3 inversion calls, 3 per edit step
     assert all(r["invert_s"] > 0 and r["edit_peak_mib"] > 0 for r in data["rows"])
     assert "speed-up total" in (tmp_path / "report.md").read_text() and (tmp_path / "report.png").is_file()
+
+
+def test_repeated_timing_keeps_the_fastest_run_and_the_highest_peak():
+    import time
+
+    import numpy as np
+
+    from pix2pix_zero.bench.speed import WorkerResult, _timed
+
+    def slow_and_big():
+        block = np.ones(128 * 2**20 // 8)  # 128 MiB, touched
+        block.sum()
+        time.sleep(0.2)
+
+    results = WorkerResult("x")
+    baseline = PeakMemory._rss_mib()
+    _timed(results, "edit", "cpu", slow_and_big)
+    _timed(results, "edit", "cpu", lambda: time.sleep(0.01))  # fast and small
+    stage = results.stages["edit"]
+    assert stage.seconds < 0.1  # the fast run's time
+    assert stage.peak_mib >= baseline + 100  # the big run's peak
+
+
+def test_bench_speed_repeat_counts_one_run_of_unet_calls(tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(main, ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "2", "--targets", "1",
+                                       "--threads", "1", "-o", str(tmp_path), "--repeat", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [r["repeat"] for r in data["rows"]] == [2, 2]
+    assert data["rows"][1]["unet_calls"] == 2 + 2 * 3  # per run, not summed over the repeats
+    assert "fastest of 2 runs per stage" in (tmp_path / "report.md").read_text()

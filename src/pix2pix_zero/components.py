@@ -106,6 +106,10 @@ class Components:
         for module in (self.unet, self.vae, self.text_encoder):
             module.requires_grad_(False)  # gradients go to the latent only (algorithm.md §4: 60 s -> 42 s per SD step)
             module.eval()
+        if self.unet.device.type == "cpu":
+            # NHWC convolutions take oneDNN's faster path on CPU: the same weights in another memory layout
+            # (results agree to float rounding; bench speed, sd-small: edit 56.2 s -> 47.3 s)
+            self.unet.to(memory_format=torch.channels_last)
         self.eps_model = NoisePredictor(self.unet, self.schedule)
         self._fingerprint: str | None = None
 

@@ -31,9 +31,12 @@ def bench() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where random models are built once.")
 @click.option("--xa-layers", "xa_layer_variants", multiple=True, type=click.Choice(["encoder"]),
               help="Also time ours guiding only these cross-attention layers (a named option that changes the result); repeatable.")
+@click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
+              help="Time each measurement this many times in its process and keep the fastest per stage (GPU timings "
+                   "vary by tens of percent from run to run; later repeats are also warmer).")
 @_user_errors
 def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
-                cache_dir: Path | None, xa_layer_variants: tuple[str, ...]) -> None:
+                cache_dir: Path | None, xa_layer_variants: tuple[str, ...], repeat: int) -> None:
     """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
     import platform
 
@@ -45,10 +48,11 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
                    f"peak {row['total_peak_mib']:8.0f} MiB", err=True)
 
     rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show,
-                               xa_layer_variants)
+                               xa_layer_variants, repeat)
     summaries = summarize(rows)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {threads} threads" if device == "cpu" else device
-    report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}\n\n" + format_report(rows, summaries)
+    timing = f"fastest of {repeat} runs per stage" if repeat > 1 else "one run"
+    report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}; {timing}\n\n" + format_report(rows, summaries)
     output.mkdir(parents=True, exist_ok=True)
     (output / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summaries}, indent=2))
     (output / "report.md").write_text(report + "\n")

@@ -93,12 +93,14 @@ def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
-    results.stages[name] = StageResult(seconds, memory.peak_mib)
+    best = results.stages.get(name)  # repeated runs: the fastest time, the highest peak
+    results.stages[name] = StageResult(min(seconds, best.seconds) if best else seconds,
+                                       max(memory.peak_mib, best.peak_mib) if best else memory.peak_mib)
     return value
 
 
 def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
-             xa_layers: str = "all") -> WorkerResult:
+             xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
     from ..api import Pix2PixZero
     from ..config import EditConfig, InversionConfig
 
@@ -118,13 +120,14 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), str(source), targets, config=warm_edit)
     results = WorkerResult(ours_name(num_targets, xa_layers))
     calls_before = editor.components.eps_model.num_calls
-    inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
-    _timed(results, "edit", device, lambda: editor.edit(inversion, str(source), targets, config=edit_cfg))
-    results.unet_calls = editor.components.eps_model.num_calls - calls_before
+    for _ in range(repeat):
+        inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
+        _timed(results, "edit", device, lambda: editor.edit(inversion, str(source), targets, config=edit_cfg))
+    results.unet_calls = (editor.components.eps_model.num_calls - calls_before) // repeat
     return results
 
 
-def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str) -> WorkerResult:
+def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str, repeat: int = 1) -> WorkerResult:
     from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPix2PixZeroPipeline
 
     from ..components import resolve_dtype, resolve_model
@@ -149,8 +152,9 @@ def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str) -
     if _needs_warmup(device):
         edit(WARMUP_STEPS, invert(WARMUP_STEPS))
     results = WorkerResult("diffusers")
-    inverted = _timed(results, "invert", device, lambda: invert(steps))
-    _timed(results, "edit", device, lambda: edit(steps, inverted))
+    for _ in range(repeat):
+        inverted = _timed(results, "invert", device, lambda: invert(steps))
+        _timed(results, "edit", device, lambda: edit(steps, inverted))
     return results
 
 
@@ -172,10 +176,10 @@ def worker_main(argv: list[str]) -> None:
     image = load_image(spec["image"])
     with tempfile.TemporaryDirectory() as tmp:
         if spec["implementation"] == "diffusers":
-            result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"])
+            result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
         else:
             result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp),
-                              spec.get("xa_layers", "all"))
+                              spec.get("xa_layers", "all"), spec.get("repeat", 1))
     print("RESULT " + json.dumps(asdict(result)))
 
 
@@ -185,9 +189,10 @@ def ours_name(num_targets: int = 1, xa_layers: str = "all") -> str:
 
 
 def measure(implementation: str, model: str, image: Path, steps: int, device: str, dtype: str, threads: int,
-            num_targets: int = 1, xa_layers: str = "all") -> WorkerResult:
+            num_targets: int = 1, xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
+    """One measurement in a fresh subprocess; with `repeat` > 1 the fastest of that many timed runs per stage."""
     spec = dict(implementation=implementation, model=model, image=str(image), steps=steps, device=device, dtype=dtype,
-                threads=threads, num_targets=num_targets, xa_layers=xa_layers)
+                threads=threads, num_targets=num_targets, xa_layers=xa_layers, repeat=repeat)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -229,7 +234,8 @@ def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
 
 
 def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, threads: int, num_targets: int,
-                        cache: Path, on_result: Any = None, xa_layer_variants: Sequence[str] = ()) -> list[dict[str, Any]]:
+                        cache: Path, on_result: Any = None, xa_layer_variants: Sequence[str] = (),
+                        repeat: int = 1) -> list[dict[str, Any]]:
     """For each model: diffusers, ours, ours with several targets, and ours guiding other layer sets
     (`xa_layer_variants`, e.g. 'encoder'); one row per measurement."""
     rows = []
@@ -240,9 +246,9 @@ def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, 
             runs = [("diffusers", 1, "all"), ("ours", 1, "all")] + ([("ours", num_targets, "all")] if num_targets > 1 else [])
             runs += [("ours", 1, layers) for layers in xa_layer_variants if layers != "all"]
             for implementation, targets, layers in runs:
-                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers)
+                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers, repeat)
                 row = {"model": name, "size": size, "implementation": result.implementation, "targets": targets,
-                       "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls,
+                       "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls, "repeat": repeat,
                        **{f"{k}_s": v.seconds for k, v in result.stages.items()},
                        **{f"{k}_peak_mib": v.peak_mib for k, v in result.stages.items()},
                        "total_s": result.total().seconds, "total_peak_mib": result.total().peak_mib}
