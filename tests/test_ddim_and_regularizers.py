@@ -149,3 +149,41 @@ def test_regularize_eps_moves_noise_toward_white_gaussian_and_is_seeded():
 def test_regularization_off_returns_eps_unchanged():
     eps = torch.randn(1, 4, 8, 8)
     assert torch.equal(regularize_eps(eps, NO_REG), eps)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 64, 64), (2, 4, 24, 40), (1, 3, 17, 9)])
+def test_closed_form_gradients_equal_autograd(shape):
+    eps = torch.randn(*shape, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    sizes = regularizers._pyramid_sizes(shape[2], shape[3], 8)
+    shifts = regularizers._draw_shifts(1, shape[0] * shape[1], sizes, 1, torch.Generator().manual_seed(3))[0]
+    loss = auto_corr_loss(eps, torch.Generator().manual_seed(3))  # draws the same offsets
+    (expected,) = torch.autograd.grad(loss, eps)
+    indices = regularizers._roll_indices(shifts, sizes)
+    torch.testing.assert_close(regularizers.auto_corr_grad(eps.detach(), indices), expected, rtol=1e-4, atol=1e-9)
+    (expected_kl,) = torch.autograd.grad(kl_divergence(eps * 0.7 + 0.2), eps)
+    torch.testing.assert_close(regularizers.kl_grad(eps.detach() * 0.7 + 0.2) * 0.7, expected_kl, rtol=1e-4, atol=1e-8)
+
+
+def _regularize_with_autograd(eps, cfg, generator):
+    """The authors' update loop with autograd on both losses (the previous implementation)."""
+    eps = eps.detach().float()
+    for _ in range(cfg.num_reg_steps):
+        for _ in range(cfg.num_ac_rolls):
+            var = eps.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(auto_corr_loss(var, generator, cfg.ac_min_roll, cfg.ac_min_size), var)
+            eps = eps - cfg.lambda_ac * grad / cfg.num_ac_rolls
+        var = eps.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(kl_divergence(var), var)
+        eps = eps - cfg.lambda_kl * grad
+    return eps
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 16, 16), (2, 4, 24, 40)])
+def test_regularize_eps_equals_the_autograd_loop(shape):
+    eps = torch.nn.functional.avg_pool2d(torch.randn(shape[0], shape[1], shape[2] + 4, shape[3] + 4,
+                                                     generator=torch.Generator().manual_seed(0)), 5, stride=1) * 3
+    cfg = InversionConfig()
+    ours = regularize_eps(eps, cfg, torch.Generator().manual_seed(11))
+    reference = _regularize_with_autograd(eps, cfg, torch.Generator().manual_seed(11))
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(ours, eps, atol=1e-3)  # it did move

@@ -33,12 +33,50 @@ def _pyramid_sizes(h: int, w: int, min_size: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _roll_rows(maps: Tensor, shifts: Tensor, dim: int) -> Tensor:
-    """``torch.roll(maps[i], shifts[i], dim - 1)`` for every map i at once (maps: (N, H, W))."""
-    n = maps.shape[dim]
-    index = (torch.arange(n, device=maps.device)[None, :] - shifts[:, None]) % n  # roll: out[j] = in[j - δ]
+def _roll_index(shifts: Tensor, n: int) -> Tensor:
+    """Gather indices of ``torch.roll(·, δ)`` along an axis of length n for every δ in `shifts`: (..., n)."""
+    return (torch.arange(n, device=shifts.device) - shifts[..., None]) % n  # roll: out[j] = in[j - δ]
+
+
+def _roll_rows(maps: Tensor, index: Tensor, dim: int) -> Tensor:
+    """Roll every map i of `maps` (N, H, W) along `dim` by its own offset, given as gather indices (N, n)."""
     index = index[:, :, None] if dim == 1 else index[:, None, :]
     return torch.gather(maps, dim, index.expand_as(maps))
+
+
+def _roll_indices(shifts: Tensor, sizes: list[tuple[int, int]]) -> list[list[tuple[Tensor, Tensor]]]:
+    """[level][axis] -> gather indices of the roll by +δ and by −δ, for shifts (..., maps, levels, 2)."""
+    return [[(_roll_index(shifts[..., level, axis], n), _roll_index(-shifts[..., level, axis], n))
+             for axis, n in enumerate(size)] for level, size in enumerate(sizes)]
+
+
+def _draw_shifts(calls: int, num_maps: int, sizes: list[tuple[int, int]], min_roll: int,
+                 generator: torch.Generator | None) -> Tensor:
+    """Roll offsets of `calls` consecutive auto-correlation evaluations: (calls, maps, levels, 2) (δh, δw).
+
+    Drawn in the authors' loop order (call, element, channel, level), so drawing them all up front gives the
+    same offsets as drawing them call by call; the tensor reaches the device in one copy.
+    """
+    offsets = []
+    for _ in range(calls):
+        per_map = []
+        for _ in range(num_maps):
+            per_level = []
+            for lh, lw in sizes:
+                dh = _roll_offset(lh, min_roll, generator)
+                per_level.append((dh, dh if lh == lw else _roll_offset(lw, min_roll, generator)))
+            per_map.append(per_level)
+        offsets.append(per_map)
+    return torch.tensor(offsets)
+
+
+def _pyramid(eps: Tensor, levels: int) -> list[Tensor]:
+    """The noise maps (B·C, H, W) and their average-pooled halvings."""
+    b, c, h, w = eps.shape
+    maps = [eps.reshape(b * c, h, w)]
+    for _ in range(1, levels):
+        maps.append(F.avg_pool2d(maps[-1][:, None], kernel_size=2)[:, 0])
+    return maps
 
 
 def auto_corr_loss(eps: Tensor, generator: torch.Generator | None = None, min_roll: int = 1, min_size: int = 8) -> Tensor:
@@ -47,28 +85,41 @@ def auto_corr_loss(eps: Tensor, generator: torch.Generator | None = None, min_ro
     eps: (B, C, H, W). Each channel of each element is its own noise map; the pyramid halves it with
     average pooling down to the level whose side is <= min_size (64→32→16→8 for SD at 512 px). One
     random δ per channel, level and call; square maps use the same δ for both axes, as the authors do.
-    The offsets are drawn in the authors' loop order (element, channel, level); the maps are then
-    rolled all at once, which keeps the kernel count per call independent of B·C (8 rolls per level
-    instead of 8·B·C), the cost that dominates inversion on a GPU.
+    The maps are rolled all at once, which keeps the kernel count per call independent of B·C (8 rolls
+    per level instead of 8·B·C), the cost that dominates inversion on a GPU.
     """
     b, c, h, w = eps.shape
     sizes = _pyramid_sizes(h, w, min_size)
-    offsets = []  # [map][level] -> (δh, δw)
-    for _ in range(b * c):
-        per_level = []
-        for lh, lw in sizes:
-            dh = _roll_offset(lh, min_roll, generator)
-            per_level.append((dh, dh if lh == lw else _roll_offset(lw, min_roll, generator)))
-        offsets.append(per_level)
-    shifts = torch.tensor(offsets, device=eps.device)  # (B·C, levels, 2)
-    maps = eps.reshape(b * c, h, w)
+    indices = _roll_indices(_draw_shifts(1, b * c, sizes, min_roll, generator)[0].to(eps.device), sizes)
     loss = eps.new_zeros(())
-    for level in range(len(sizes)):
-        if level:
-            maps = F.avg_pool2d(maps[:, None], kernel_size=2)[:, 0]
+    for level, maps in enumerate(_pyramid(eps, len(sizes))):
         for dim in (1, 2):
-            loss = loss + ((maps * _roll_rows(maps, shifts[:, level, dim - 1], dim)).mean(dim=(1, 2)) ** 2).sum()
+            loss = loss + ((maps * _roll_rows(maps, indices[level][dim - 1][0], dim)).mean(dim=(1, 2)) ** 2).sum()
     return loss
+
+
+def auto_corr_grad(eps: Tensor, indices: list[list[tuple[Tensor, Tensor]]]) -> Tensor:
+    """∂ auto_corr_loss / ∂ε in closed form (no autograd graph), for the roll offsets given as
+    `_roll_indices` of one call's shifts (B·C, levels, 2).
+
+    For a = mean(m · roll(m, δ)) over n pixels, ∂a²/∂m = 2a/n · (roll(m, δ) + roll(m, −δ)); a level's
+    gradient reaches the level above through the adjoint of 2×2 average pooling (a quarter to each of
+    the four pixels; a trailing odd row or column was dropped by the pooling and gets none).
+    """
+    b, c, h, w = eps.shape
+    grad = None
+    for level, maps in reversed(list(enumerate(_pyramid(eps, len(indices))))):
+        g = None
+        for dim, (forward, backward) in zip((1, 2), indices[level]):
+            rolled = _roll_rows(maps, forward, dim)
+            a = (maps * rolled).mean(dim=(1, 2), keepdim=True)
+            term = (2 / maps[0].numel()) * a * (rolled + _roll_rows(maps, backward, dim))
+            g = term if g is None else g + term
+        if grad is not None:
+            n, gh, gw = grad.shape
+            g[:, :2 * gh, :2 * gw] += (0.25 * grad)[:, :, None, :, None].expand(n, gh, 2, gw, 2).reshape(n, 2 * gh, 2 * gw)
+        grad = g
+    return grad.reshape(b, c, h, w)
 
 
 def kl_divergence(eps: Tensor) -> Tensor:
@@ -78,19 +129,35 @@ def kl_divergence(eps: Tensor) -> Tensor:
     return (var + mean**2 - 1 - torch.log(var + 1e-7)).sum()
 
 
+def kl_grad(eps: Tensor) -> Tensor:
+    """∂ kl_divergence / ∂ε in closed form: (1 − 1/(var + 1e-7))·2(ε − mean)/(n − 1) + 2·mean/n per element."""
+    flat = eps.flatten(1)
+    n = flat.shape[1]
+    var, mean = flat.var(dim=1, keepdim=True), flat.mean(dim=1, keepdim=True)
+    grad = (1 - 1 / (var + 1e-7)) * 2 * (flat - mean) / (n - 1) + 2 * mean / n
+    return grad.reshape(eps.shape)
+
+
 def regularize_eps(eps: Tensor, cfg: InversionConfig, generator: torch.Generator | None = None) -> Tensor:
-    """num_reg_steps × (num_ac_rolls auto-correlation steps + 1 KL step) of plain gradient descent on ε."""
+    """num_reg_steps × (num_ac_rolls auto-correlation steps + 1 KL step) of plain gradient descent on ε.
+
+    The gradients are the closed forms above (tested against autograd): no graph is built, and all
+    roll offsets of the call are drawn first, in the authors' order, copied to the device once and
+    turned into gather indices once.
+    """
     eps = eps.detach().float()
-    with torch.enable_grad():
-        for _ in range(cfg.num_reg_steps):
-            if cfg.lambda_ac > 0:
-                for _ in range(cfg.num_ac_rolls):
-                    var = eps.clone().requires_grad_(True)
-                    loss = auto_corr_loss(var, generator, cfg.ac_min_roll, cfg.ac_min_size)
-                    (grad,) = torch.autograd.grad(loss, var)
-                    eps = eps - cfg.lambda_ac * grad / cfg.num_ac_rolls
-            if cfg.lambda_kl > 0:
-                var = eps.clone().requires_grad_(True)
-                (grad,) = torch.autograd.grad(kl_divergence(var), var)
-                eps = eps - cfg.lambda_kl * grad
-    return eps.detach()
+    b, c, h, w = eps.shape
+    if cfg.lambda_ac > 0:
+        sizes = _pyramid_sizes(h, w, cfg.ac_min_size)
+        shifts = _draw_shifts(cfg.num_reg_steps * cfg.num_ac_rolls, b * c, sizes, cfg.ac_min_roll, generator).to(eps.device)
+        indices = _roll_indices(shifts, sizes)  # (calls, maps, n) per level, axis and sign: built once
+    call = 0
+    for _ in range(cfg.num_reg_steps):
+        if cfg.lambda_ac > 0:
+            for _ in range(cfg.num_ac_rolls):
+                of_call = [[(f[call], r[call]) for f, r in level] for level in indices]
+                eps = eps - cfg.lambda_ac * auto_corr_grad(eps, of_call) / cfg.num_ac_rolls
+                call += 1
+        if cfg.lambda_kl > 0:
+            eps = eps - cfg.lambda_kl * kl_grad(eps)
+    return eps
