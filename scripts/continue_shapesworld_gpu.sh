@@ -23,10 +23,7 @@ UNET_MIN=${UNET_MIN:-3.0}
 JOINT_MIN=${JOINT_MIN:-4.7}        # j/: UNet + CLIP together
 JOINT_WEIGHT=${JOINT_WEIGHT:-0.05} # weight of the CLIP loss next to the denoising loss
 REPORT_SCENES=${REPORT_SCENES:-100}
-DEVICE=${DEVICE:-cuda}
-THREADS=${THREADS:-2}
-CLI=(python -m pix2pix_zero shapesworld)
-BIG=1000000  # step caps: the time limits decide
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG
 
 mkdir -p "$WORK/logs"
 train() {  # train NAME VARIANT [options...]

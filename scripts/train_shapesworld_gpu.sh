@@ -21,10 +21,7 @@ PHASE2_MIN=${PHASE2_MIN:-1.7}     # VAE and CLIP (the UNet waits for them)
 JUDGE_MIN=${JUDGE_MIN:-1.5}
 UNET_MIN=${UNET_MIN:-5.0}
 CAPTIONER_MIN=${CAPTIONER_MIN:-7.2}
-DEVICE=${DEVICE:-cuda}
-THREADS=${THREADS:-2}
-CLI=(python -m pix2pix_zero shapesworld)
-BIG=1000000  # step caps: the time limits decide
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG
 
 mkdir -p "$WORK/logs"
 train() {  # train NAME SUBDIR LOGNAME [options...]
