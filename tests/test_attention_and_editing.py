@@ -9,7 +9,8 @@ from pix2pix_zero.components import load_components
 from pix2pix_zero.config import EditConfig
 from pix2pix_zero.ddim import ddim_step, sampling_steps
 from pix2pix_zero.editing import edit
-from pix2pix_zero.guidance import Conditioning, predict_eps, xa_guidance_step, xa_guidance_step_official, xa_loss
+from pix2pix_zero.guidance import (Conditioning, predict_eps, xa_guidance_step, xa_guidance_step_official, xa_loss,
+                                   xa_step_scale)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,8 @@ def _two_pass_edit(components, x_T, reference, target, cfg):
             x_ref = ddim_step(x_ref, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to))
         x = x_T
         for step, ref_maps in zip(steps, all_maps):
-            x, _ = xa_guidance_step(components.eps_model, recorder, x, step.t_model, target, ref_maps, cfg.xa_guidance)
+            step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
+            x, _ = xa_guidance_step(components.eps_model, recorder, x, step.t_model, target, ref_maps, step_size)
             eps = predict_eps(components.eps_model, x, step.t_model, target)
             x = ddim_step(x, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to))
     return x, x_ref
@@ -149,7 +151,7 @@ def test_zero_direction_and_zero_guidance_reproduce_the_reconstruction(component
 
 def test_batched_targets_equal_separate_edits(components, inputs):
     x, caption, delta = inputs
-    cfg = EditConfig(num_steps=5, xa_guidance=1.0)
+    cfg = EditConfig(num_steps=5, xa_guidance=1.0, xa_loss_scale="sum")
     deltas = torch.cat([delta, -delta])
     both, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas, uncond=caption, scale=5.0), cfg)
     for i in range(2):
@@ -278,3 +280,30 @@ def test_cpu_unet_runs_channels_last_with_the_same_noise_prediction(components, 
     finally:
         components.unet.to(memory_format=torch.channels_last)
     torch.testing.assert_close(eps_nhwc, eps_nchw, rtol=1e-4, atol=1e-5)
+
+
+def test_sd512_loss_scale_is_one_on_sd_at_512px_and_a_rescaled_step_elsewhere(components, inputs):
+    from pix2pix_zero.guidance import SD512_XA_ELEMENTS
+
+    # SD 1.x at 512 px: 16 cross-attention layers (down 2×64², 2×32², 2×16²; mid 8²; up 3×16², 3×32², 3×64²), 77 tokens
+    sides = [64, 64, 32, 32, 16, 16, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64]
+    sd_maps = {f"layer{i}": torch.empty(1, 1, side * side, 77) for i, side in enumerate(sides)}
+    assert xa_step_scale(sd_maps, "sd512") == 1.0 and xa_step_scale(sd_maps, "sum") == 1.0
+    half = dict(list(sd_maps.items())[:7])  # fewer, smaller maps: a larger step per unit of summed loss
+    assert xa_step_scale(half, "sd512") == SD512_XA_ELEMENTS / sum(m.shape[-2] * 77 for m in half.values())
+    with pytest.raises(ValueError, match="xa_loss_scale"):
+        xa_step_scale(sd_maps, "mean")
+
+    x, caption, delta = inputs
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        with recorder.recording():
+            components.eps_model(x, 500, caption)
+        factor = xa_step_scale(recorder.take(), "sd512")
+    assert factor > 1  # the tiny UNet has far fewer map elements than SD at 512 px
+    reference, target = Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0)
+    scaled, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01, xa_loss_scale="sd512"))
+    by_hand, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01 * factor, xa_loss_scale="sum"))
+    plain, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01, xa_loss_scale="sum"))
+    torch.testing.assert_close(scaled, by_hand)
+    assert not torch.allclose(scaled, plain)

@@ -40,7 +40,8 @@ def test_official_guidance_matches_the_diffusers_port(tiny_model_dir, cache_dir,
     inversion = editor.invert(image, caption=CAPTION, seed=3, use_cache=False, config=InversionConfig(
         num_steps=steps, grid="mirror", latent_sampling="sample", lambda_ac=0.0, lambda_kl=0.0))
     assert torch.allclose(inversion.x_T, inverted, atol=1e-5)
-    config = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=xa_guidance, guidance_mode="official")
+    config = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=xa_guidance, guidance_mode="official",
+                        xa_loss_scale="sum")  # the port sums the loss
     captured = {}
     original = editor.components.decode_latents
 

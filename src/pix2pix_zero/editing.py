@@ -15,7 +15,8 @@ from torch import Tensor
 
 from .config import EditConfig
 from .ddim import Schedule, ddim_step, sampling_steps
-from .guidance import Conditioning, EpsModel, MapRecorder, predict_eps, xa_guidance_step, xa_guidance_step_official
+from .guidance import (Conditioning, EpsModel, MapRecorder, predict_eps, xa_guidance_step, xa_guidance_step_official,
+                       xa_step_scale)
 from .inversion import StepCallback
 
 
@@ -46,8 +47,10 @@ def edit(
         with recorder.recording() if guided else nullcontext():
             eps_ref = predict_eps(model, x_ref, t, reference)
         ref_maps = recorder.take() if guided else {}
-        # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa)
-        x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, cfg.xa_guidance)
+        # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa,
+        #    optionally per map element in SD-512 units, so the step transfers across models)
+        step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale) if guided else 0.0
+        x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
         # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
         eps = predict_eps(model, x_prompt, t, target, x_uncond=x_carried)
         # 4. Both branches take the same DDIM step

@@ -73,6 +73,21 @@ def xa_loss(maps: AttentionMaps, ref_maps: AttentionMaps) -> Tensor:
     return sum(((maps[k] - ref_maps[k]) ** 2).sum(dim=(-2, -1)).mean(dim=-1) for k in maps)  # type: ignore[return-value]
 
 
+# Σ over SD 1.x's 16 cross-attention layers of their pixels at 512 px (64²·5 + 32²·5 + 16²·5 + 8²), times 77 tokens
+SD512_XA_ELEMENTS = (64 * 64 * 5 + 32 * 32 * 5 + 16 * 16 * 5 + 8 * 8) * 77
+
+
+def xa_step_scale(ref_maps: AttentionMaps, loss_scale: str) -> float:
+    """Factor on the guidance step for `EditConfig.xa_loss_scale`: 1 for 'sum'; for 'sd512', SD 1.x's element count
+    at 512 px over this model's (pixels × tokens summed over the guided layers), i.e. a per-element loss in SD units."""
+    if loss_scale == "sum":
+        return 1.0
+    if loss_scale != "sd512":
+        raise ValueError(f"unknown xa_loss_scale {loss_scale!r}; choose 'sum' or 'sd512'")
+    elements = sum(m.shape[-2] * m.shape[-1] for m in ref_maps.values())
+    return SD512_XA_ELEMENTS / elements if elements else 1.0
+
+
 def _grad_of_maps_loss(model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, text_emb: Tensor, ref_maps: AttentionMaps) -> Tensor:
     """∂/∂x of Σ_batch xa_loss: one forward with recorded maps, one backward to the latent only (weights frozen)."""
     with torch.enable_grad():
