@@ -47,8 +47,8 @@ def edit(
         with recorder.recording() if guided else nullcontext():
             eps_ref = predict_eps(model, x_ref, t, reference)
         ref_maps = recorder.take() if guided else {}
-        # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa,
-        #    optionally per map element in SD-512 units, so the step transfers across models)
+        # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa;
+        #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
         step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale) if guided else 0.0
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
         # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
