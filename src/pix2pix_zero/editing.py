@@ -49,7 +49,7 @@ def edit(
         ref_maps = recorder.take() if guided else {}
         # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa;
         #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
-        step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale) if guided else 0.0
+        step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
         # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
         eps = predict_eps(model, x_prompt, t, target, x_uncond=x_carried)

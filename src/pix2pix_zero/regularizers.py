@@ -90,11 +90,12 @@ def auto_corr_loss(eps: Tensor, generator: torch.Generator | None = None, min_ro
     """
     b, c, h, w = eps.shape
     sizes = _pyramid_sizes(h, w, min_size)
-    indices = _roll_indices(_draw_shifts(1, b * c, sizes, min_roll, generator)[0].to(eps.device), sizes)
+    shifts = _draw_shifts(1, b * c, sizes, min_roll, generator)[0].to(eps.device)  # (B·C, levels, 2)
     loss = eps.new_zeros(())
     for level, maps in enumerate(_pyramid(eps, len(sizes))):
         for dim in (1, 2):
-            loss = loss + ((maps * _roll_rows(maps, indices[level][dim - 1][0], dim)).mean(dim=(1, 2)) ** 2).sum()
+            index = _roll_index(shifts[:, level, dim - 1], maps.shape[dim])
+            loss = loss + ((maps * _roll_rows(maps, index, dim)).mean(dim=(1, 2)) ** 2).sum()
     return loss
 
 

@@ -114,7 +114,9 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         targets.append(str(path))
     for target in targets:
         editor.direction(str(source), target)  # directions are built (and cached) before timing, as for diffusers
-    inv_cfg, edit_cfg = InversionConfig(num_steps=steps), EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers)
+    # the pipeline's settings, its summed attention loss included (our default rescales it off SD 1.x at 512 px)
+    inv_cfg = InversionConfig(num_steps=steps)
+    edit_cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum")
     if _needs_warmup(device):
         warm_inv, warm_edit = InversionConfig(num_steps=WARMUP_STEPS), replace(edit_cfg, num_steps=WARMUP_STEPS)
         editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), str(source), targets, config=warm_edit)
