@@ -23,6 +23,7 @@ UNET_MIN=${UNET_MIN:-3.0}
 JOINT_MIN=${JOINT_MIN:-4.7}        # j/: UNet + CLIP together
 JOINT_WEIGHT=${JOINT_WEIGHT:-0.05} # weight of the CLIP loss next to the denoising loss
 REPORT_SCENES=${REPORT_SCENES:-100}
+VARIANTS=${VARIANTS:-a j}          # which of the two to train
 source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG
 
 mkdir -p "$WORK/logs"
@@ -39,17 +40,21 @@ keep() {  # keep VARIANT MODEL...: the init's finals for the models this variant
 t0=$(date +%s)
 "${CLI[@]}" pool "$WORK/pool" --size "$POOL_SIZE"
 echo "pool ready after $(( $(date +%s) - t0 ))s"
-keep a vae captioner judge
-keep j vae captioner judge clip
-
-( train clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
-  train unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & a=$!
-train unet j --batch-size 256 --lr 5e-4 --time-limit "$JOINT_MIN" --init "$INIT" --joint-clip "$JOINT_WEIGHT" \
-  --attribute-weight 1 & j=$!
-wait $a $j || true  # a failed variant only loses the comparison; its log says why
+pids=()
+if [[ " $VARIANTS " == *" a "* ]]; then
+  keep a vae captioner judge
+  ( train clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
+    train unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & pids+=($!)
+fi
+if [[ " $VARIANTS " == *" j "* ]]; then
+  keep j vae captioner judge clip
+  train unet j --batch-size 256 --lr 5e-4 --time-limit "$JOINT_MIN" --init "$INIT" --joint-clip "$JOINT_WEIGHT" \
+    --attribute-weight 1 & pids+=($!)
+fi
+wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
 echo "trained after $(( $(date +%s) - t0 ))s"
 
-for v in a j; do
+for v in $VARIANTS; do
   ( "${CLI[@]}" export --work-dir "$WORK/$v" --out "$WORK/$v/bundle" >"$WORK/logs/$v-export.out" 2>&1 &&
     "${CLI[@]}" report --model-dir "$WORK/$v/bundle" --num-scenes "$REPORT_SCENES" --seed 0 --device "$DEVICE" \
       --json "$WORK/$v/report.json" --samples-dir "$WORK/$v/samples" >"$WORK/logs/$v-report.out" 2>&1 ) &

@@ -159,14 +159,62 @@ def test_batched_targets_equal_separate_edits(components, inputs):
         assert torch.allclose(both[i : i + 1], single, atol=1e-5)
 
 
+@pytest.mark.parametrize("fuse", [True, False])
 @pytest.mark.parametrize("mode,xa,calls_per_step", [("edited", 0.1, 3), ("edited", 0.0, 2), ("official", 0.1, 3)])
-def test_unet_calls_per_edit_step(components, inputs, mode, xa, calls_per_step):
-    """Reference forward + guidance forward/backward + CFG forward; no guidance forward when λ_xa = 0."""
+def test_unet_calls_per_edit_step(components, inputs, mode, xa, calls_per_step, fuse):
+    """Reference forward + guidance forward/backward + CFG forward; no guidance forward when λ_xa = 0. Fused, the
+    reference's next forward shares the CFG call: one call fewer per step, plus the first step's reference."""
     x, caption, delta = inputs
     before = components.eps_model.num_calls
     _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0),
-          EditConfig(num_steps=4, xa_guidance=xa, guidance_mode=mode))
-    assert components.eps_model.num_calls - before == 4 * calls_per_step
+          EditConfig(num_steps=4, xa_guidance=xa, guidance_mode=mode, fuse_reference=fuse))
+    assert components.eps_model.num_calls - before == (1 + 4 * (calls_per_step - 1) if fuse else 4 * calls_per_step)
+
+
+@pytest.mark.parametrize("mode", ["edited", "official"])
+@pytest.mark.parametrize("reference_cfg", [False, True])
+def test_fused_reference_call_gives_the_same_edit(components, inputs, mode, reference_cfg):
+    """The reference's next step batched with the edit's CFG pair (rows at two timesteps, maps recorded from the last
+    rows only) gives the edit and reconstruction of separate calls, for two targets and a CFG reference too."""
+    x, caption, delta = inputs
+    empty = components.encode_text([""])
+    reference = Conditioning(cond=caption, uncond=empty, scale=5.0) if reference_cfg else Conditioning(cond=caption)
+    target = Conditioning(cond=caption + torch.cat([delta, -delta]), uncond=caption, scale=5.0)
+    runs = [_edit(components, x, reference, target, EditConfig(num_steps=5, xa_guidance=2.0, guidance_mode=mode,
+                                                               fuse_reference=fuse)) for fuse in (True, False)]
+    (fused_x, fused_ref), (alone_x, alone_ref) = runs
+    for fused, alone in ((fused_ref, alone_ref), (fused_x, alone_x)):  # float rounding only: within 1e-6 of the scale
+        assert (fused - alone).abs().max() <= 1e-6 * alone.abs().max()
+    assert (fused_x[0] - fused_x[1]).abs().max() > 1e-2  # the two targets are different edits
+
+
+def test_recording_the_last_rows_keeps_the_fused_kernel_for_the_others(components, inputs):
+    x, caption, delta = inputs
+    latents, embeddings = torch.cat([x, -x, 0.5 * x]), torch.cat([caption, caption + delta, caption - delta])
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(components.unet, recorder):
+        with recorder.recording():
+            whole = _forward(components, latents, embeddings)
+        all_maps = recorder.take()
+        with recorder.recording(last_rows=1):
+            split = _forward(components, latents, embeddings)
+        last_maps = recorder.take()
+    assert torch.allclose(split, whole, atol=1e-5)
+    assert sorted(last_maps) == sorted(all_maps)
+    for key, maps in last_maps.items():
+        assert maps.shape[0] == 1 and torch.allclose(maps, all_maps[key][-1:], atol=1e-6)
+
+
+@pytest.mark.parametrize("model_dir", ["tiny_model_dir", "tiny_vpred_model_dir"])
+def test_noise_predictor_takes_one_timestep_per_row(request, model_dir, inputs):
+    """Rows at different timesteps in one call give each row's ε of a call at its own timestep (v-prediction too,
+    whose conversion to ε depends on the row's ᾱ)."""
+    model = load_components(request.getfixturevalue(model_dir)).eps_model
+    x, caption, _ = inputs
+    together = model(torch.cat([x, 0.5 * x]), torch.tensor([981, 21]), torch.cat([caption, caption]))
+    assert torch.allclose(together[:1], model(x, 981, caption), atol=1e-5)
+    assert torch.allclose(together[1:], model(0.5 * x, 21, caption), atol=1e-5)
+    assert not torch.allclose(together[:1], model(x, 21, caption), atol=1e-3)
 
 
 def test_xa_loss_is_per_element_and_checks_layers():

@@ -41,7 +41,7 @@ def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
     assert [s["implementation"] for s in data["summary"]] == ["pix2pix-zero", "pix2pix-zero, xa_layers=encoder"]
     assert data["rows"][3]["unet_calls"] == data["rows"][1]["unet_calls"]  # same calls, a shorter guided forward
     ours = data["rows"][1]
-    assert ours["unet_calls"] == 3 + 3 * 3  # 3 inversion calls, 3 per edit step
+    assert ours["unet_calls"] == 3 + 1 + 3 * 2  # 3 inversion calls; the first reference, then 2 per edit step
     assert all(r["invert_s"] > 0 and r["edit_peak_mib"] > 0 for r in data["rows"])
     assert "speed-up total" in (tmp_path / "report.md").read_text() and (tmp_path / "report.png").is_file()
 
@@ -73,5 +73,5 @@ def test_bench_speed_repeat_counts_one_run_of_unet_calls(tiny_model_dir, tmp_pat
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "results.json").read_text())
     assert [r["repeat"] for r in data["rows"]] == [2, 2]
-    assert data["rows"][1]["unet_calls"] == 2 + 2 * 3  # per run, not summed over the repeats
+    assert data["rows"][1]["unet_calls"] == 2 + 1 + 2 * 2  # per run, not summed over the repeats
     assert "fastest of 2 runs per stage" in (tmp_path / "report.md").read_text()

@@ -187,3 +187,18 @@ def test_regularize_eps_equals_the_autograd_loop(shape):
     reference = _regularize_with_autograd(eps, cfg, torch.Generator().manual_seed(11))
     torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(ours, eps, atol=1e-3)  # it did move
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_regularizer_replays_as_a_cuda_graph_with_the_eager_result():
+    """On a GPU the descent is captured once and replayed: the same result as the eager kernels, for new inputs too."""
+    cfg = InversionConfig()
+    for seed in (0, 1):  # the second call replays the graph captured by the first
+        eps = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(seed)).cuda()
+        graphed = regularize_eps(eps, cfg, torch.Generator().manual_seed(seed))
+        sizes = regularizers._pyramid_sizes(64, 64, cfg.ac_min_size)
+        shifts = regularizers._draw_shifts(cfg.num_reg_steps * cfg.num_ac_rolls, 4, sizes, cfg.ac_min_roll,
+                                           torch.Generator().manual_seed(seed))
+        eager = regularizers._descend(eps, shifts.cuda(), cfg)
+        assert torch.allclose(graphed, eager, atol=1e-6) and not torch.allclose(graphed, eps, atol=1e-3)
+    assert list(regularizers._graphed_descent(cfg).captured.values()) != [None]  # captured, not the eager fallback

@@ -46,6 +46,7 @@ class AttentionRecorder:
         self.maps: AttentionMaps = {}
         self.is_recording = False
         self.stop_when_complete = False
+        self.last_rows: int | None = None  # record only the batch's last rows; the others keep the fused kernel
         self.expected_layers: set[str] = set()
         self.injected: AttentionMaps = {}  # layer key -> maps that replace the computed ones (prompt-to-prompt)
         self.injected_rows: slice = slice(None)
@@ -60,14 +61,16 @@ class AttentionRecorder:
             self.injected, self.injected_rows = {}, slice(None)
 
     @contextmanager
-    def recording(self, stop_when_complete: bool = False) -> Iterator[None]:
+    def recording(self, stop_when_complete: bool = False, last_rows: int | None = None) -> Iterator[None]:
         """Record the hooked layers' maps; with `stop_when_complete`, end the forward (raise `MapsComplete`) as soon
-        as every hooked layer has recorded."""
-        self.maps, self.is_recording, self.stop_when_complete = {}, True, stop_when_complete
+        as every hooked layer has recorded; with `last_rows`, record only the batch's last rows (a branch sharing
+        the call with others)."""
+        self.maps, self.is_recording, self.stop_when_complete, self.last_rows = {}, True, stop_when_complete, last_rows
         try:
             yield
         finally:
             self.is_recording = self.stop_when_complete = False
+            self.last_rows = None
 
     def take(self) -> AttentionMaps:
         """Return and forget the recorded maps; fail loudly if a hooked layer did not fire."""
@@ -98,12 +101,23 @@ class CrossAttentionProcessor:
         if not self.recorder.is_recording and injected is None:
             return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
         replace = None if injected is None else (injected, self.recorder.injected_rows)
-        probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb, replace)
+        unrecorded = hidden_states.shape[0] - (self.recorder.last_rows or hidden_states.shape[0])
+        if unrecorded > 0 and injected is None:  # rows that are not recorded keep the fused kernel
+            head = [_rows(z, slice(None, unrecorded)) for z in (hidden_states, encoder_hidden_states, attention_mask, temb)]
+            tail = [_rows(z, slice(unrecorded, None)) for z in (hidden_states, encoder_hidden_states, attention_mask, temb)]
+            probs, out = explicit_attention(attn, *tail)
+            out = torch.cat([self.fallback(attn, *head, *args, **kwargs), out])
+        else:
+            probs, out = explicit_attention(attn, hidden_states, encoder_hidden_states, attention_mask, temb, replace)
         if self.recorder.is_recording:
             self.recorder.maps[self.key] = probs
             if self.recorder.stop_when_complete and self.recorder.expected_layers <= self.recorder.maps.keys():
                 raise MapsComplete
         return out
+
+
+def _rows(batch: Tensor | None, rows: slice) -> Tensor | None:
+    return None if batch is None else batch[rows]
 
 
 def explicit_attention(

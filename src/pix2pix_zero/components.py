@@ -83,12 +83,14 @@ class NoisePredictor:
         self.unet, self.schedule = unet, schedule
         self.num_calls = 0
 
-    def __call__(self, x: Tensor, t: int, text_emb: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, t: int | Tensor, text_emb: Tensor) -> Tensor:
+        """t: one timestep, or a (B,) tensor of one per row."""
         self.num_calls += 1
         dtype = self.unet.dtype
-        timestep = torch.tensor(t, device=x.device)
-        out = self.unet(x.to(dtype), timestep, encoder_hidden_states=text_emb.to(x.device, dtype)).sample
-        return to_eps(out.float(), x.float(), self.schedule.alpha_bar(t).to(x.device, torch.float32), self.schedule.prediction_type)
+        timestep = torch.as_tensor(t)
+        out = self.unet(x.to(dtype), timestep.to(x.device), encoder_hidden_states=text_emb.to(x.device, dtype)).sample
+        alpha_bar = self.schedule.alphas_cumprod[timestep].reshape(-1, 1, 1, 1) if timestep.ndim else self.schedule.alpha_bar(int(t))
+        return to_eps(out.float(), x.float(), alpha_bar.to(x.device, torch.float32), self.schedule.prediction_type)
 
 
 @dataclass

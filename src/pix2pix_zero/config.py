@@ -100,6 +100,12 @@ class EditConfig:
         "README Quality).",
         choices=("sum", "sd512"),
     )
+    fuse_reference: bool = _opt(
+        True,
+        "Run the reference branch's next step in the same UNet call as this step's CFG pair: the reference never depends "
+        "on the edit, so the result is the same (up to float rounding) with one UNet call fewer per step. Off: a call "
+        "of its own, as the authors.",
+    )
 
     def __post_init__(self) -> None:
         _check_positive(self, "num_steps")

@@ -3,7 +3,8 @@
 The reference branch (caption only) and the edit branch (caption + Δ) run in lockstep, one
 timestep loop for both, so only the current step's reference maps are ever held. The result is
 identical to the authors' two-pass order (record every step, then edit) because the reference
-branch never depends on the edit branch.
+branch never depends on the edit branch. For the same reason the reference's next step can share
+the UNet call of the edit's CFG pair (`EditConfig.fuse_reference`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from torch import Tensor
 
 from .config import EditConfig
 from .ddim import Schedule, ddim_step, sampling_steps
-from .guidance import (Conditioning, EpsModel, MapRecorder, predict_eps, xa_guidance_step, xa_guidance_step_official,
-                       xa_step_scale)
+from .guidance import (AttentionMaps, Branch, Conditioning, EpsModel, MapRecorder, predict_eps, predict_eps_together,
+                       xa_guidance_step, xa_guidance_step_official, xa_step_scale)
 from .inversion import StepCallback
 
 
@@ -41,25 +42,45 @@ def edit(
     x_ref = x_T.float()
     x = x_ref.expand(target.cond.shape[0], -1, -1, -1)
     guided = cfg.xa_guidance > 0
+    ref_rows = reference.cond.shape[0] * (2 if reference.uses_cfg else 1)
+    eps_ref, ref_maps = None, {}
     for i, step in enumerate(steps):
         t = step.t_model
         # 1. Reference branch: denoise with the caption and record this step's cross-attention maps M_ref
-        with recorder.recording() if guided else nullcontext():
-            eps_ref = predict_eps(model, x_ref, t, reference)
-        ref_maps = recorder.take() if guided else {}
+        #    (unless the previous step's shared call already did)
+        if eps_ref is None:
+            with recorder.recording() if guided else nullcontext():
+                eps_ref = predict_eps(model, x_ref, t, reference)
+            ref_maps = recorder.take() if guided else {}
         # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa;
         #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
         step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
-        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt
-        eps = predict_eps(model, x_prompt, t, target, x_uncond=x_carried)
-        # 4. Both branches take the same DDIM step
+        # 4a. The reference takes its DDIM step now: it needs nothing from the edit
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
         x_ref = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to)
+        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt; the
+        #    reference's next ε and maps (step 1 of the next iteration) ride along in the same UNet call
+        edit_branch = Branch(x_prompt, t, target, x_uncond=x_carried)
+        if cfg.fuse_reference and i + 1 < len(steps):
+            eps, eps_ref, ref_maps = _edit_and_next_reference(model, recorder, edit_branch,
+                                                              Branch(x_ref, steps[i + 1].t_model, reference), ref_rows, guided)
+        else:
+            eps, eps_ref = predict_eps_together(model, [edit_branch])[0], None
+        # 4b. The edit takes the same DDIM step
         x = ddim_step(x_carried, eps.float(), ab_from, ab_to)
         if on_step is not None:
             on_step(i, len(steps))
     return x, x_ref
+
+
+def _edit_and_next_reference(model: EpsModel, recorder: MapRecorder, edit_branch: Branch, next_reference: Branch,
+                             ref_rows: int, guided: bool) -> tuple[Tensor, Tensor, AttentionMaps]:
+    """One UNet call for the edit's CFG pair at step t and the reference at the next step; the reference rows come
+    last, so the recorder keeps only their maps. Returns (edit ε, next reference ε, next M_ref)."""
+    with recorder.recording(last_rows=ref_rows) if guided else nullcontext():
+        eps, eps_ref = predict_eps_together(model, [edit_branch, next_reference])
+    return eps, eps_ref, recorder.take() if guided else {}
 
 
 # -- baselines the paper compares against (Table 1), on the same components -----------------------

@@ -20,13 +20,16 @@ AttentionMaps = dict[str, Tensor]  # layer key -> (B, heads, HW, T) softmax prob
 
 
 class EpsModel(Protocol):
-    """The UNet seen as a noise predictor: (x (B,4,h,w), t, text_emb (B,T,D)) -> ε (B,4,h,w)."""
+    """The UNet seen as a noise predictor: (x (B,4,h,w), t, text_emb (B,T,D)) -> ε (B,4,h,w).
 
-    def __call__(self, x: Tensor, t: int, text_emb: Tensor) -> Tensor: ...
+    t is one timestep for the whole batch, or a (B,) tensor of one timestep per row.
+    """
+
+    def __call__(self, x: Tensor, t: int | Tensor, text_emb: Tensor) -> Tensor: ...
 
 
 class MapRecorder(Protocol):
-    def recording(self, stop_when_complete: bool = False) -> AbstractContextManager[None]: ...
+    def recording(self, stop_when_complete: bool = False, last_rows: int | None = None) -> AbstractContextManager[None]: ...
     def take(self) -> AttentionMaps: ...
 
 
@@ -48,18 +51,46 @@ class Conditioning:
         return self.uncond is not None and self.scale != 1.0
 
 
-def predict_eps(model: EpsModel, x: Tensor, t: int, c: Conditioning, x_uncond: Tensor | None = None) -> Tensor:
-    """ε with CFG: ε_u + s·(ε_c − ε_u), both halves in one batched UNet call.
+@dataclass(frozen=True)
+class Branch:
+    """One denoising branch's share of a UNet call: its latent, timestep and conditioning."""
 
-    `x_uncond` lets the negative half see another latent; only the authors' CFG-pair guidance needs it.
+    x: Tensor  # (B, 4, h, w)
+    t: int
+    c: Conditioning
+    x_uncond: Tensor | None = None  # the latent the negative half sees, if not x (the authors' CFG-pair guidance)
+
+    def rows(self) -> tuple[Tensor, Tensor]:
+        """(latents, text embeddings) of the batch rows; with CFG, [negative half, prompt half]."""
+        if not self.c.uses_cfg:
+            return self.x, self.c.cond
+        assert self.c.uncond is not None
+        x_u = self.x if self.x_uncond is None else self.x_uncond
+        return torch.cat([x_u, self.x]), torch.cat([self.c.uncond.expand(self.x.shape[0], -1, -1), self.c.cond])
+
+
+def predict_eps_together(model: EpsModel, branches: list[Branch]) -> list[Tensor]:
+    """Each branch's ε (with CFG: ε_u + s·(ε_c − ε_u)) from one batched UNet call, in the order given.
+
+    Rows keep their own timestep, so branches at different steps of the chain can share a call.
     """
-    if not c.uses_cfg:
-        return model(x, t, c.cond)
-    assert c.uncond is not None
-    x_u = x if x_uncond is None else x_uncond
-    uncond = c.uncond.expand(x.shape[0], -1, -1)
-    eps_u, eps_c = model(torch.cat([x_u, x]), t, torch.cat([uncond, c.cond])).chunk(2)
-    return eps_u + c.scale * (eps_c - eps_u)
+    latents, embeddings = zip(*(b.rows() for b in branches))
+    sizes = [len(rows) for rows in latents]
+    per_row = [b.t for b, n in zip(branches, sizes) for _ in range(n)]
+    t: int | Tensor = per_row[0] if len(set(per_row)) == 1 else torch.tensor(per_row)
+    out = model(torch.cat(latents), t, torch.cat(embeddings))
+    eps = []
+    for branch, chunk in zip(branches, out.split(sizes)):
+        if branch.c.uses_cfg:
+            eps_u, eps_c = chunk.chunk(2)
+            chunk = eps_u + branch.c.scale * (eps_c - eps_u)
+        eps.append(chunk)
+    return eps
+
+
+def predict_eps(model: EpsModel, x: Tensor, t: int, c: Conditioning, x_uncond: Tensor | None = None) -> Tensor:
+    """ε of one branch, with CFG's two halves in one batched UNet call (see `Branch`)."""
+    return predict_eps_together(model, [Branch(x, t, c, x_uncond)])[0]
 
 
 def xa_loss(maps: AttentionMaps, ref_maps: AttentionMaps) -> Tensor:

@@ -10,11 +10,14 @@ They act on ε, not on x_t, and are gentle nudges (λ=20 on means over thousands
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .config import InversionConfig
+from .cuda_graphs import GraphedFunction
 
 
 def _roll_offset(size: int, min_roll: int, generator: torch.Generator | None) -> int:
@@ -143,15 +146,25 @@ def regularize_eps(eps: Tensor, cfg: InversionConfig, generator: torch.Generator
     """num_reg_steps × (num_ac_rolls auto-correlation steps + 1 KL step) of plain gradient descent on ε.
 
     The gradients are the closed forms above (tested against autograd): no graph is built, and all
-    roll offsets of the call are drawn first, in the authors' order, copied to the device once and
-    turned into gather indices once.
+    roll offsets of the call are drawn first, in the authors' order, and copied to the device at once.
+    On a GPU the descent replays as one CUDA graph (cuda_graphs.py): same kernels, one launch.
     """
     eps = eps.detach().float()
     b, c, h, w = eps.shape
-    if cfg.lambda_ac > 0:
-        sizes = _pyramid_sizes(h, w, cfg.ac_min_size)
-        shifts = _draw_shifts(cfg.num_reg_steps * cfg.num_ac_rolls, b * c, sizes, cfg.ac_min_roll, generator).to(eps.device)
-        indices = _roll_indices(shifts, sizes)  # (calls, maps, n) per level, axis and sign: built once
+    calls = cfg.num_reg_steps * cfg.num_ac_rolls if cfg.lambda_ac > 0 else 0
+    sizes = _pyramid_sizes(h, w, cfg.ac_min_size)
+    shifts = _draw_shifts(calls, b * c, sizes, cfg.ac_min_roll, generator).reshape(calls, b * c, len(sizes), 2)
+    return _graphed_descent(cfg)(eps, shifts.to(eps.device))
+
+
+@functools.lru_cache(maxsize=8)
+def _graphed_descent(cfg: InversionConfig) -> GraphedFunction:
+    return GraphedFunction(functools.partial(_descend, cfg=cfg))
+
+
+def _descend(eps: Tensor, shifts: Tensor, cfg: InversionConfig) -> Tensor:
+    """The descent of `regularize_eps` given every call's roll offsets (calls, B·C, levels, 2): tensor ops only."""
+    indices = _roll_indices(shifts, _pyramid_sizes(*eps.shape[-2:], cfg.ac_min_size))  # (calls, maps, n) per level, axis, sign
     call = 0
     for _ in range(cfg.num_reg_steps):
         if cfg.lambda_ac > 0:
