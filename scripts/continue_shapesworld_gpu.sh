@@ -12,7 +12,8 @@
 #       the UNet needs while the attribute head and the contrastive loss keep it
 #       aligned with the vision tower.
 # Each is exported to <variant>/bundle and measured by `shapesworld report`
-# (report.json); pick the one to ship by its numbers.
+# (report.json); pick the one to ship by its numbers.  VARIANTS=j (or a) trains
+# one of them only, with the whole GPU.
 set -euo pipefail
 
 WORK=${1:-runs/shapesworld-continue}

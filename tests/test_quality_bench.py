@@ -89,3 +89,10 @@ def test_sweep_methods_vary_one_setting_of_the_default():
     for bad in ("xa_guidance", "no_such_field=1", "num_steps=5"):
         with pytest.raises(ValueError, match="a sweep is FIELD"):
             quality.sweep_methods(bad)
+
+
+def test_sweep_reads_booleans_as_words():
+    """'false' is a word, not a non-empty (truthy) string."""
+    assert [m.settings["fuse_reference"] for m in quality.sweep_methods("fuse_reference=false,True,0,yes")] == [False, True, False, True]
+    with pytest.raises(ValueError, match="expected true or false"):
+        quality.sweep_methods("fuse_reference=maybe")

@@ -104,9 +104,16 @@ def sweep_methods(spec: str, num_steps: int = 50) -> list[Method]:
     kind = type(defaults[name])
     methods = []
     for text in values.split(","):
-        value = text.strip() if kind is str else kind(text)
+        value = _parse_bool(text) if kind is bool else text.strip() if kind is str else kind(text)
         methods.append(Method(f"pix2pix-zero, {name}={text.strip()}", _p2pz("default", num_steps=num_steps, **{name: value}), {name: value}))
     return methods
+
+
+def _parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return word in ("true", "1", "yes", "on")
 
 
 def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, seed: int = 0) -> list[Case]:
