@@ -13,7 +13,9 @@
 #       aligned with the vision tower.
 # Each is exported to <variant>/bundle and measured by `shapesworld report`
 # (report.json); pick the one to ship by its numbers.  VARIANTS=j (or a) trains
-# one of them only, with the whole GPU.
+# one of them only, with the whole GPU.  A joint variant may name its batch size,
+# peak learning rate and bf16 autocast: VARIANTS="j j_1024_1e-3_bf16" trains the
+# default j/ and, beside it, j_1024_1e-3_bf16/ at batch 1024, lr 1e-3, in bf16.
 set -euo pipefail
 
 WORK=${1:-runs/shapesworld-continue}
@@ -47,11 +49,13 @@ if [[ " $VARIANTS " == *" a "* ]]; then
   ( train clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
     train unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & pids+=($!)
 fi
-if [[ " $VARIANTS " == *" j "* ]]; then
-  keep j vae captioner judge clip
-  train unet j --batch-size 256 --lr 5e-4 --time-limit "$JOINT_MIN" --init "$INIT" --joint-clip "$JOINT_WEIGHT" \
-    --attribute-weight 1 & pids+=($!)
-fi
+for v in $VARIANTS; do
+  [[ $v == j* ]] || continue
+  IFS=_ read -r _ batch lr bf16 <<<"$v"
+  keep "$v" vae captioner judge clip
+  train unet "$v" --batch-size "${batch:-256}" --lr "${lr:-5e-4}" ${bf16:+--bf16} --time-limit "$JOINT_MIN" --init "$INIT" \
+    --joint-clip "$JOINT_WEIGHT" --attribute-weight 1 & pids+=($!)
+done
 wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
 echo "trained after $(( $(date +%s) - t0 ))s"
 

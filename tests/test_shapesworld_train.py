@@ -144,3 +144,12 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
     assert any(k.startswith("text_model.") for k in moved) and any(k.startswith("vision_model.") for k in moved)
     res = TRAINERS["unet"](args(3, work, init=str(init), joint_clip=0.5))  # resumes the joint state
     assert "resumed from" in (work / "unet" / "train.log").read_text() and res["steps"] == 3
+
+    bf16 = tmp_path / "bf16"  # bf16 autocast: forward passes in bf16, weights and the saved model stay fp32
+    shutil.copytree(base / "vae" / "final", bf16 / "vae" / "final")
+    shutil.copytree(base / "clip" / "final", bf16 / "clip" / "final")
+    TRAINERS["unet"](args(1, bf16, init=str(init), joint_clip=0.5, bf16=True))
+    trained = UNet2DConditionModel.from_pretrained(str(bf16 / "unet" / "final")).state_dict()
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in trained.values())
+    assert any(not torch.equal(a[k], trained[k]) for k in a)
+    assert '"bf16": true' in (bf16 / "unet" / "train.log").read_text()

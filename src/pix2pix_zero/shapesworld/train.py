@@ -56,6 +56,7 @@ class TrainArgs:
     attribute_weight: float = 1.0  # CLIP: weight of the training-only attribute head's loss (0 = contrastive only)
     init: str | None = None  # CLIP / UNet: start from <init>/<model> (a pipeline folder) instead of random weights
     joint_clip: float = 0.0  # UNet: > 0 trains the CLIP jointly (text tower unfrozen), with this weight on its loss
+    bf16: bool = False  # forward passes under bf16 autocast (fp32 weights and optimizer): more samples per second on a GPU
 
 
 DEFAULTS = {
@@ -220,8 +221,9 @@ class _Loop:
         self.dir = Path(a.work_dir) / name
         self.log = _logger(self.dir, name)
         self.model = model.to(a.device)
+        # fused: one kernel per step on CUDA instead of several per parameter (small models are launch-bound)
         self.opt = torch.optim.AdamW(params if params is not None else model.parameters(), lr=a.lr,
-                                     weight_decay=0.01, betas=(0.9, 0.99))
+                                     weight_decay=0.01, betas=(0.9, 0.99), fused=str(a.device).startswith("cuda"))
         self.step, self.elapsed = 0, 0.0
         ck = self.dir / "checkpoint.pt"
         if a.resume and ck.exists():
@@ -264,7 +266,8 @@ class _Loop:
             f = _lr_factor(self.step, a, self.elapsed)
             for g in self.opt.param_groups:
                 g["lr"] = a.lr * f
-            loss = step_fn(self.step)
+            with torch.autocast(torch.device(a.device).type, dtype=torch.bfloat16, enabled=a.bf16):
+                loss = step_fn(self.step)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             for group in self.clip_groups:
