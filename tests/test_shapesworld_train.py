@@ -9,10 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix_zero.shapesworld import world as W
 from pix2pix_zero.shapesworld import models as M
-from pix2pix_zero.shapesworld.train import (ATTRIBUTES, TRAINERS, AttributeHead, Batches, ScenePool, TrainArgs,
-                                            attribute_targets, build_pool, clip_caption, clip_loss, twin_captions)
+from pix2pix_zero.shapesworld import world as W
+from pix2pix_zero.shapesworld.train import (
+    ATTRIBUTES,
+    TRAINERS,
+    AttributeHead,
+    Batches,
+    ScenePool,
+    TrainArgs,
+    attribute_targets,
+    build_pool,
+    clip_caption,
+    clip_loss,
+    twin_captions,
+)
 
 
 @pytest.fixture(scope="module")

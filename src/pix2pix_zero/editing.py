@@ -16,8 +16,18 @@ from torch import Tensor
 
 from .config import EditConfig
 from .ddim import Schedule, ddim_step, sampling_steps
-from .guidance import (AttentionMaps, Branch, Conditioning, EpsModel, MapRecorder, predict_eps, predict_eps_together,
-                       xa_guidance_step, xa_guidance_step_official, xa_step_scale)
+from .guidance import (
+    AttentionMaps,
+    Branch,
+    Conditioning,
+    EpsModel,
+    MapRecorder,
+    predict_eps,
+    predict_eps_together,
+    xa_guidance_step,
+    xa_guidance_step_official,
+    xa_step_scale,
+)
 from .inversion import StepCallback
 
 

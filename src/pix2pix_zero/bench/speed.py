@@ -124,7 +124,7 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
     calls_before = editor.components.eps_model.num_calls
     for _ in range(repeat):
         inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
-        _timed(results, "edit", device, lambda: editor.edit(inversion, str(source), targets, config=edit_cfg))
+        _timed(results, "edit", device, lambda inversion=inversion: editor.edit(inversion, str(source), targets, config=edit_cfg))
     results.unet_calls = (editor.components.eps_model.num_calls - calls_before) // repeat
     return results
 
@@ -156,7 +156,7 @@ def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str, r
     results = WorkerResult("diffusers")
     for _ in range(repeat):
         inverted = _timed(results, "invert", device, lambda: invert(steps))
-        _timed(results, "edit", device, lambda: edit(steps, inverted))
+        _timed(results, "edit", device, lambda inverted=inverted: edit(steps, inverted))
     return results
 
 
