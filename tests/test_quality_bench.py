@@ -31,19 +31,32 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 15
+    assert len(rows) == len(table) == 16
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 15  # nothing was run twice
+    assert len(again) == 16  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
     assert "| pix2pix-zero | 1 |" in text and "IoU ideal" in text and "prompt-to-prompt (CFG 2)" in text
     figure = quality.plot_quality(summary, tmp_path / "examples", tmp_path / "figure.png")
     assert figure is not None and figure.stat().st_size > 1000
+
+
+def test_the_no_edit_reference_is_the_reconstruction(model_with_clip, cache_dir):
+    import numpy as np
+
+    from pix2pix_zero import baselines
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+    result = baselines.no_edit(editor, quality._case_image(case), case.source, case.target, case.caption)
+    assert np.array_equal(np.asarray(result.image), np.asarray(result.reconstruction))
+    assert result.config["method"] == "no edit" and result.edits == [{"source": "circle", "target": "square"}]
+    assert result.input.size == result.image.size
 
 
 def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_path):

@@ -5,6 +5,7 @@
 - SDEdit + word swap: noise the image to strength·T and denoise with the swapped caption.
 - Prompt-to-prompt (word swap): DDIM inversion, then the swapped caption with the reference
   branch's cross-attention (and, early, self-attention) maps injected.
+- No edit: the input through the VAE and back, what doing nothing scores on each metric.
 
 Each returns an `EditResult` like `Pix2PixZero.edit`, so benchmarks treat all methods alike.
 """
@@ -68,6 +69,16 @@ def prompt_to_prompt_word_swap(editor: Pix2PixZero, image: Any, source: str, tar
     config = {"method": "prompt-to-prompt", "guidance_scale": guidance_scale, "cross_replace": cross_replace,
               "self_replace": self_replace, "num_steps": num_steps, "seed": seed}
     return _result(editor, edited, reconstructed, inversion.image, inversion.caption, source, target, config, started, decode_reference=True)
+
+
+def no_edit(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str) -> EditResult:
+    """The input through the VAE and back: every method's edit is decoded by the same VAE, so this is what an edit
+    that changes nothing scores (on ShapesWorld circle->square, an unchanged circle already overlaps the ideal square)."""
+    c = editor.components
+    started = time.perf_counter()
+    prepared = editor.prepare_image(image)
+    latents = c.encode_image(pil_to_tensor(prepared).to(c.device))
+    return _result(editor, latents, latents, prepared, caption, source, target, {"method": "no edit"}, started)
 
 
 def _result(editor: Pix2PixZero, edited: torch.Tensor, reference: torch.Tensor, input_image: Image.Image, caption: str, source: str,

@@ -66,7 +66,8 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
 
 
 def methods(num_steps: int = 50) -> dict[str, Method]:
-    """Our method, its ablations (paper Table 2) and the baselines (Table 1), at their papers' and at tuned settings."""
+    """Our method, its ablations (paper Table 2) and the baselines (Table 1), at their papers' and at tuned settings,
+    and the input unchanged (through the VAE) as the reference each metric is read against."""
     def m(name: str, run: Callable[..., EditResult], **settings: Any) -> Method:
         return Method(name, run, settings)
 
@@ -91,6 +92,7 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
           guidance_scale=7.5, cross_replace=0.8, self_replace=0.4),
         m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
           guidance_scale=2.0, cross_replace=0.8, self_replace=0.4),
+        m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
     ]
     return {method.name: method for method in table}
 
