@@ -183,3 +183,7 @@ def test_report_command_measures_every_part_and_breaks_shape_down_by_size(tmp_pa
     assert right == round(one["shape_acc"] * 6)  # the breakdown adds up to the total
     assert "shape_acc_by_size" not in r["text_to_image"]["two_objects"]
     assert "T2I 1 obj: shape, " in res.output and (tmp_path / "samples" / "one_object.png").exists()
+    ceiling = r["judge_through_vae"]  # the true renders of the same scenes through the VAE
+    assert ceiling["one_object"]["n"] == ceiling["two_objects"]["n"] == 6
+    assert sum(v["n"] for v in ceiling["one_object"]["shape_acc_by_size"].values()) == 6
+    assert "renders via VAE, 1 obj: shape" in res.output

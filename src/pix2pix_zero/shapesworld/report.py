@@ -126,6 +126,54 @@ def _top_set(probs, names, k):
     return sorted(names[j] for j in chosen)
 
 
+def _judge_scores(judge, imgs, scenes) -> dict:
+    """Shape / colour / background accuracy of images meant to show `scenes`, as the judge reads them."""
+    preds = judge.predict(list(imgs))
+    shape = color = bg = both = 0
+    by_size: dict[str, list[int]] = {}  # one-object scenes: size word -> [right, total]
+    for p, s in zip(preds, scenes):
+        # distinct captioned shapes / colours vs. the judge's label sets (prob > 0.5, at most one per
+        # captioned object, at least the most likely one)
+        want_s = sorted({o.shape for o in s.objects})
+        want_c = sorted({o.color for o in s.objects})
+        k = len(s.objects)
+        got_s = _top_set(p["shape_probs"], judge.shapes, k)
+        got_c = _top_set(p["color_probs"], judge.colors, k)
+        shape += got_s == want_s
+        if k == 1:
+            tally = by_size.setdefault(s.objects[0].size, [0, 0])
+            tally[0] += got_s == want_s
+            tally[1] += 1
+        color += got_c == want_c
+        bg += p["background"] == s.background
+        both += (got_s == want_s) and (got_c == want_c) and (p["background"] == s.background)
+    n = len(scenes)
+    res = {"shape_acc": shape / n, "color_acc": color / n, "background_acc": bg / n, "all_acc": both / n, "n": n}
+    if by_size:  # where the generator loses shape: small objects cover ~1.5 latent pixels
+        res["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
+                                    sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
+    return res
+
+
+@torch.no_grad()
+def eval_judge_through_vae(folder: Path, one, two, device="cpu", batch=50) -> dict:
+    """The text-to-image rows' ceiling: the true renders of the same scenes through the VAE, read by the judge.
+    A generator that drew every scene perfectly would score this, since its samples are decoded by the same VAE."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32).to(device).eval()
+    judge = M.Judge.load(folder / "judge", device)
+    res = {}
+    for name, scenes in (("one_object", one), ("two_objects", two)):
+        imgs = []
+        for i in range(0, len(scenes), batch):
+            x = M.images_to_tensor([W.render(s).image for s in scenes[i:i + batch]]).to(device)
+            y = vae.decode(vae.encode(x).latent_dist.mode()).sample
+            imgs += list(M.tensor_to_uint8(y))  # as the text-to-image samples are
+        res[name] = _judge_scores(judge, imgs, scenes)
+    return res
+
+
 @torch.no_grad()
 def eval_text_to_image(folder: Path, one, two, steps=50, guidance=5.0, seed=0, device="cpu", samples_dir=None) -> dict:
     judge = M.Judge.load(folder / "judge", device)
@@ -133,31 +181,7 @@ def eval_text_to_image(folder: Path, one, two, steps=50, guidance=5.0, seed=0, d
     for name, scenes in (("one_object", one), ("two_objects", two)):
         prompts = [W.canonical_caption(s) for s in scenes]
         imgs = generate(folder, prompts, steps=steps, guidance=guidance, seed=seed, device=device)
-        preds = judge.predict(list(imgs))
-        shape = color = bg = both = 0
-        by_size: dict[str, list[int]] = {}  # one-object scenes: size word -> [right, total]
-        for p, s in zip(preds, scenes):
-            # distinct captioned shapes / colours vs. the judge's label sets (prob > 0.5, at most one per
-            # captioned object, at least the most likely one)
-            want_s = sorted({o.shape for o in s.objects})
-            want_c = sorted({o.color for o in s.objects})
-            k = len(s.objects)
-            got_s = _top_set(p["shape_probs"], judge.shapes, k)
-            got_c = _top_set(p["color_probs"], judge.colors, k)
-            shape += got_s == want_s
-            if k == 1:
-                tally = by_size.setdefault(s.objects[0].size, [0, 0])
-                tally[0] += got_s == want_s
-                tally[1] += 1
-            color += got_c == want_c
-            bg += p["background"] == s.background
-            both += (got_s == want_s) and (got_c == want_c) and (p["background"] == s.background)
-        n = len(scenes)
-        res[name] = {"shape_acc": shape / n, "color_acc": color / n, "background_acc": bg / n,
-                     "all_acc": both / n, "n": n}
-        if by_size:  # where the generator loses shape: small objects cover ~1.5 latent pixels
-            res[name]["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
-                                              sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
+        res[name] = _judge_scores(judge, imgs, scenes)
         if samples_dir:
             from PIL import Image
 
@@ -234,6 +258,7 @@ def quality_report(model_dir=None, num_scenes: int = 100, seed: int = 0, steps: 
         timed("clip", lambda: eval_clip(folder, one, device))
     if "judge" in parts:
         timed("judge_on_renders", lambda: eval_judge(folder, mixed, device))
+        timed("judge_through_vae", lambda: eval_judge_through_vae(folder, one, two, device))
     if "t2i" in parts:
         timed("text_to_image", lambda: eval_text_to_image(folder, one, two, steps, guidance, seed, device, samples_dir))
     if "captioner" in parts:
@@ -275,6 +300,14 @@ def format_report(r: dict) -> str:
         rows += [("judge on renders: background", pct(j["background_acc"]), ""),
                  ("judge on renders: shape set", pct(j["shapes_acc"]), ""),
                  ("judge on renders: colour set", pct(j["colors_acc"]), "")]
+    if "judge_through_vae" in r:  # the ceiling of the T2I rows: true renders, decoded by the same VAE
+        for k, label in (("one_object", "1 obj"), ("two_objects", "2 obj")):
+            t = r["judge_through_vae"][k]
+            rows += [(f"renders via VAE, {label}: shape", pct(t["shape_acc"]), "")]
+            rows += [(f"renders via VAE, {label}: shape, {z} (n={v['n']})", pct(v["acc"]), "")
+                     for z, v in t.get("shape_acc_by_size", {}).items()]
+            rows += [(f"renders via VAE, {label}: colour", pct(t["color_acc"]), ""),
+                     (f"renders via VAE, {label}: background", pct(t["background_acc"]), "")]
     w = [max(len(x[i]) for x in rows) for i in range(3)]
     lines = [f"ShapesWorld quality report: {r['model_dir']}",
              f"held-out scenes per measurement: {r['num_scenes']} (seed {r['seed']}), "
