@@ -77,8 +77,9 @@ def no_edit(editor: Pix2PixZero, image: Any, source: str, target: str, caption: 
     c = editor.components
     started = time.perf_counter()
     prepared = editor.prepare_image(image)
-    latents = c.encode_image(pil_to_tensor(prepared).to(c.device))
-    return _result(editor, latents, latents, prepared, caption, source, target, {"method": "no edit"}, started)
+    round_trip = tensor_to_pil(c.decode_latents(c.encode_image(pil_to_tensor(prepared).to(c.device))))[0]
+    return EditResult([round_trip], round_trip, prepared, caption, [{"source": source, "target": target}],
+                      {"model": c.model_id, "method": "no edit"}, {"total": time.perf_counter() - started})
 
 
 def _result(editor: Pix2PixZero, edited: torch.Tensor, reference: torch.Tensor, input_image: Image.Image, caption: str, source: str,

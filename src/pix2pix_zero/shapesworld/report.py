@@ -149,7 +149,7 @@ def _judge_scores(judge, imgs, scenes) -> dict:
         both += (got_s == want_s) and (got_c == want_c) and (p["background"] == s.background)
     n = len(scenes)
     res = {"shape_acc": shape / n, "color_acc": color / n, "background_acc": bg / n, "all_acc": both / n, "n": n}
-    if by_size:  # where the generator loses shape: small objects cover ~1.5 latent pixels
+    if by_size:  # a small object (radius 6 px) spans about 3 latent pixels
         res["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
                                     sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
     return res
@@ -279,16 +279,15 @@ def format_report(r: dict) -> str:
     if "clip" in r:
         rows += [("CLIP zero-shot shape", pct(r["clip"]["shape_acc"]), ">= 95 %"),
                  ("CLIP zero-shot colour", pct(r["clip"]["color_acc"]), ">= 95 %")]
+    def judged(prefix, t, all_three):  # rows of one `_judge_scores` result
+        out = [(f"{prefix}: shape", pct(t["shape_acc"]), "")]
+        out += [(f"{prefix}: shape, {z} (n={v['n']})", pct(v["acc"]), "") for z, v in t.get("shape_acc_by_size", {}).items()]
+        out += [(f"{prefix}: colour", pct(t["color_acc"]), ""), (f"{prefix}: background", pct(t["background_acc"]), "")]
+        return out + ([(f"{prefix}: all three", pct(t["all_acc"]), "")] if all_three else [])
+
     if "text_to_image" in r:
         for k, label in (("one_object", "1 obj"), ("two_objects", "2 obj")):
-            t = r["text_to_image"][k]
-            rows += [(f"T2I {label}: shape", pct(t["shape_acc"]), "")]
-            rows += [(f"T2I {label}: shape, {z} (n={v['n']})", pct(v["acc"]), "")
-                     for z, v in t.get("shape_acc_by_size", {}).items()]
-            rows += [
-                     (f"T2I {label}: colour", pct(t["color_acc"]), ""),
-                     (f"T2I {label}: background", pct(t["background_acc"]), ""),
-                     (f"T2I {label}: all three", pct(t["all_acc"]), "")]
+            rows += judged(f"T2I {label}", r["text_to_image"][k], all_three=True)
     if "captioner" in r:
         c = r["captioner"]
         rows += [("captioner shape words", pct(c["shape_acc"]), ">= 95 %"),
@@ -302,12 +301,7 @@ def format_report(r: dict) -> str:
                  ("judge on renders: colour set", pct(j["colors_acc"]), "")]
     if "judge_through_vae" in r:  # the ceiling of the T2I rows: true renders, decoded by the same VAE
         for k, label in (("one_object", "1 obj"), ("two_objects", "2 obj")):
-            t = r["judge_through_vae"][k]
-            rows += [(f"renders via VAE, {label}: shape", pct(t["shape_acc"]), "")]
-            rows += [(f"renders via VAE, {label}: shape, {z} (n={v['n']})", pct(v["acc"]), "")
-                     for z, v in t.get("shape_acc_by_size", {}).items()]
-            rows += [(f"renders via VAE, {label}: colour", pct(t["color_acc"]), ""),
-                     (f"renders via VAE, {label}: background", pct(t["background_acc"]), "")]
+            rows += judged(f"renders via VAE, {label}", r["judge_through_vae"][k], all_three=False)
     w = [max(len(x[i]) for x in rows) for i in range(3)]
     lines = [f"ShapesWorld quality report: {r['model_dir']}",
              f"held-out scenes per measurement: {r['num_scenes']} (seed {r['seed']}), "
