@@ -27,42 +27,27 @@ JOINT_MIN=${JOINT_MIN:-4.7}        # j/: UNet + CLIP together
 JOINT_WEIGHT=${JOINT_WEIGHT:-0.05} # weight of the CLIP loss next to the denoising loss
 REPORT_SCENES=${REPORT_SCENES:-100}
 VARIANTS=${VARIANTS:-a j}          # which of the two to train
-source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool, train_variant, keep, export_and_report
 
-mkdir -p "$WORK/logs"
-train() {  # train NAME VARIANT [options...]
-  local name=$1 v=$2; shift 2
-  "${CLI[@]}" train "$name" --device "$DEVICE" --threads "$THREADS" --work-dir "$WORK/$v" --pool "$WORK/pool" \
-    --save-every 2000 --steps $BIG "$@" >"$WORK/logs/$v-$name.out" 2>"$WORK/logs/$v-$name.err"
-}
-keep() {  # keep VARIANT MODEL...: the init's finals for the models this variant does not train
-  local v=$1; shift
-  for m in "$@"; do rm -rf "$WORK/$v/$m/final"; mkdir -p "$WORK/$v/$m"; cp -r "$INIT/$m" "$WORK/$v/$m/final"; done
-}
-
-t0=$(date +%s)
-"${CLI[@]}" pool "$WORK/pool" --size "$POOL_SIZE"
-echo "pool ready after $(( $(date +%s) - t0 ))s"
+start_pool
 pids=()
 if [[ " $VARIANTS " == *" a "* ]]; then
   keep a vae captioner judge
-  ( train clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
-    train unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & pids+=($!)
+  ( train_variant clip a --batch-size 512 --lr 5e-4 --time-limit "$CLIP_MIN" --init "$INIT" --attribute-weight 1 &&
+    train_variant unet a --batch-size 256 --lr 5e-4 --time-limit "$UNET_MIN" --init "$INIT" ) & pids+=($!)
 fi
 for v in $VARIANTS; do
   [[ $v == j* ]] || continue
   IFS=_ read -r _ batch lr bf16 <<<"$v"
   keep "$v" vae captioner judge clip
-  train unet "$v" --batch-size "${batch:-256}" --lr "${lr:-5e-4}" ${bf16:+--bf16} --time-limit "$JOINT_MIN" --init "$INIT" \
+  train_variant unet "$v" --batch-size "${batch:-256}" --lr "${lr:-5e-4}" ${bf16:+--bf16} --time-limit "$JOINT_MIN" --init "$INIT" \
     --joint-clip "$JOINT_WEIGHT" --attribute-weight 1 & pids+=($!)
 done
 wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
 echo "trained after $(( $(date +%s) - t0 ))s"
 
 for v in $VARIANTS; do
-  ( "${CLI[@]}" export --work-dir "$WORK/$v" --out "$WORK/$v/bundle" >"$WORK/logs/$v-export.out" 2>&1 &&
-    "${CLI[@]}" report --model-dir "$WORK/$v/bundle" --num-scenes "$REPORT_SCENES" --seed 0 --device "$DEVICE" \
-      --json "$WORK/$v/report.json" --samples-dir "$WORK/$v/samples" >"$WORK/logs/$v-report.out" 2>&1 ) &
+  export_and_report "$v" &
 done
 wait || true
 echo "reported after $(( $(date +%s) - t0 ))s"

@@ -21,9 +21,8 @@ PHASE2_MIN=${PHASE2_MIN:-1.7}     # VAE and CLIP (the UNet waits for them)
 JUDGE_MIN=${JUDGE_MIN:-1.5}
 UNET_MIN=${UNET_MIN:-5.0}
 CAPTIONER_MIN=${CAPTIONER_MIN:-7.2}
-source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool
 
-mkdir -p "$WORK/logs"
 train() {  # train NAME SUBDIR LOGNAME [options...]
   local name=$1 dir=$2 log=$3; shift 3
   "${CLI[@]}" train "$name" --device "$DEVICE" --threads "$THREADS" --work-dir "$dir" --pool "$WORK/pool" \
@@ -43,9 +42,7 @@ for d in dirs:
 EOF
 }
 
-t0=$(date +%s)
-"${CLI[@]}" pool "$WORK/pool" --size "$POOL_SIZE"
-echo "pool ready after $(( $(date +%s) - t0 ))s"
+start_pool
 
 train vae "$WORK" vae --steps $BIG --batch-size 64 --lr 1e-3 --time-limit "$PHASE2_MIN" & vae=$!
 train clip "$WORK/clip-p8" clip-p8 --steps $BIG --batch-size 512 --lr 5e-4 --time-limit "$PHASE2_MIN" --patch-size 8 & clip8=$!

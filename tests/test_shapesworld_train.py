@@ -164,3 +164,50 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in trained.values())
     assert any(not torch.equal(a[k], trained[k]) for k in a)
     assert '"bf16": true' in (bf16 / "unet" / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_path):
+    """--init starts every model from the bundled weights; the VAE's continuations keep the latent space."""
+    from diffusers import AutoencoderKL
+    from transformers import BlipForConditionalGeneration
+
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR as bundle
+
+    def args(steps, work, **kw):
+        return TrainArgs(steps=steps, batch_size=4, lr=1e-3, work_dir=str(tmp_path / work), pool=str(pool_dir),
+                         warmup=1, save_every=1, threads=1, **kw)
+
+    def weights(folder, cls=AutoencoderKL):
+        return cls.from_pretrained(str(folder)).state_dict()
+
+    shipped = weights(bundle / "vae")
+    TRAINERS["vae"](args(0, "same", init=str(bundle), decoder_only=True))  # no steps: exactly the shipped VAE
+    assert all(torch.equal(v, weights(tmp_path / "same" / "vae" / "final")[k]) for k, v in shipped.items())
+
+    TRAINERS["vae"](args(1, "dec", init=str(bundle), decoder_only=True))
+    after = weights(tmp_path / "dec" / "vae" / "final")
+    moved = {k for k in shipped if not torch.equal(shipped[k], after[k])}
+    assert moved and all(k.startswith(("decoder.", "post_quant_conv.")) for k in moved)  # the encoder is frozen
+    sf = AutoencoderKL.from_pretrained(str(bundle / "vae")).config.scaling_factor
+    assert AutoencoderKL.from_pretrained(str(tmp_path / "dec" / "vae" / "final")).config.scaling_factor == sf
+
+    ev = TRAINERS["vae"](args(2, "wide", teacher=str(bundle / "vae"), vae_channels=(32, 64, 128)))
+    wide = AutoencoderKL.from_pretrained(str(tmp_path / "wide" / "vae" / "final"))
+    assert tuple(wide.config.block_out_channels) == (32, 64, 128) and wide.config.scaling_factor == sf
+    assert 0 < ev["teacher_latent_rel_rmse"] < float("inf")
+    with pytest.raises(ValueError, match="multiple of the 16 norm groups"):
+        M.build_vae((24, 48, 96))
+
+    judge = M.Judge.load(bundle / "judge").state_dict()
+    TRAINERS["judge"](args(0, "judge0", init=str(bundle)))
+    assert all(torch.equal(v, M.Judge.load(tmp_path / "judge0" / "judge" / "final").state_dict()[k])
+               for k, v in judge.items())
+    ev = TRAINERS["judge"](args(1, "judge1", init=str(bundle), through_vae=str(bundle / "vae")))
+    assert set(ev["through_vae"]) == {"background_acc", "count_acc", "shapes_acc", "colors_acc"}
+    assert "through_vae" not in TRAINERS["judge"](args(1, "judge2", init=str(bundle)))
+
+    cap = weights(bundle / "captioner", BlipForConditionalGeneration)
+    TRAINERS["captioner"](args(0, "cap", init=str(bundle)))
+    again = weights(tmp_path / "cap" / "captioner" / "final", BlipForConditionalGeneration)
+    assert all(torch.equal(v, again[k]) for k, v in cap.items())

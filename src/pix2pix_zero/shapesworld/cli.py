@@ -55,17 +55,32 @@ def shapesworld():
               help="CLIP: weight of a training-only linear head that reads the shapes and colours present off both "
                    "towers' embeddings (0 = contrastive loss only, as in v1).")
 @click.option("--init", type=click.Path(file_okay=False, exists=True), default=None,
-              help="CLIP / UNet: start from the weights in this pipeline folder (e.g. the bundled model) instead of "
+              help="Start from the weights in this pipeline folder (e.g. the bundled model) instead of "
                    "random ones; a checkpoint in --work-dir still takes precedence.")
+@click.option("--through-vae", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Judge: a VAE folder (e.g. <work-dir>/vae/final); half of each batch is shown encoded and decoded "
+                   "by it, as generated images and edits are, so the judge reads the VAE's softened outlines.")
+@click.option("--teacher", type=click.Path(file_okay=False, exists=True), default=None,
+              help="VAE: train a new VAE (see --vae-channels) in this VAE folder's latent space: its encoder regresses "
+                   "the teacher's posterior, its decoder reads the teacher's latents, the scaling factor is kept, so a "
+                   "UNet trained on the teacher's latents stays valid.")
+@click.option("--vae-channels", default=None, metavar="C1,C2,C3",
+              help="VAE: block_out_channels of a new VAE, e.g. 32,64,128 (default 16,32,64).")
 @click.option("--joint-clip", type=click.FloatRange(0), default=0.0, show_default=True,
               help="UNet: train the CLIP alongside with this weight on its loss (text tower unfrozen, so it learns what "
                    "the UNet needs while staying aligned with the vision tower); 0 keeps the text tower frozen.")
 @click.option("--bf16/--no-bf16", default=False, show_default=True,
               help="Run forward passes under bf16 autocast (weights and optimizer stay fp32): faster on a GPU.")
 def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, threads, time_limit, save_every, freeze_text,
-              decoder_only, pool, patch_size, twin_fraction, attribute_weight, init, joint_clip, bf16):
+              decoder_only, pool, patch_size, twin_fraction, attribute_weight, init, through_vae, teacher, vae_channels,
+              joint_clip, bf16):
     from .train import TRAINERS, TrainArgs
 
+    try:
+        channels = tuple(int(c) for c in vae_channels.split(",")) if vae_channels else None
+    except ValueError:
+        raise click.BadParameter(f"{vae_channels!r}: expected comma-separated integers such as 32,64,128",
+                                 param_hint="--vae-channels") from None
     names = ALL_ORDER if model == "all" else (model,)
     for name in names:
         d = DEFAULTS[name]
@@ -74,6 +89,7 @@ def train_cmd(model, device, steps, batch_size, lr, seed, work_dir, resume, thre
                       time_limit=time_limit, warmup=d.get("warmup", 100), save_every=save_every,
                       freeze_text=freeze_text, decoder_only=decoder_only, pool=pool, patch_size=patch_size,
                       twin_fraction=twin_fraction, attribute_weight=attribute_weight, init=init,
+                      through_vae=through_vae, teacher=teacher, vae_channels=channels,
                       joint_clip=joint_clip, bf16=bf16)
         t0 = time.time()
         res = TRAINERS[name](a)

@@ -58,10 +58,25 @@ IMAGE_MEAN = [0.5, 0.5, 0.5]
 IMAGE_STD = [0.5, 0.5, 0.5]
 
 
-def build_vae():
+def build_vae(block_out_channels: tuple[int, ...] | None = None):
+    """The ShapesWorld VAE; ``block_out_channels`` widens it (same depth, so the same 16×16×4 latents)."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(**VAE_CONFIG)
+    cfg = dict(VAE_CONFIG)
+    if block_out_channels:
+        if len(block_out_channels) != len(VAE_CONFIG["block_out_channels"]):
+            raise ValueError(f"block_out_channels {block_out_channels}: need "
+                             f"{len(VAE_CONFIG['block_out_channels'])} levels (64 px -> 16 px latents)")
+        if any(c % cfg["norm_num_groups"] for c in block_out_channels):
+            raise ValueError(f"block_out_channels {block_out_channels}: each must be a multiple of the "
+                             f"{cfg['norm_num_groups']} norm groups")
+        cfg["block_out_channels"] = tuple(block_out_channels)
+    return AutoencoderKL(**cfg)
+
+
+def vae_round_trip(vae, x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] encoded to the posterior mean and decoded: what the pipeline shows of them."""
+    return vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
 
 
 def build_unet():

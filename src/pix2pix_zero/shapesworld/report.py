@@ -168,8 +168,7 @@ def eval_judge_through_vae(folder: Path, one, two, device="cpu", batch=50) -> di
         imgs = []
         for i in range(0, len(scenes), batch):
             x = M.images_to_tensor([W.render(s).image for s in scenes[i:i + batch]]).to(device)
-            y = vae.decode(vae.encode(x).latent_dist.mode()).sample
-            imgs += list(M.tensor_to_uint8(y))  # as the text-to-image samples are
+            imgs += list(M.tensor_to_uint8(M.vae_round_trip(vae, x)))  # as the text-to-image samples are
         res[name] = _judge_scores(judge, imgs, scenes)
     return res
 

@@ -54,7 +54,10 @@ class TrainArgs:
     patch_size: int | None = None  # CLIP / captioner: ViT patch size (None = the model's default)
     twin_fraction: float = 0.5  # CLIP: share of each batch made of shape twins (hard negatives for shape)
     attribute_weight: float = 1.0  # CLIP: weight of the training-only attribute head's loss (0 = contrastive only)
-    init: str | None = None  # CLIP / UNet: start from <init>/<model> (a pipeline folder) instead of random weights
+    init: str | None = None  # start from <init>/<model> (a pipeline folder) instead of random weights
+    through_vae: str | None = None  # judge: a VAE folder; half of each batch is read through it (encode, decode)
+    teacher: str | None = None  # VAE: a VAE folder whose latent space a new VAE learns (the UNet stays valid)
+    vae_channels: tuple[int, ...] | None = None  # VAE: block_out_channels of a new VAE (None = the default)
     joint_clip: float = 0.0  # UNet: > 0 trains the CLIP jointly (text tower unfrozen), with this weight on its loss
     bf16: bool = False  # forward passes under bf16 autocast (fp32 weights and optimizer): more samples per second on a GPU
 
@@ -318,43 +321,79 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu") -> dict:
+def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu", teacher=None) -> dict:
+    """PSNR of encode-decode on held-out scenes; with a ``teacher``, also how far the latents are from its
+    (RMS of the posterior means' difference over the teacher's latent std: 0 = the same latent space)."""
     scenes = W.eval_scenes(num, seed=seed)
-    ps, zs = [], []
+    ps, zs, dz = [], [], []
     for i in range(0, num, 32):
         x = scenes_to_tensor(scenes[i:i + 32]).to(device)
         z = vae.encode(x).latent_dist.mode()
         r = vae.decode(z).sample
         ps.append(psnr(r, x))
         zs.append(z)
+        if teacher is not None:
+            dz.append(z - teacher.encode(x).latent_dist.mode())
     z = torch.cat(zs)
-    return {"psnr": float(torch.cat(ps).mean()), "psnr_min": float(torch.cat(ps).min()),
-            "latent_std": float(z.std()), "latent_mean": float(z.mean())}
+    ev = {"psnr": float(torch.cat(ps).mean()), "psnr_min": float(torch.cat(ps).min()),
+          "latent_std": float(z.std()), "latent_mean": float(z.mean())}
+    if dz:
+        ev["teacher_latent_rel_rmse"] = float(torch.cat(dz).pow(2).mean().sqrt() / (z - torch.cat(dz)).std())
+    return ev
+
+
+VAE_TEACHER_WEIGHT = 10.0  # latent regression next to the pixel loss: the UNet needs the teacher's latents closely
 
 
 def train_vae(a: TrainArgs):
-    vae = M.build_vae()
-    keep_sf = None
+    """Three ways: from scratch; ``decoder_only`` (the encoder and its latent space frozen); or with a
+    ``teacher``, a new (e.g. wider) VAE that learns the teacher's latent space. The last two keep the
+    scaling factor, so a UNet trained on the old latents stays valid."""
+    from diffusers import AutoencoderKL
+
+    teacher = None
+    if a.teacher:
+        teacher = AutoencoderKL.from_pretrained(a.teacher, torch_dtype=torch.float32).to(a.device)
+        teacher.eval().requires_grad_(False)
+        vae = M.build_vae(a.vae_channels)
+    elif a.init:
+        vae = AutoencoderKL.from_pretrained(str(_init_folder(a.init, "vae")), torch_dtype=torch.float32)
+    elif a.decoder_only:
+        vae = AutoencoderKL.from_pretrained(str(_load_final(Path(a.work_dir), "vae")), torch_dtype=torch.float32)
+    else:
+        vae = M.build_vae(a.vae_channels)
+    keep_sf = teacher.config.scaling_factor if teacher is not None else None
     if a.decoder_only:
-        # the UNet was trained on this encoder's latents: freeze it and keep its scaling factor
-        cfg = json.loads((_load_final(Path(a.work_dir), "vae") / "config.json").read_text())
-        keep_sf = cfg["scaling_factor"]
+        keep_sf = vae.config.scaling_factor
         for m in (vae.encoder, vae.quant_conv):
             if m is not None:
                 m.requires_grad_(False)
     loop = _Loop("vae", a, vae)
-    if a.decoder_only:
-        loop.log.info(f"decoder-only: encoder frozen, scaling_factor kept at {keep_sf}")
+    if keep_sf is not None:
+        loop.log.info(f"{'teacher ' + a.teacher if teacher is not None else 'decoder-only'}: "
+                      f"latent space and scaling_factor {keep_sf} kept")
     batches = Batches(a)
 
     def step_fn(step):
         _, _, x, _ = batches(step, a.batch_size)
+        if teacher is not None or a.decoder_only:
+            # decode the (teacher's) posterior mean: the latents the UNet was trained on and the default inversion
+            # encodes; decoding samples (std ~0.33 next to a latent std ~0.9) teaches the decoder to blur
+            with torch.no_grad():
+                target = (teacher or vae).encode(x).latent_dist
+            rec = vae.decode(target.mode()).sample
+            loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
+            if teacher is not None:  # the encoder regresses the teacher's posterior, mean and log-variance
+                post = vae.encode(x).latent_dist
+                loss = loss + VAE_TEACHER_WEIGHT * (F.mse_loss(post.mean, target.mean)
+                                                    + 0.1 * F.mse_loss(post.logvar, target.logvar))
+            return loss
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         return F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + 1e-6 * post.kl().mean()
 
     loop.run(step_fn)
-    ev = vae_eval(vae, device=a.device)
+    ev = vae_eval(vae, device=a.device, teacher=teacher)
     vae.register_to_config(scaling_factor=keep_sf if keep_sf is not None else round(1.0 / ev["latent_std"], 5))
     vae.save_pretrained(str(loop.dir / "final"))
     loop.log.info(f"eval {json.dumps(ev)} scaling_factor={vae.config.scaling_factor}")
@@ -595,7 +634,12 @@ def train_captioner(a: TrainArgs):
     tok_dir = write_bert_tokenizer(work / "bert_tokenizer")
     proc = M.blip_processor(tok_dir)
     tok = proc.tokenizer
-    model = M.build_captioner(patch_size=a.patch_size)
+    if a.init:
+        from transformers import BlipForConditionalGeneration
+
+        model = BlipForConditionalGeneration.from_pretrained(str(_init_folder(a.init, "captioner")))
+    else:
+        model = M.build_captioner(patch_size=a.patch_size)
     loop = _Loop("captioner", a, model)
     bos = model.config.text_config.bos_token_id
     batches = Batches(a)
@@ -645,12 +689,24 @@ def captioner_eval(model, proc, num: int = 100, seed: int = 2, device="cpu", bat
 
 # ----------------------------------------------------------------------------- judge
 def train_judge(a: TrainArgs):
-    judge = M.Judge(**M.JUDGE_CONFIG)
+    judge = M.Judge.load(_init_folder(a.init, "judge")) if a.init else M.Judge(**M.JUDGE_CONFIG)
+    vae = None
+    if a.through_vae:
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(a.through_vae, torch_dtype=torch.float32).to(a.device)
+        vae.eval().requires_grad_(False)
     loop = _Loop("judge", a, judge)
     batches = Batches(a)
 
     def step_fn(step):
         scenes, rng, x, _ = batches(step, a.batch_size)
+        if vae is not None:
+            # half the batch as the pipeline shows it (encoded, decoded): generated images and edits are read
+            # through this decoder, which softens small outlines the judge must still tell apart
+            h = len(scenes) // 2
+            with torch.no_grad():
+                x = torch.cat([M.vae_round_trip(vae, x[:h]), x[h:]])
         # light photometric noise so the judge tolerates imperfect generated samples
         x = x + 0.04 * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32)).to(x.device)
         tg = {k: v.to(a.device) for k, v in M.judge_targets(scenes).items()}
@@ -662,16 +718,22 @@ def train_judge(a: TrainArgs):
     loop.run(step_fn)
     judge.save(loop.dir / "final")
     ev = judge_eval(judge, device=a.device)
+    if vae is not None:
+        ev["through_vae"] = judge_eval(judge, device=a.device, vae=vae)
     loop.log.info(f"eval {json.dumps(ev)}")
     return ev
 
 
 @torch.no_grad()
-def judge_eval(judge, num: int = 500, seed: int = 3, device="cpu") -> dict:
+def judge_eval(judge, num: int = 500, seed: int = 3, device="cpu", vae=None) -> dict:
+    """The judge's accuracy on held-out renders, or on their VAE reconstructions when ``vae`` is given."""
     scenes = W.eval_scenes(num, seed=seed)
     preds = []
     for i in range(0, num, 100):
-        preds += judge.predict(scenes_to_tensor(scenes[i:i + 100]).to(device))
+        x = scenes_to_tensor(scenes[i:i + 100]).to(device)
+        if vae is not None:
+            x = M.vae_round_trip(vae, x)
+        preds += judge.predict(x)
     bg = np.mean([p["background"] == s.background for p, s in zip(preds, scenes)])
     cnt = np.mean([p["count"] == len(s.objects) for p, s in zip(preds, scenes)])
     shp = np.mean([p["shapes"] == sorted({o.shape for o in s.objects}) for p, s in zip(preds, scenes)])
