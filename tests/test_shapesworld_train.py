@@ -198,6 +198,10 @@ def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_p
     assert 0 < ev["teacher_latent_rel_rmse"] < float("inf")
     with pytest.raises(ValueError, match="multiple of the 16 norm groups"):
         M.build_vae((24, 48, 96))
+    with pytest.raises(ValueError, match="use one of them"):  # a new VAE cannot also keep its own encoder
+        TRAINERS["vae"](args(1, "both", teacher=str(bundle / "vae"), decoder_only=True))
+    with pytest.raises(ValueError, match="channels are fixed"):  # a continued VAE keeps its shape
+        TRAINERS["vae"](args(1, "wider", init=str(bundle), vae_channels=(32, 64, 128)))
 
     judge = M.Judge.load(bundle / "judge").state_dict()
     TRAINERS["judge"](args(0, "judge0", init=str(bundle)))

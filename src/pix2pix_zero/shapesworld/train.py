@@ -325,7 +325,7 @@ def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu", teacher=None) -> 
     """PSNR of encode-decode on held-out scenes; with a ``teacher``, also how far the latents are from its
     (RMS of the posterior means' difference over the teacher's latent std: 0 = the same latent space)."""
     scenes = W.eval_scenes(num, seed=seed)
-    ps, zs, dz = [], [], []
+    ps, zs, tzs = [], [], []
     for i in range(0, num, 32):
         x = scenes_to_tensor(scenes[i:i + 32]).to(device)
         z = vae.encode(x).latent_dist.mode()
@@ -333,12 +333,13 @@ def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu", teacher=None) -> 
         ps.append(psnr(r, x))
         zs.append(z)
         if teacher is not None:
-            dz.append(z - teacher.encode(x).latent_dist.mode())
+            tzs.append(teacher.encode(x).latent_dist.mode())
     z = torch.cat(zs)
     ev = {"psnr": float(torch.cat(ps).mean()), "psnr_min": float(torch.cat(ps).min()),
           "latent_std": float(z.std()), "latent_mean": float(z.mean())}
-    if dz:
-        ev["teacher_latent_rel_rmse"] = float(torch.cat(dz).pow(2).mean().sqrt() / (z - torch.cat(dz)).std())
+    if tzs:
+        tz = torch.cat(tzs)
+        ev["teacher_latent_rel_rmse"] = float((z - tz).pow(2).mean().sqrt() / tz.std())
     return ev
 
 
@@ -351,6 +352,12 @@ def train_vae(a: TrainArgs):
     scaling factor, so a UNet trained on the old latents stays valid."""
     from diffusers import AutoencoderKL
 
+    if a.teacher and a.decoder_only:
+        raise ValueError("--teacher trains a new VAE (encoder and decoder); --decoder-only continues an existing one: "
+                         "use one of them")
+    if a.vae_channels and (a.init or a.decoder_only) and not a.teacher:
+        raise ValueError("--vae-channels shapes a new VAE (from scratch or with --teacher); --init and --decoder-only "
+                         "continue an existing one, whose channels are fixed")
     teacher = None
     if a.teacher:
         teacher = AutoencoderKL.from_pretrained(a.teacher, torch_dtype=torch.float32).to(a.device)
@@ -380,7 +387,7 @@ def train_vae(a: TrainArgs):
             # decode the (teacher's) posterior mean: the latents the UNet was trained on and the default inversion
             # encodes; decoding samples (std ~0.33 next to a latent std ~0.9) teaches the decoder to blur
             with torch.no_grad():
-                target = (teacher or vae).encode(x).latent_dist
+                target = (teacher if teacher is not None else vae).encode(x).latent_dist
             rec = vae.decode(target.mode()).sample
             loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
             if teacher is not None:  # the encoder regresses the teacher's posterior, mean and log-variance
