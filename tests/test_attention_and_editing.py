@@ -271,6 +271,27 @@ def test_sdedit_and_prompt_to_prompt_baselines_run_and_behave(components, inputs
     assert (swapped - recon).abs().mean() < (unreplaced - recon).abs().mean()  # injected maps keep it closer
 
 
+def test_sampling_matches_a_diffusers_ddim_loop(components, inputs, tiny_model_dir):
+    """`sample` (text-to-image) is Stable Diffusion's DDIM + CFG loop, step for step."""
+    from diffusers import DDIMScheduler
+
+    from pix2pix_zero.editing import sample
+
+    x, caption, delta = inputs
+    uncond = torch.zeros_like(caption)
+    ours = sample(components.eps_model, components.schedule, x, Conditioning(cond=caption + delta, uncond=uncond, scale=5.0), 6)
+    scheduler = DDIMScheduler.from_pretrained(tiny_model_dir, subfolder="scheduler")
+    scheduler.set_timesteps(6)
+    latents = x.clone()
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            out = components.unet(torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([uncond, caption + delta])).sample
+            eps_u, eps_c = out.chunk(2)
+            latents = scheduler.step(eps_u + 5.0 * (eps_c - eps_u), t, latents).prev_sample
+    assert torch.allclose(ours, latents, atol=1e-4), (ours - latents).abs().max()
+    assert not torch.allclose(ours, sample(components.eps_model, components.schedule, x, Conditioning(cond=caption), 6), atol=1e-3)
+
+
 def _guidance_gradient_without_early_exit(components, recorder, x, emb, ref_maps, t=500):
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)

@@ -31,13 +31,13 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 16
+    assert len(rows) == len(table) == 17
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 16  # nothing was run twice
+    assert len(again) == 17  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -57,6 +57,21 @@ def test_the_no_edit_reference_is_the_reconstruction(model_with_clip, cache_dir)
     assert np.array_equal(np.asarray(result.image), np.asarray(result.reconstruction))
     assert result.config["method"] == "no edit" and result.edits == [{"source": "circle", "target": "square"}]
     assert result.input.size == result.image.size
+
+
+def test_the_target_from_noise_reference_is_seeded_text_to_image_of_the_swapped_caption(model_with_clip, cache_dir):
+    import numpy as np
+
+    from pix2pix_zero import baselines
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+    image = quality._case_image(case)
+    first, again, other = (baselines.target_from_noise(editor, image, case.source, case.target, case.caption, 3, seed=s) for s in (0, 0, 1))
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
+    assert not np.array_equal(np.asarray(first.image), np.asarray(other.image))
+    assert first.image.size == first.input.size == editor.prepare_image(image).size
+    assert first.config["method"] == "target caption from noise" and first.config["seed"] == 0
 
 
 def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_path):
@@ -90,8 +105,18 @@ def test_shapesworld_scorer_on_oracle_edits():
     perfect = scorer(case, _Rendered(source, ideal))
     assert perfect["landed"] == 1.0 and perfect["iou_ideal"] > 0.95 and perfect["color_kept"] == 1.0
     assert perfect["psnr_outside"] > 50 and perfect["centroid_shift"] < 0.5
+    assert (perfect["kept_source"], perfect["other_shape"], perfect["judge_shapes"]) == (0.0, 0.0, ["square"])
     unchanged = scorer(case, _Rendered(source, source))
     assert unchanged["landed"] == 0.0 and unchanged["iou_source"] > 0.95 and unchanged["iou_ideal"] < perfect["iou_ideal"]
+    assert (unchanged["kept_source"], unchanged["other_shape"], unchanged["judge_shapes"]) == (1.0, 0.0, ["circle"])
+    assert perfect["iou_ideal_any_rotation"] == perfect["iou_ideal"]  # its own rotation is the best one
+    upright = world.render(world.edit_scene(scene, 0, shape="square", rotation=0.0)).image  # the circle's rotation is unseen
+    turned = scorer(case, _Rendered(source, upright))
+    assert abs(scene.objects[0].rotation) > 5
+    assert turned["iou_ideal"] < perfect["iou_ideal"] - 0.05 and turned["iou_ideal_any_rotation"] > perfect["iou_ideal"] - 0.02
+    star = world.render(world.edit_scene(scene, 0, shape="star")).image  # neither the target nor the source
+    elsewhere = scorer(case, _Rendered(source, star))
+    assert (elsewhere["landed"], elsewhere["kept_source"], elsewhere["other_shape"], elsewhere["judge_shapes"]) == (0.0, 0.0, 1.0, ["star"])
 
 
 def test_sweep_methods_vary_one_setting_of_the_default():

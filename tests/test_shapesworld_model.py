@@ -158,7 +158,7 @@ def test_text_to_image_draws_the_captioned_shape():
 
 
 @pytest.mark.slow
-def test_report_command_measures_every_part_and_breaks_shape_down_by_size(tmp_path):
+def test_report_command_measures_every_part_and_breaks_shape_down_by_size_and_shape(tmp_path):
     from click.testing import CliRunner
 
     from pix2pix_zero.cli import main
@@ -171,10 +171,12 @@ def test_report_command_measures_every_part_and_breaks_shape_down_by_size(tmp_pa
     assert r["vae"]["n"] == r["clip"]["n"] == r["captioner"]["n"] == 6
     assert r["judge_on_renders"]["shapes_acc"] == 1.0  # the judge reads true renders
     one = r["text_to_image"]["one_object"]
-    assert sum(v["n"] for v in one["shape_acc_by_size"].values()) == one["n"] == 6
-    right = sum(round(v["acc"] * v["n"]) for v in one["shape_acc_by_size"].values())
-    assert right == round(one["shape_acc"] * 6)  # the breakdown adds up to the total
-    assert "shape_acc_by_size" not in r["text_to_image"]["two_objects"]
+    for breakdown in ("shape_acc_by_size", "shape_acc_by_shape"):
+        assert sum(v["n"] for v in one[breakdown].values()) == one["n"] == 6
+        right = sum(round(v["acc"] * v["n"]) for v in one[breakdown].values())
+        assert right == round(one["shape_acc"] * 6)  # the breakdown adds up to the total
+        assert breakdown not in r["text_to_image"]["two_objects"]
+    assert set(one["shape_acc_by_shape"]) <= {"circle", "square", "triangle", "star", "heart"}
     assert "T2I 1 obj: shape, " in res.output and (tmp_path / "samples" / "one_object.png").exists()
     ceiling = r["judge_through_vae"]  # the true renders of the same scenes through the VAE
     assert ceiling["one_object"]["n"] == ceiling["two_objects"]["n"] == 6

@@ -136,6 +136,22 @@ def test_edit_scene_changes_only_the_shape():
         sw.edit_scene(sc, 0, shape="hexagon")
 
 
+def test_a_circle_has_no_rotation_to_keep_so_its_ideal_edit_may_take_any():
+    sc = sw.Scene((sw.SceneObject("circle", "red", "large", "center", 0.0, 0.0, 20.0),), "gray", "plain")
+    turned, upright = sw.render(sw.edit_scene(sc, 0, rotation=-10.0)).masks[0], sw.render(sc).masks[0]
+    assert (turned ^ upright).sum() <= 0.02 * upright.sum()  # a circle (a 64-gon) shows no rotation past a few edge pixels
+    ideals = sw.ideal_edits(sc, 0, shape="square")
+    rotations = [s.objects[0].rotation for s in ideals]
+    assert ideals[0] == sw.edit_scene(sc, 0, shape="square")  # its own rotation first, then the world's whole range
+    assert rotations[1] == -W.MAX_ROTATION and rotations[-1] == W.MAX_ROTATION and 0.0 in rotations[1:]
+    assert all(s.objects[0].shape == "square" and s.objects[0].region == "center" for s in ideals)
+    squares = {sw.render(s).masks[0].tobytes() for s in ideals}
+    assert len(squares) > 10  # the squares differ: the rotation shows once the shape has corners
+    assert sw.ideal_edits(sc, 0, shape="square", rotation=5.0) == [sw.edit_scene(sc, 0, shape="square", rotation=5.0)]
+    square_scene = sw.edit_scene(sc, 0, shape="square")  # a square's rotation is visible: one ideal, rotation kept
+    assert sw.ideal_edits(square_scene, 0, shape="heart") == [sw.edit_scene(square_scene, 0, shape="heart")]
+
+
 def test_captions_name_the_right_shapes_and_colours():
     rng = np.random.default_rng(0)
     templates = set()

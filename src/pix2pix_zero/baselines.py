@@ -6,6 +6,8 @@
 - Prompt-to-prompt (word swap): DDIM inversion, then the swapped caption with the reference
   branch's cross-attention (and, early, self-attention) maps injected.
 - No edit: the input through the VAE and back, what doing nothing scores on each metric.
+- The target caption from fresh noise: text-to-image of the swapped caption, which keeps nothing of the input
+  but shows how often the generator draws the target at all for this scene, a ceiling for "landed".
 
 Each returns an `EditResult` like `Pix2PixZero.edit`, so benchmarks treat all methods alike.
 """
@@ -21,7 +23,7 @@ from PIL import Image
 from .api import EditResult, Inversion, Pix2PixZero, swap_word
 from .attention import AttentionRecorder, hooked_cross_attention, is_transformer_attention_key
 from .config import EditConfig, InversionConfig
-from .editing import prompt_to_prompt, sdedit
+from .editing import prompt_to_prompt, sample, sdedit
 from .guidance import Conditioning
 from .images import pil_to_tensor, tensor_to_pil
 
@@ -80,6 +82,23 @@ def no_edit(editor: Pix2PixZero, image: Any, source: str, target: str, caption: 
     round_trip = tensor_to_pil(c.decode_latents(c.encode_image(pil_to_tensor(prepared).to(c.device))))[0]
     return EditResult([round_trip], round_trip, prepared, caption, [{"source": source, "target": target}],
                       {"model": c.model_id, "method": "no edit"}, {"total": time.perf_counter() - started})
+
+
+def target_from_noise(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
+                      guidance_scale: float = 5.0, seed: int = 0) -> EditResult:
+    """Text-to-image of the caption with the source word swapped, from seeded N(0, I) noise (CFG, empty negative)."""
+    c = editor.components
+    started = time.perf_counter()
+    prepared = editor.prepare_image(image)
+    side_w, side_h = (n // c.vae_scale_factor for n in prepared.size)
+    x_T = torch.randn((1, c.unet.config.in_channels, side_h, side_w), generator=torch.Generator().manual_seed(seed)).to(c.device)
+    target_cond = Conditioning(cond=c.encode_text([swap_word(caption, source, target)]), uncond=c.encode_text([""]), scale=guidance_scale)
+    generated = sample(c.eps_model, c.schedule, x_T, target_cond, num_steps)
+    image_out = tensor_to_pil(c.decode_latents(generated))[0]
+    config = {"model": c.model_id, "method": "target caption from noise", "guidance_scale": guidance_scale, "num_steps": num_steps,
+              "seed": seed}
+    return EditResult([image_out], image_out, prepared, caption, [{"source": source, "target": target}], config,
+                      {"total": time.perf_counter() - started})
 
 
 def _result(editor: Pix2PixZero, edited: torch.Tensor, reference: torch.Tensor, input_image: Image.Image, caption: str, source: str,

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .config import EditConfig
-from .ddim import Schedule, ddim_step, sampling_steps
+from .ddim import Schedule, Step, ddim_step, sampling_steps
 from .guidance import (
     AttentionMaps,
     Branch,
@@ -106,9 +106,19 @@ def sdedit(model: EpsModel, schedule: Schedule, latents: Tensor, target: Conditi
     steps = steps[len(steps) - max(1, round(strength * len(steps))):]  # the last strength·N steps
     ab = schedule.alpha_bar(steps[0].t_from).float()
     noise = torch.randn(latents.shape, generator=generator).to(latents.device)
-    x = ab.sqrt() * latents.float() + (1 - ab).sqrt() * noise
+    return _denoise(model, schedule, ab.sqrt() * latents.float() + (1 - ab).sqrt() * noise, steps, target, on_step)
+
+
+@torch.no_grad()
+def sample(model: EpsModel, schedule: Schedule, x_T: Tensor, c: Conditioning, num_steps: int,
+           on_step: StepCallback | None = None) -> Tensor:
+    """Plain DDIM sampling (Song et al. 2021) from x_T: text-to-image, as Stable Diffusion's pipeline does it."""
+    return _denoise(model, schedule, x_T.float(), sampling_steps(num_steps, schedule), c, on_step)
+
+
+def _denoise(model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], c: Conditioning, on_step: StepCallback | None) -> Tensor:
     for i, step in enumerate(steps):
-        eps = predict_eps(model, x, step.t_model, target)
+        eps = predict_eps(model, x, step.t_model, c)
         x = ddim_step(x, eps.float(), schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to))
         if on_step is not None:
             on_step(i, len(steps))

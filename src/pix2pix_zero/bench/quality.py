@@ -67,7 +67,9 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
 
 def methods(num_steps: int = 50) -> dict[str, Method]:
     """Our method, its ablations (paper Table 2) and the baselines (Table 1), at their papers' and at tuned settings,
-    and the input unchanged (through the VAE) as the reference each metric is read against."""
+    and two references each metric is read against: the input unchanged (through the VAE), the floor, and the target
+    caption drawn from fresh noise, which keeps nothing of the input but shows how often the generator can draw the
+    target for this scene at all, the ceiling of "landed"."""
     def m(name: str, run: Callable[..., EditResult], **settings: Any) -> Method:
         return Method(name, run, settings)
 
@@ -93,6 +95,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
           guidance_scale=2.0, cross_replace=0.8, self_replace=0.4),
         m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
+        m("reference: target caption from noise (CFG 5)",
+          lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0),
     ]
     return {method.name: method for method in table}
 
@@ -165,15 +169,19 @@ class ShapesWorldScorer:
         edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
         mask = metrics.object_mask(edited, background)
         outside = ~_dilate(source_render.masks[0] | ideal_render.masks[0], 2)
-        landed = {}
-        if self.judge is not None:  # the judge sees exactly the ideal edit's shapes: the target, the source gone
+        judged = {}
+        if self.judge is not None:  # landed: the judge sees exactly the ideal edit's shapes, the target and not the source
             seen = self.judge.predict([edited])[0]["shapes"]
-            landed["landed"] = float(seen == sorted({o.shape for o in ideal_scene.objects}))
+            landed, kept = seen == sorted({o.shape for o in ideal_scene.objects}), seen == sorted({o.shape for o in scene.objects})
+            judged = {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
+                      "judge_shapes": seen}
         return {
-            **landed,
+            **judged,
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
             "structure": float(self.structure.distance([result.input], [result.image])[0]),
             "iou_ideal": metrics.mask_iou(mask, ideal_render.masks[0]),
+            "iou_ideal_any_rotation": max(metrics.mask_iou(mask, world.render(s).masks[0])
+                                          for s in world.ideal_edits(scene, 0, shape=case.target)),
             "iou_source": metrics.mask_iou(mask, source_render.masks[0]),
             "centroid_shift": metrics.centroid_shift(mask, ideal_render.masks[0]),
             "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[0].color),
@@ -235,7 +243,9 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
 
 
-METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "kept_source": ("source shape kept", "{:.1%}"),
+                 "other_shape": ("another shape", "{:.1%}"), "clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+                 "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
                  "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
                  "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
                  "psnr_reconstruction": ("PSNR recon dB", "{:.1f}")}
@@ -295,9 +305,16 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
     for j, key in enumerate(keys):
         ax = fig.add_subplot(rows, 1, len(grids) + j + 1)
         values = [summary[(m, "all")].get(key, float("nan")) for m in methods_all]
-        ax.bar(range(len(methods_all)), values, color="tab:blue")
+        ax.bar(range(len(methods_all)), values, color="tab:blue", label=METRIC_LABELS[key][0])
+        if key == "landed":  # stacked: where the edits that did not land went
+            bottom = values
+            for part, colour in (("kept_source", "tab:gray"), ("other_shape", "tab:orange")):
+                heights = [summary[(m, "all")].get(part, 0.0) for m in methods_all]
+                ax.bar(range(len(methods_all)), heights, bottom=bottom, color=colour, label=METRIC_LABELS[part][0])
+                bottom = [b + h for b, h in zip(bottom, heights)]
+            ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)  # above the bars
         ax.set_xticks(range(len(methods_all)), methods_all, rotation=20, ha="right", fontsize=7)
-        ax.set_title(METRIC_LABELS[key][0], fontsize=9)
+        ax.set_title(METRIC_LABELS[key][0] + (", the judge's reading of each edit" if key == "landed" else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

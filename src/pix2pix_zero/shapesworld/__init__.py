@@ -28,6 +28,7 @@ from .world import (
     captions,
     edit_scene,
     eval_scenes,
+    ideal_edits,
     parse_caption,
     random_caption,
     render,
@@ -69,7 +70,7 @@ def sentences_path(word: str, model_dir: str | Path | None = None) -> Path:
 __all__ = [
     "BACKGROUND_COLORS", "BACKGROUND_STYLES", "BG_COLORS", "BUNDLED_MODEL_DIR", "COLORS", "EXAMPLES_DIR",
     "OBJECT_COLORS", "REGIONS", "SHAPES", "SIZE_NAMES", "Rendering", "Scene", "SceneObject",
-    "canonical_caption", "captions", "edit_scene", "eval_scenes", "example_path", "list_examples",
+    "canonical_caption", "captions", "edit_scene", "eval_scenes", "example_path", "ideal_edits", "list_examples",
     "load_example", "parse_caption", "random_caption", "render", "render_pil", "sample_scene",
     "scene_from_seed", "sentence_bank", "sentences_path", "short_caption", "write_sentence_banks",
 ]

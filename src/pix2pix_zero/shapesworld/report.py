@@ -131,6 +131,7 @@ def _judge_scores(judge, imgs, scenes) -> dict:
     preds = judge.predict(list(imgs))
     shape = color = bg = both = 0
     by_size: dict[str, list[int]] = {}  # one-object scenes: size word -> [right, total]
+    by_shape: dict[str, list[int]] = {}  # one-object scenes: shape word -> [right, total]
     for p, s in zip(preds, scenes):
         # distinct captioned shapes / colours vs. the judge's label sets (prob > 0.5, at most one per
         # captioned object, at least the most likely one)
@@ -141,9 +142,10 @@ def _judge_scores(judge, imgs, scenes) -> dict:
         got_c = _top_set(p["color_probs"], judge.colors, k)
         shape += got_s == want_s
         if k == 1:
-            tally = by_size.setdefault(s.objects[0].size, [0, 0])
-            tally[0] += got_s == want_s
-            tally[1] += 1
+            for tallies, word in ((by_size, s.objects[0].size), (by_shape, s.objects[0].shape)):
+                tally = tallies.setdefault(word, [0, 0])
+                tally[0] += got_s == want_s
+                tally[1] += 1
         color += got_c == want_c
         bg += p["background"] == s.background
         both += (got_s == want_s) and (got_c == want_c) and (p["background"] == s.background)
@@ -152,6 +154,7 @@ def _judge_scores(judge, imgs, scenes) -> dict:
     if by_size:  # a small object (radius 6 px) spans about 3 latent pixels
         res["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
                                     sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
+        res["shape_acc_by_shape"] = {z: {"acc": r / t, "n": t} for z, (r, t) in sorted(by_shape.items(), key=lambda kv: W.SHAPES.index(kv[0]))}
     return res
 
 
@@ -280,7 +283,8 @@ def format_report(r: dict) -> str:
                  ("CLIP zero-shot colour", pct(r["clip"]["color_acc"]), ">= 95 %")]
     def judged(prefix, t, all_three):  # rows of one `_judge_scores` result
         out = [(f"{prefix}: shape", pct(t["shape_acc"]), "")]
-        out += [(f"{prefix}: shape, {z} (n={v['n']})", pct(v["acc"]), "") for z, v in t.get("shape_acc_by_size", {}).items()]
+        out += [(f"{prefix}: shape, {z} (n={v['n']})", pct(v["acc"]), "") for key in ("shape_acc_by_size", "shape_acc_by_shape")
+                for z, v in t.get(key, {}).items()]
         out += [(f"{prefix}: colour", pct(t["color_acc"]), ""), (f"{prefix}: background", pct(t["background_acc"]), "")]
         return out + ([(f"{prefix}: all three", pct(t["all_acc"]), "")] if all_three else [])
 

@@ -301,6 +301,21 @@ def edit_scene(scene: Scene, object_index: int = 0, **changes) -> Scene:
     return dataclasses.replace(scene, objects=tuple(objs))
 
 
+#: Shapes drawn the same at every rotation: an image of one shows no rotation to keep.
+ROTATION_FREE_SHAPES: tuple[str, ...] = ("circle",)
+
+
+def ideal_edits(scene: Scene, object_index: int = 0, rotation_step: float = 2.5, **changes) -> list[Scene]:
+    """Every scene an ideal edit may show. Usually one, ``edit_scene(...)``; but when the object is a circle (and
+    ``changes`` set no rotation), its rotation is invisible, so the edited object may take any rotation the world
+    draws: its own, then every ``rotation_step`` degrees within ±MAX_ROTATION."""
+    kept = edit_scene(scene, object_index, **changes)
+    if scene.objects[object_index].shape not in ROTATION_FREE_SHAPES or "rotation" in changes:
+        return [kept]
+    count = int(round(2 * MAX_ROTATION / rotation_step)) + 1
+    return [kept] + [edit_scene(scene, object_index, rotation=float(r), **changes) for r in np.linspace(-MAX_ROTATION, MAX_ROTATION, count)]
+
+
 # --------------------------------------------------------------------------- captions
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
