@@ -86,7 +86,8 @@ def no_edit(editor: Pix2PixZero, image: Any, source: str, target: str, caption: 
 
 def target_from_noise(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
                       guidance_scale: float = 5.0, seed: int = 0) -> EditResult:
-    """Text-to-image of the caption with the source word swapped, from seeded N(0, I) noise (CFG, empty negative)."""
+    """Text-to-image of the caption with the source word swapped, from seeded N(0, I) noise (CFG, empty negative).
+    Nothing is reconstructed: the result's reconstruction is the generated image itself."""
     c = editor.components
     started = time.perf_counter()
     prepared = editor.prepare_image(image)
