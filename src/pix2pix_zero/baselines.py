@@ -48,7 +48,7 @@ def sdedit_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, 
     started = time.perf_counter()
     prepared = editor.prepare_image(image)
     latents = c.encode_image(pil_to_tensor(prepared).to(c.device))
-    target_cond = Conditioning(cond=c.encode_text([swap_word(caption, source, target)]), uncond=c.encode_text([""]), scale=guidance_scale)
+    target_cond = _swapped_caption(editor, caption, source, target, guidance_scale)
     edited = sdedit(c.eps_model, c.schedule, latents, target_cond, num_steps, strength, torch.Generator().manual_seed(seed))
     config = {"method": "sdedit+word-swap", "strength": strength, "guidance_scale": guidance_scale, "num_steps": num_steps, "seed": seed}
     return _result(editor, edited, latents, prepared, caption, source, target, config, started)
@@ -93,13 +93,19 @@ def target_from_noise(editor: Pix2PixZero, image: Any, source: str, target: str,
     prepared = editor.prepare_image(image)
     side_w, side_h = (n // c.vae_scale_factor for n in prepared.size)
     x_T = torch.randn((1, c.unet.config.in_channels, side_h, side_w), generator=torch.Generator().manual_seed(seed)).to(c.device)
-    target_cond = Conditioning(cond=c.encode_text([swap_word(caption, source, target)]), uncond=c.encode_text([""]), scale=guidance_scale)
+    target_cond = _swapped_caption(editor, caption, source, target, guidance_scale)
     generated = sample(c.eps_model, c.schedule, x_T, target_cond, num_steps)
     image_out = tensor_to_pil(c.decode_latents(generated))[0]
     config = {"model": c.model_id, "method": "target caption from noise", "guidance_scale": guidance_scale, "num_steps": num_steps,
               "seed": seed}
     return EditResult([image_out], image_out, prepared, caption, [{"source": source, "target": target}], config,
                       {"total": time.perf_counter() - started})
+
+
+def _swapped_caption(editor: Pix2PixZero, caption: str, source: str, target: str, guidance_scale: float) -> Conditioning:
+    """The caption with the source word swapped for the target, CFG against the empty prompt."""
+    c = editor.components
+    return Conditioning(cond=c.encode_text([swap_word(caption, source, target)]), uncond=c.encode_text([""]), scale=guidance_scale)
 
 
 def _result(editor: Pix2PixZero, edited: torch.Tensor, reference: torch.Tensor, input_image: Image.Image, caption: str, source: str,

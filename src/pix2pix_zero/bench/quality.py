@@ -163,7 +163,7 @@ class ShapesWorldScorer:
         from ..shapesworld import world
 
         scene = world.Scene.from_dict(case.scene)
-        ideal_scene = world.edit_scene(scene, 0, shape=case.target)
+        ideal_scene, *other_rotations = world.ideal_edits(scene, 0, shape=case.target)  # the circle's own rotation first
         source_render, ideal_render = world.render(scene), world.render(ideal_scene)
         background = np.asarray(world.background_image(scene))
         edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
@@ -180,8 +180,8 @@ class ShapesWorldScorer:
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
             "structure": float(self.structure.distance([result.input], [result.image])[0]),
             "iou_ideal": metrics.mask_iou(mask, ideal_render.masks[0]),
-            "iou_ideal_any_rotation": max(metrics.mask_iou(mask, world.render(s).masks[0])
-                                          for s in world.ideal_edits(scene, 0, shape=case.target)),
+            "iou_ideal_any_rotation": max(metrics.mask_iou(mask, m) for m in
+                                          [ideal_render.masks[0]] + [world.render(s).masks[0] for s in other_rotations]),
             "iou_source": metrics.mask_iou(mask, source_render.masks[0]),
             "centroid_shift": metrics.centroid_shift(mask, ideal_render.masks[0]),
             "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[0].color),
