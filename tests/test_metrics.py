@@ -83,5 +83,40 @@ def test_dino_structure_conventions_on_a_tiny_vit(tmp_path):
     assert splice.distance([a], [a]).item() == pytest.approx(0.0, abs=1e-6)
     assert splice.distance([a], [b]).item() > 0
     assert splice.distance([a], [b]).item() != pytest.approx(piebench.distance([a], [b]).item())
+    wide = Image.fromarray(np.asarray(a)[:150])  # resized to 224x335: position embeddings are interpolated
+    assert splice.distance([wide], [wide]).item() == pytest.approx(0.0, abs=1e-6)
+    assert splice.distance([wide], [wide.transpose(Image.FLIP_LEFT_RIGHT)]).item() > 0
     with pytest.raises(ValueError, match="convention"):
         metrics.dino_structure(str(tmp_path / "vit"), "other")
+
+
+def test_background_lpips_blacks_out_the_edited_region_as_piebench_does():
+    a = np.random.default_rng(0).integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    edited = np.zeros((16, 24), bool)
+    edited[4:12, 6:18] = True
+    b = a.copy()
+    b[edited] = 255 - b[edited]  # changed only where the edit may change it
+    seen = []
+
+    def squared_difference(x, y):
+        seen.append((x, y))
+        return ((x - y) ** 2).mean()
+
+    assert metrics.background_lpips(a, b, edited, squared_difference) == 0.0
+    x, y = seen[0]
+    assert x.shape == (1, 3, 16, 24) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x[0, :, 4:12, 6:18].abs().max()) == 0.0 and float(y[0, :, 4:12, 6:18].abs().max()) == 0.0
+    assert torch.allclose(x[0, :, 0, 0], torch.from_numpy(a[0, 0] / 255.0).float())
+    c = a.copy()
+    c[0, 0] = 255 - c[0, 0]  # one background pixel changed
+    assert metrics.background_lpips(a, c, edited, squared_difference) > 0.0
+    assert np.isnan(metrics.background_lpips(a, c, np.ones((16, 24), bool), squared_difference))
+
+
+def test_lpips_says_what_it_needs_where_torchvision_is_missing():
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed: LPIPS may load")
+    with pytest.raises(ModuleNotFoundError, match="torchvision|torchmetrics"):
+        metrics.lpips_distance("squeeze")

@@ -82,6 +82,7 @@ def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_pa
     rows = quality.run_quality(editor, [broken], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
     assert rows[0]["status"] == "error" and "does not contain 'circle'" in rows[0]["error"]
     assert quality.summarize(rows)[(method.name, "all")]["errors"] == 1
+    assert quality.plot_quality(quality.summarize(rows), tmp_path / "examples", tmp_path / "figure.png") is None  # nothing to draw
 
 
 class _Rendered:
@@ -134,3 +135,72 @@ def test_sweep_reads_booleans_as_words():
     assert [m.settings["fuse_reference"] for m in quality.sweep_methods("fuse_reference=false,True,0,yes")] == [False, True, False, True]
     with pytest.raises(ValueError, match="expected true or false"):
         quality.sweep_methods("fuse_reference=maybe")
+
+
+@pytest.fixture(scope="module")
+def tiny_vit_dir(tmp_path_factory):
+    import torch
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-vit")
+    ViTModel(ViTConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1, image_size=224, patch_size=32),
+             add_pooling_layer=False).save_pretrained(str(folder))
+    return folder
+
+
+def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_dir, cache_dir, tmp_path):
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from pix2pix_zero.cli import main
+
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(images / f"{name}.png")
+        edited = np.zeros((64, 96), np.uint8)  # twice the image's size: masks are resized to the image
+        edited[16:48, 24:72] = 255
+        Image.fromarray(edited).save(masks / f"{name}.png")
+    (tmp_path / "captions.json").write_text(json.dumps({"a.png": "a photo of a cat", "b.png": "a photo of a cat"}))
+    args = ["bench", "quality", "-m", str(model_with_clip), "--images", str(images), "--masks", str(masks), "--task", "cat->dog",
+            "--captions", str(tmp_path / "captions.json"), "--clip-model", str(model_with_clip / "clip"), "--dino-model", str(tiny_vit_dir),
+            "--method", "reference: no edit (VAE round trip)", "--steps", "3", "-o", str(out), "-q"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "ok"], rows
+    from pix2pix_zero.bench import metrics
+
+    row = next(r for r in rows if r["id"] == "cat2dog-a")  # the task's example: its input and edit are saved
+    given = Image.open(out / "examples" / "cat2dog-a--input.png")
+    edit = Image.open(out / "examples" / f"cat2dog-a--{quality._slug('reference: no edit (VAE round trip)')}.png")
+    edited = np.asarray(Image.open(masks / "a.png").resize(given.size, Image.NEAREST)) >= 128
+    assert 0 < edited.mean() < 1
+    assert row["psnr_background"] == pytest.approx(metrics.psnr(given, edit, ~edited), abs=1e-6)
+    assert row["psnr_background"] != pytest.approx(metrics.psnr(given, edit), abs=1e-3)
+    assert "PSNR background dB" in (out / "table.md").read_text() and (out / "figure.png").stat().st_size > 1000
+
+    Image.new("L", (64, 64)).save(masks / "a.png")  # square, for a 3:2 image
+    rows = quality.run_quality(Pix2PixZero.from_pretrained(model_with_clip, cache_dir=cache_dir, progress=False),
+                               quality.folder_cases(images, ["cat->dog"], {"a.png": "a cat"}, masks)[:1],
+                               [quality.methods(3)["reference: no edit (VAE round trip)"]],
+                               quality.RealImageScorer(str(model_with_clip / "clip"), str(tiny_vit_dir)), tmp_path / "out2", progress=False)
+    assert rows[0]["status"] == "error" and "not the shape of its image (48x32)" in rows[0]["error"]
+    (masks / "b.png").unlink()
+    missing = CliRunner().invoke(main, args[:-2] + [str(tmp_path / "out3"), "-q"])
+    assert missing.exit_code != 0 and "no mask" in missing.output and "b.png" in missing.output
+    no_images = CliRunner().invoke(main, ["bench", "quality", "--masks", str(masks), "-o", str(tmp_path / "out4")])
+    assert no_images.exit_code != 0 and "--images" in no_images.output
+    no_masks = CliRunner().invoke(main, ["bench", "quality", "--images", str(images), "--task", "cat->dog", "--lpips", "squeeze"])
+    assert no_masks.exit_code != 0 and "--masks" in no_masks.output
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:  # LPIPS cannot load here: the command says what it needs
+        (masks / "b.png").write_bytes((masks / "a.png").read_bytes())
+        no_lpips = CliRunner().invoke(main, args[:-2] + [str(tmp_path / "out5"), "--lpips", "squeeze"])
+        assert no_lpips.exit_code == 1 and ("torchvision" in no_lpips.output or "torchmetrics" in no_lpips.output), no_lpips.output

@@ -69,6 +69,12 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
               help="Score a folder of real images instead of ShapesWorld (needs --task, a CLIP and a DINO checkpoint).")
 @click.option("--captions", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSON {file name: caption} for --images [default: the captioner].")
+@click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of PNG masks for --images, one per image (cat.jpg -> cat.png), white where the edit may change "
+                   "the image: adds PSNR (and with --lpips, LPIPS) of the rest, the background.")
+@click.option("--lpips", "lpips_net", type=click.Choice(["squeeze", "alex", "vgg"]), default=None,
+              help="Also LPIPS of the background with this network (PIE-Bench: squeeze); needs --masks, torchmetrics and "
+                   "torchvision with its backbone weights (pip install 'pix2pix-zero[lpips]' and torchvision for your torch).")
 @click.option("--method", "method_names", multiple=True, help="Methods to run; repeatable [default: all; see --list-methods].")
 @click.option("--list-methods", is_flag=True, help="List the methods and their settings, then exit.")
 @click.option("--sweep", "sweeps", multiple=True,
@@ -85,18 +91,23 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
-def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: Path | None, captions: Path | None,
+def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: Path | None, captions: Path | None, masks: Path | None,
+                  lpips_net: str | None,
                   method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
                   structure_convention: str, device: str, output: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Methods × tasks scored like the paper's Table 1; ShapesWorld by default, with ground-truth metrics."""
     from ..api import Pix2PixZero
-    from . import quality
+    from . import metrics, quality
 
     table = quality.methods(steps)
     if list_methods:
         for name, method in table.items():
             click.echo(f"{name}: {method.settings}")
         return
+    if (masks or lpips_net) and images is None:
+        raise click.UsageError("--masks and --lpips score real images: give --images (ShapesWorld measures PSNR outside the object itself)")
+    if lpips_net and masks is None:
+        raise click.UsageError("--lpips measures the background: give --masks")
     unknown = [n for n in method_names if n not in table]
     if unknown:
         raise click.BadParameter(f"unknown methods {unknown}; see --list-methods", param_hint="--method")
@@ -110,9 +121,13 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, images: P
         if not tasks:
             raise click.UsageError("--images needs at least one --task such as 'cat->dog'")
         names = json.loads(captions.read_text()) if captions else {}
-        cases = quality.folder_cases(images, tasks, names)
+        cases = quality.folder_cases(images, tasks, names, masks)
         cases = [c if c.caption else quality.Case(**{**c.__dict__, "caption": editor.caption(editor.prepare_image(c.image))}) for c in cases]
-        scorer: Any = quality.RealImageScorer(clip_model, dino_model, structure_convention, device)
+        try:
+            lpips = metrics.lpips_distance(lpips_net, device) if lpips_net else None
+        except ImportError as error:
+            raise click.ClickException(str(error)) from error
+        scorer: Any = quality.RealImageScorer(clip_model, dino_model, structure_convention, device, lpips)
     else:
         cases = quality.shapesworld_cases(tasks or quality.DEFAULT_TASKS, num_scenes)
         scorer = quality.ShapesWorldScorer(str(Path(editor.components.model_id) / "clip"))

@@ -7,12 +7,15 @@
   cosine self-similarity of the last layer's keys of a ViT (default DINO ViT-B/8). `convention`
   'splice' feeds [0, 1] pixels (default); 'piebench' reproduces PIE-Bench's 0-255 quirk
   (landscape.md §5.1).
-- Background PSNR given a mask; mask IoU, centroid shift and colour for ShapesWorld's ground truth.
+- Background preservation given a mask of the edited region: PSNR, and LPIPS (torchmetrics, which
+  needs torchvision and its backbone weights) the way PIE-Bench computes it: both images with the
+  edited region set to black, LPIPS of the whole image (landscape.md §5.3).
+- Mask IoU, centroid shift and colour for ShapesWorld's ground truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +46,20 @@ def psnr(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, mask: np.ndar
         return float("nan")
     mse = float(((x - y) ** 2)[keep].mean())
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def background_lpips(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, edited: np.ndarray,
+                     distance: Callable[[Tensor, Tensor], Tensor]) -> float:
+    """LPIPS outside `edited` as PIE-Bench computes it: both images × (1 − mask), then `distance` on
+    (1, 3, H, W) tensors in [0, 1]; nan when nothing is outside the mask."""
+    x, y = to_array(a), to_array(b)
+    if x.shape != y.shape:
+        raise ValueError(f"images differ in size: {x.shape} vs {y.shape}")
+    keep = ~edited.astype(bool)
+    if not keep.any():
+        return float("nan")
+    x, y = (torch.from_numpy(v * keep[..., None]).permute(2, 0, 1)[None].float() for v in (x, y))
+    return float(distance(x, y))
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,14 +129,14 @@ def _features(output: Any) -> Tensor:
 class KeyExtractor:
     """Last-layer keys of a ViT, captured by a forward hook on that layer's key projection."""
 
-    def __init__(self, model: Any, preprocess: Any) -> None:
-        self.model, self.preprocess = model.eval(), preprocess
+    def __init__(self, model: Any, preprocess: Any, **forward_kwargs: Any) -> None:
+        self.model, self.preprocess, self.forward_kwargs = model.eval(), preprocess, forward_kwargs
         self._keys: Tensor | None = None
         last_key_projection(model).register_forward_hook(lambda module, args, output: setattr(self, "_keys", output))
 
     @torch.no_grad()
     def keys(self, images: Sequence[Image.Image]) -> Tensor:
-        self.model(pixel_values=self.preprocess(images))
+        self.model(pixel_values=self.preprocess(images), **self.forward_kwargs)
         assert self._keys is not None, "the key projection did not run"
         return self._keys.float()
 
@@ -150,7 +167,32 @@ def dino_structure(model: str = "facebook/dino-vitb8", convention: str = "splice
             tensors.append((pixels - mean) / std)
         return torch.stack(tensors).to(device)
 
-    return KeyExtractor(vit, preprocess)
+    # Resize(224, max_size=480) keeps the aspect ratio, so other shapes than 224² need interpolated position embeddings
+    return KeyExtractor(vit, preprocess, interpolate_pos_encoding=True)
+
+
+def lpips_distance(net: str = "squeeze", device: str = "cpu") -> Callable[[Tensor, Tensor], Tensor]:
+    """LPIPS (Zhang et al. 2018) from torchmetrics on [0, 1] images; 'squeeze' is PIE-Bench's choice."""
+    try:
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+    except ImportError as error:
+        raise ModuleNotFoundError("LPIPS needs torchmetrics: pip install 'pix2pix-zero[lpips]'") from error
+    try:
+        metric = LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True).to(device).eval()
+    except ModuleNotFoundError as error:  # torchmetrics imports torchvision only here
+        raise ModuleNotFoundError(f"LPIPS needs torchvision, the release made for this torch ({torch.__version__}): {error}") from error
+    except Exception as error:  # the backbone's ImageNet weights come from torchvision's download cache
+        from ..components import ModelNotAvailableError
+
+        raise ModelNotAvailableError(f"could not load LPIPS '{net}': {type(error).__name__}: {error}. torchvision downloads its backbone "
+                           "weights to ~/.cache/torch/hub/checkpoints; put them there where there is no network.") from error
+
+    @torch.no_grad()
+    def distance(a: Tensor, b: Tensor) -> Tensor:
+        metric.reset()
+        return metric(a.to(device), b.to(device))
+
+    return distance
 
 
 class ClipScorer:

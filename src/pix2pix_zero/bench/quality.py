@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import baselines
@@ -38,6 +39,7 @@ class Case:
     target: str
     caption: str
     image: str | None = None  # a file, for real images
+    mask: str | None = None  # a file, for real images: white where the edit may change the image (PIE-Bench's convention)
     scene: dict[str, Any] | None = None  # ShapesWorld ground truth
     seed: int = 0
 
@@ -138,13 +140,18 @@ def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 10
     return cases
 
 
-def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | None = None) -> list[Case]:
-    """Every image of a folder under every task ('cat->dog'); captions from a {file name: caption} map or the captioner."""
+def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | None = None, masks: Path | None = None) -> list[Case]:
+    """Every image of a folder under every task ('cat->dog'); captions from a {file name: caption} map or the captioner;
+    masks of the edited region, if given, from a folder of PNGs named after the images (cat.jpg -> cat.png)."""
     images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
     if not images:
         raise ValueError(f"no images in {folder}")
+    mask_files = {p: Path(masks) / f"{p.stem}.png" for p in images} if masks is not None else {}
+    missing = [m.name for m in mask_files.values() if not m.is_file()]
+    if missing:
+        raise ValueError(f"no mask in {masks} for {len(missing)} images: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     return [Case(f"{t.replace('->', '2')}-{p.stem}", t, t.partition("->")[0], t.partition("->")[2], (captions or {}).get(p.name, ""),
-                 image=str(p)) for t in tasks for p in images]
+                 image=str(p), mask=str(mask_files[p]) if p in mask_files else None) for t in tasks for p in images]
 
 
 class ShapesWorldScorer:
@@ -199,15 +206,28 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 class RealImageScorer:
-    """CLIP accuracy and DINO structure distance for real images (checkpoints configurable)."""
+    """CLIP accuracy and DINO structure distance for real images (checkpoints configurable); with a case's mask of the
+    edited region, PSNR and (given an LPIPS network) LPIPS of the background."""
 
-    def __init__(self, clip_model: str, dino_model: str, convention: str = "splice", device: str = "cpu") -> None:
+    def __init__(self, clip_model: str, dino_model: str, convention: str = "splice", device: str = "cpu",
+                 lpips: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
         self.clip = metrics.ClipScorer(clip_model, device=device)
         self.structure = metrics.dino_structure(dino_model, convention, device)
+        self.lpips = lpips
 
     def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
-        return {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
-                "structure": float(self.structure.distance([result.input], [result.image])[0])}
+        scores = {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
+                  "structure": float(self.structure.distance([result.input], [result.image])[0])}
+        if case.mask is not None:
+            mask = load_image(case.mask).convert("L")
+            (mw, mh), (w, h) = mask.size, load_image(case.image).size if case.image else mask.size
+            if abs(mw / mh - w / h) > 0.01 * w / h:
+                raise ValueError(f"mask {case.mask} is {mw}x{mh}, not the shape of its image ({w}x{h})")
+            edited = np.asarray(mask.resize(result.input.size, Image.NEAREST)) >= 128
+            scores["psnr_background"] = metrics.psnr(result.input, result.image, ~edited)
+            if self.lpips is not None:
+                scores["lpips_background"] = metrics.background_lpips(result.input, result.image, edited, self.lpips)
+        return scores
 
 
 def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Method], scorer: Callable[[Case, EditResult], dict[str, float]],
@@ -248,6 +268,7 @@ METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "kept_source": ("so
                  "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
                  "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
                  "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
+                 "psnr_background": ("PSNR background dB ↑", "{:.1f}"), "lpips_background": ("LPIPS background ↓", "{:.4f}"),
                  "psnr_reconstruction": ("PSNR recon dB", "{:.1f}")}
 
 
@@ -294,8 +315,11 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
         tiles = [load_image(input_path)] + [load_image(p) for p in method_images]
         labels = ["input"] + [p.stem.removeprefix(f"{case_id}--") for p in method_images]
         grids.append(labelled_grid(tiles, labels))
-    keys = [k for k in ("landed", "clip_acc", "iou_ideal", "color_kept", "psnr_outside", "structure") if any(k in c for c in summary.values())]
+    keys = [k for k in ("landed", "clip_acc", "iou_ideal", "color_kept", "psnr_outside", "psnr_background", "lpips_background", "structure")
+            if any(k in c for c in summary.values())]
     methods_all = [m for (m, t) in summary if t == "all"]
+    if not grids and not keys:  # every edit failed: nothing to draw
+        return None
     fig = plt.figure(figsize=(max(12, 1.3 * len(methods_all)), 3 * len(keys) + 2.2 * len(grids)))
     rows = len(grids) + len(keys)
     for i, grid in enumerate(grids):
