@@ -27,7 +27,7 @@ JOINT_MIN=${JOINT_MIN:-4.7}        # j/: UNet + CLIP together
 JOINT_WEIGHT=${JOINT_WEIGHT:-0.05} # weight of the CLIP loss next to the denoising loss
 REPORT_SCENES=${REPORT_SCENES:-100}
 VARIANTS=${VARIANTS:-a j}          # which of the two to train
-source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool, train_variant, keep, export_and_report
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool, train_variant, keep, report_variants
 
 start_pool
 pids=()
@@ -43,11 +43,4 @@ for v in $VARIANTS; do
   train_variant unet "$v" --batch-size "${batch:-256}" --lr "${lr:-5e-4}" ${bf16:+--bf16} --time-limit "$JOINT_MIN" --init "$INIT" \
     --joint-clip "$JOINT_WEIGHT" --attribute-weight 1 & pids+=($!)
 done
-wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
-echo "trained after $(( $(date +%s) - t0 ))s"
-
-for v in $VARIANTS; do
-  export_and_report "$v" &
-done
-wait || true
-echo "reported after $(( $(date +%s) - t0 ))s"
+report_variants

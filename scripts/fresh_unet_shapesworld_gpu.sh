@@ -22,7 +22,7 @@ BATCH=${BATCH:-1024}
 LR=${LR:-1e-3}
 REPORT_SCENES=${REPORT_SCENES:-100}
 VARIANTS=${VARIANTS:-s c}
-source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool, train_variant, keep, export_and_report
+source "$(dirname "$0")/shapesworld_gpu_common.sh"  # DEVICE, THREADS, CLI, BIG, start_pool, train_variant, keep, report_variants
 
 start_pool
 pids=()
@@ -32,11 +32,4 @@ for v in $VARIANTS; do
   [[ $v == c ]] && init=(--init "$INIT")
   train_variant unet "$v" --batch-size "$BATCH" --lr "$LR" --bf16 --time-limit "$UNET_MIN" "${init[@]}" & pids+=($!)
 done
-wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
-echo "trained after $(( $(date +%s) - t0 ))s"
-
-for v in $VARIANTS; do
-  export_and_report "$v" &
-done
-wait || true
-echo "reported after $(( $(date +%s) - t0 ))s"
+report_variants

@@ -28,3 +28,13 @@ export_and_report() {  # export_and_report VARIANT: $WORK/VARIANT/bundle, then i
     "${CLI[@]}" report --model-dir "$WORK/$v/bundle" --num-scenes "$REPORT_SCENES" --seed 0 --device "$DEVICE" \
       --json "$WORK/$v/report.json" --samples-dir "$WORK/$v/samples" >"$WORK/logs/$v-report.out" 2>&1
 }
+
+report_variants() {  # report_variants: wait for the training jobs in $pids, then export and report every variant in $VARIANTS
+  wait "${pids[@]}" || true  # a failed variant only loses the comparison; its log says why
+  echo "trained after $(( $(date +%s) - t0 ))s"
+  for v in $VARIANTS; do
+    export_and_report "$v" &
+  done
+  wait || true
+  echo "reported after $(( $(date +%s) - t0 ))s"
+}
