@@ -18,7 +18,7 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--task", default="circle->heart", help="a quality-benchmark task, SOURCE->TARGET")
 parser.add_argument("--num-scenes", type=int, default=20, help="the first N cases of the task")
 args = parser.parse_args()
-for target in (args.task.partition("->")[2], "square"):
+for target in dict.fromkeys((args.task.partition("->")[2], "square")):  # the task's target, and a square beside it
     ious = []
     for case in quality.shapesworld_cases([args.task], args.num_scenes):
         scene = world.Scene.from_dict(case.scene)
