@@ -1,6 +1,7 @@
 """The `pix2pix-zero` command line, end to end on a tiny random model."""
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -89,6 +90,36 @@ def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):
 def test_presets_side_by_side(run):
     result = run("presets")
     assert "official" in result.output and "inversion.grid" in result.output and "mirror" in result.output
+
+
+def test_a_model_folder_tunes_its_default_preset(run, tiny_model_dir, photo, tmp_path):
+    folder = tmp_path / "tuned"
+    shutil.copytree(tiny_model_dir, folder)
+    tuning = {"edit": {"xa_guidance": 0.03, "strength": 1.2}, "synthetic_xa_guidance": 0.05, "why": "measured on this model"}
+    (folder / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": tuning}}))
+
+    def edit_config(*flags):
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        result = run("edit", str(photo), "-s", "cat", "-t", "dog", "--caption", "a photo of a cat", "--model", str(folder),
+                     "-o", str(out), *FAST, *flags)
+        assert result.exit_code == 0, result.output
+        return read_png_metadata(out / "kitty.edit-dog.png")
+
+    tuned = edit_config()
+    assert (tuned["preset"], tuned["edit_config"]["xa_guidance"], tuned["edit_config"]["strength"]) == ("default", 0.03, 1.2)
+    assert tuned["preset_tuning"] == tuning  # the output says where its settings came from
+    assert edit_config("--xa-guidance", "0.2")["edit_config"]["xa_guidance"] == 0.2  # a flag still wins
+    official = edit_config("--preset", "official")
+    assert official["edit_config"]["xa_guidance"] == 0.1 and official["preset_tuning"] is None
+    shown = json.loads(run("presets", "--json", "--model", str(folder)).output)
+    assert shown["default"]["edit"]["xa_guidance"] == 0.03 and shown["default"]["synthetic_xa_guidance"] == 0.05
+    assert shown["official"]["edit"]["xa_guidance"] == 0.1 and "tuning" not in shown["official"]
+    assert "measured on this model" in run("presets", "--model", str(folder)).output
+    assert json.loads(run("presets", "--json").output)["default"]["edit"]["xa_guidance"] == 0.1
+
+    (folder / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": {"edit": {"xa_guidanse": 0.03}}}}))
+    broken = run("edit", str(photo), "-s", "cat", "-t", "dog", "--model", str(folder), "-o", str(tmp_path / "x"), *FAST)
+    assert broken.exit_code == 1 and "no valid preset tuning" in broken.output and "xa_guidanse" in broken.output
 
 
 @pytest.mark.parametrize("args,message", [

@@ -39,6 +39,23 @@ def test_default_preset_is_the_documented_best_version():
                          "image.keep_aspect"}
 
 
+def test_the_bundled_model_tunes_only_the_default_preset_and_says_why():
+    import json
+
+    from pix2pix_zero.components import BUNDLED_MODELS, PRESET_TUNING_FILE, preset_for
+    from pix2pix_zero.config import tuned
+
+    recorded = json.loads((BUNDLED_MODELS["shapesworld"] / PRESET_TUNING_FILE).read_text())["presets"]
+    assert set(recorded) == {"default"} and "README" in recorded["default"]["why"]
+    default = preset_for("default", "shapesworld")
+    assert default.edit == dataclasses.replace(get_preset("default").edit, **recorded["default"]["edit"])
+    assert default.inversion == get_preset("default").inversion and default.tuning == recorded["default"]
+    assert preset_for("official", "shapesworld") == get_preset("official")  # the authors' code stays step for step
+    assert preset_for("default", "CompVis/stable-diffusion-v1-4") == get_preset("default")  # hub ids: the preset as written
+    with pytest.raises(ValueError, match="unknown preset tuning keys"):
+        tuned(get_preset("default"), {"edits": {"xa_guidance": 0.03}})
+
+
 def test_unknown_preset_and_bad_values_are_refused():
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("fast")

@@ -1,5 +1,6 @@
 """The quality benchmark: every method runs on the same components, rows are scored, resumable and summarized."""
 
+import json
 import shutil
 
 import pytest
@@ -23,6 +24,32 @@ def test_cases_are_fixed_by_seed_and_name_the_task(model_with_clip):
     assert cases == quality.shapesworld_cases(["circle->square", "star->heart"], num_scenes=3)
     with pytest.raises(ValueError, match="swap shapes"):
         quality.shapesworld_cases(["cat->dog"], 1)
+    other = quality.shapesworld_cases(["circle->square", "star->heart"], num_scenes=3, scene_set=1)  # scenes to tune on
+    assert [c.id for c in other] == [f"{t}-set1-{i:04d}" for t in ("circle2square", "star2heart") for i in range(3)]
+    assert not {json.dumps(c.scene, sort_keys=True) for c in other} & {json.dumps(c.scene, sort_keys=True) for c in cases}
+
+
+def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cache_dir, tmp_path):
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
+    no_edit = [quality.methods(3)["reference: no edit (VAE round trip)"]]
+    first, second = (quality.shapesworld_cases([task], num_scenes=1) for task in ("circle->square", "heart->circle"))
+    quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
+    rows = quality.run_quality(editor, second, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
+    assert [c.id for c in quality.read_cases(tmp_path / "cases.jsonl")] == [first[0].id, second[0].id]  # both runs' cases kept
+    assert [r["id"] for r in rows] == [first[0].id, second[0].id]
+    with pytest.raises(ValueError, match="steps differ"):
+        quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 50})
+    (model_with_clip / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": {"edit": {"xa_guidance": 0.03}}}}))
+    try:
+        retuned = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+        with pytest.raises(ValueError, match="presets differ"):  # `pix2pix-zero` rows made at 0.1 are not resumed at 0.03
+            quality.run_quality(retuned, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
+    finally:
+        (model_with_clip / "pix2pix_zero.json").unlink()
+    (tmp_path / quality.RUN_FILE).unlink()
+    with pytest.raises(ValueError, match="no run.json"):
+        quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
 
 
 def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path):

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 from . import sentences as sentence_banks
 from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
-from .components import Components, load_components
-from .config import EditConfig, ImageConfig, InversionConfig, Preset, get_preset, override
+from .components import Components, load_components, preset_for
+from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
 from .guidance import Conditioning
@@ -140,7 +140,7 @@ class Pix2PixZero:
         self.components = components
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
-        self.preset: Preset = get_preset(preset)
+        self.preset: Preset = preset_for(preset, components.model_dir)  # with the model's own measured settings, if any
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.concepts = ConceptCache(self.cache_dir)
         self.progress = progress
@@ -349,7 +349,7 @@ class Pix2PixZero:
 
     def _config_record(self, cfg: EditConfig, inversion: Inversion | None, image_config: ImageConfig | None, seed: int) -> dict[str, Any]:
         return {"model": self.components.model_id, "model_fingerprint": self.components.fingerprint(), "preset": self.preset.name,
-                "edit_config": asdict(cfg), "inversion_config": asdict(inversion.config) if inversion else None,
+                "preset_tuning": self.preset.tuning, "edit_config": asdict(cfg), "inversion_config": asdict(inversion.config) if inversion else None,
                 "image_config": asdict(image_config or self.preset.image), "seed": seed, "dtype": str(self.components.dtype),
                 "versions": versions()}
 

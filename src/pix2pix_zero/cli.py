@@ -20,7 +20,7 @@ import click
 # transformers warns about optional vision backends on import; the CLI shows errors only.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, get_preset, override
+from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, Preset, override
 
 RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
            (InversionConfig, "grid"): "inversion-grid"}
@@ -48,8 +48,7 @@ def _config_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., A
     return decorate
 
 
-def _configs_from(options: dict[str, Any], preset_name: str) -> tuple[InversionConfig, EditConfig, ImageConfig]:
-    preset = get_preset(preset_name)
+def _configs_from(options: dict[str, Any], preset: Preset) -> tuple[InversionConfig, EditConfig, ImageConfig]:
     picked: dict[type, dict[str, Any]] = {InversionConfig: {}, EditConfig: {}, ImageConfig: {}}
     for key, value in options.items():
         cls_name, _, name = key.partition("__")
@@ -75,6 +74,12 @@ class ModelOptions:
     safety_checker: bool
     sentence_model: Path | None
     quiet: bool
+
+    def preset_settings(self) -> Preset:
+        """--preset as it applies to --model: with the model folder's own measured settings, if it records any."""
+        from .components import preset_for
+
+        return preset_for(self.preset, self.model)
 
     def editor(self) -> Any:
         from .api import Pix2PixZero
@@ -191,7 +196,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     """
     from .api import Inversion
 
-    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset)
+    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
     stems = [p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem for p in images]
     if len(set(stems)) != len(stems):
@@ -226,7 +231,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 @_user_errors
 def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
-    inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset)
+    inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset_settings())
     output = output or Path(f"{image.stem}.inversion.safetensors")
     if output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
@@ -249,10 +254,14 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 @_user_errors
 def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
              opts: ModelOptions, **config_flags: Any) -> None:
-    """Synthetic mode: generate from --prompt and --seed, then edit the generation (xa-guidance 0.15 unless set)."""
-    _, edit_cfg, _ = _configs_from(config_flags, opts.preset)
+    """Synthetic mode: generate from --prompt and --seed, then edit the generation.
+
+    The edit's xa-guidance is the preset's synthetic step (the authors' 0.15) unless --xa-guidance is given.
+    """
+    preset = opts.preset_settings()
+    _, edit_cfg, _ = _configs_from(config_flags, preset)
     if config_flags.get("EditConfig__xa_guidance") is None:
-        edit_cfg = override(edit_cfg, xa_guidance=get_preset(opts.preset).synthetic_xa_guidance)
+        edit_cfg = override(edit_cfg, xa_guidance=preset.synthetic_xa_guidance)
     editor = opts.editor()
     result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
     for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
@@ -290,7 +299,7 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
     """
     from .batch import RESULTS_FILE, read_items, run_batch
 
-    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset)
+    inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     items = read_items(input_path, source, targets, recursive)
     edit_kwargs = dict(config=edit_cfg, inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
     if use_ray:
@@ -397,21 +406,29 @@ def direction_delete(concept: str, cache_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
-def presets(as_json: bool) -> None:
+@click.option("--model", "-m", default=None,
+              help="Show the presets as they apply to this model: a folder may record its own measured settings in "
+                   "pix2pix_zero.json ('shapesworld', the bundled model, does) [default: the presets as written].")
+@_user_errors
+def presets(as_json: bool, model: str | None) -> None:
     """Show the presets side by side."""
+    from .components import preset_for
+
+    shown = {name: preset_for(name, model).to_dict() for name in sorted(PRESETS)}
     if as_json:
-        click.echo(json.dumps({name: p.to_dict() for name, p in PRESETS.items()}, indent=2))
+        click.echo(json.dumps(shown, indent=2))
         return
-    names = sorted(PRESETS)
+    names = list(shown)
     rows = []
     for section in ("inversion", "edit", "image"):
-        for key in PRESETS[names[0]].to_dict()[section]:
-            rows.append([f"{section}.{key}"] + [str(PRESETS[n].to_dict()[section][key]) for n in names])
+        for key in shown[names[0]][section]:
+            rows.append([f"{section}.{key}"] + [str(shown[n][section][key]) for n in names])
+    rows.append(["synthetic_xa_guidance"] + [str(shown[n]["synthetic_xa_guidance"]) for n in names])
     widths = [max(len(r[i]) for r in rows + [["setting"] + names]) for i in range(len(names) + 1)]
     for row in [["setting"] + names] + rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     for name in names:
-        click.echo(f"\n{name}: {PRESETS[name].description}")
+        click.echo(f"\n{name}: {preset_for(name, model).description}")
 
 
 @main.command()

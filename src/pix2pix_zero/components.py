@@ -20,9 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .config import Preset, get_preset, tuned
 from .ddim import Schedule, to_eps
 
 BUNDLED_MODELS: dict[str, Path] = {"shapesworld": Path(str(files("pix2pix_zero") / "assets" / "shapesworld"))}
+PRESET_TUNING_FILE = "pix2pix_zero.json"  # a model folder's own measured preset settings: {"presets": {name: changes}}
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -60,6 +62,22 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:  # hub ids are 'owner/name'
         raise ModelNotAvailableError(f"model folder '{name}' does not exist")
     return name
+
+
+def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
+    """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
+    preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written)."""
+    preset = get_preset(name)
+    folder = Path(resolve_model(model)) if model is not None else None
+    file = folder / PRESET_TUNING_FILE if folder is not None else None
+    if file is None or not file.is_file():
+        return preset
+    try:
+        changes = json.loads(file.read_text()).get("presets", {}).get(name)
+        return tuned(preset, changes) if changes else preset
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"{file} holds no valid preset tuning ({error}); expected "
+                         '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}') from error
 
 
 def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:

@@ -9,7 +9,7 @@ help text that the CLI shows, so flags and docs never drift apart. Every output 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -138,6 +138,7 @@ class Preset:
     image: ImageConfig
     description: str
     synthetic_xa_guidance: float = 0.15  # authors' edit_synthetic.py default
+    tuning: dict[str, Any] | None = None  # a model's own measured changes (see `tuned`), None for the preset as written
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +146,8 @@ class Preset:
             "inversion": asdict(self.inversion),
             "edit": asdict(self.edit),
             "image": asdict(self.image),
+            "synthetic_xa_guidance": self.synthetic_xa_guidance,
+            **({"tuning": self.tuning} if self.tuning else {}),
         }
 
 
@@ -178,6 +181,20 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def tuned(preset: Preset, tuning: Mapping[str, Any]) -> Preset:
+    """`preset` with a model's own measured settings on top (a model folder's `pix2pix_zero.json`, see
+    `components.preset_for`): {"edit": {...}, "inversion": {...}, "image": {...}, "synthetic_xa_guidance": x,
+    "why": "where it was measured"}. The name stays, so `default` means the best measured version on each model."""
+    sections = {"edit": preset.edit, "inversion": preset.inversion, "image": preset.image}
+    unknown = set(tuning) - {*sections, "synthetic_xa_guidance", "why"}
+    if unknown:
+        raise ValueError(f"unknown preset tuning keys {sorted(unknown)}; expected {sorted(sections)}, synthetic_xa_guidance, why")
+    changed = {name: override(config, **tuning.get(name, {})) for name, config in sections.items()}
+    synthetic = float(tuning.get("synthetic_xa_guidance", preset.synthetic_xa_guidance))
+    why = f" Tuned for this model: {tuning['why']}" if "why" in tuning else ""
+    return replace(preset, **changed, synthetic_xa_guidance=synthetic, description=preset.description + why, tuning=dict(tuning))
 
 
 def override(config: Any, **changes: Any) -> Any:

@@ -4,14 +4,15 @@ ShapesWorld (default): one-object scenes with fixed seeds per task; the renderer
 edit, so beyond CLIP accuracy and structure distance we score mask IoU with the ideal edit,
 centroid shift, colour kept and PSNR outside the object. A user's folder of images with a real
 checkpoint gets CLIP accuracy and DINO structure distance. Rows go to a JSONL file one by one; a
-rerun skips the (method, case) pairs already there.
+rerun skips the (method, case) pairs already there, and only under the settings that made them
+(run.json: the model's weights, the presets as tuned for it, the steps).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from tqdm.auto import tqdm
 from .. import baselines
 from ..api import EditResult, Pix2PixZero
 from ..batch import ResultsLog
-from ..config import EditConfig, InversionConfig
-from ..images import labelled_grid, load_image, save_png
+from ..components import preset_for
+from ..config import PRESETS, EditConfig, InversionConfig
+from ..images import atomic_write_bytes, labelled_grid, load_image, save_png
 from . import metrics
 
 DEFAULT_TASKS = ("circle->square", "square->circle", "triangle->star", "heart->circle")
@@ -55,9 +57,9 @@ class Method:
 
 def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
     def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
-        from ..config import get_preset, override
+        from ..config import override
 
-        p = get_preset(preset)
+        p = preset_for(preset, editor.components.model_dir)  # with the model's own measured settings, as `edit` uses them
         inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
@@ -124,8 +126,9 @@ def _parse_bool(text: str) -> bool:
     return word in ("true", "1", "yes", "on")
 
 
-def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, seed: int = 0) -> list[Case]:
-    """`num_scenes` held-out one-object scenes per task with the source shape; captions are the scenes' canonical ones."""
+def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, scene_set: int = 0) -> list[Case]:
+    """`num_scenes` held-out one-object scenes per task with the source shape; captions are the scenes' canonical ones.
+    `scene_set` 0 is the reported set; any other draws other scenes from another seed (ids tagged with the set) to tune settings on."""
     from ..shapesworld import world
 
     cases = []
@@ -133,10 +136,11 @@ def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 10
         source, _, target = task.partition("->")
         if source not in world.SHAPES or target not in world.SHAPES:
             raise ValueError(f"ShapesWorld tasks swap shapes ({', '.join(world.SHAPES)}), got {task!r}")
-        rng = np.random.default_rng([world.EVAL_SEED_BASE + 500_000 + seed, world.SHAPES.index(source), world.SHAPES.index(target)])
+        rng = np.random.default_rng([world.EVAL_SEED_BASE + 500_000 + scene_set, world.SHAPES.index(source), world.SHAPES.index(target)])
         for i in range(num_scenes):
             scene = world.sample_scene(rng, num_objects=1, shape=source)
-            cases.append(Case(f"{source}2{target}-{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(), seed=i))
+            tag = f"set{scene_set}-" if scene_set else ""
+            cases.append(Case(f"{source}2{target}-{tag}{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(), seed=i))
     return cases
 
 
@@ -230,9 +234,36 @@ class RealImageScorer:
         return scores
 
 
+RUN_FILE = "run.json"
+
+
+def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str, Any] | None = None) -> None:
+    """Record in <output>/run.json what the rows depend on beyond each method's name (the model's weights, the presets
+    as tuned for this model, `settings` such as the steps), and refuse to add rows made under anything else."""
+    current = json.loads(json.dumps({"model_fingerprint": editor.components.fingerprint(),
+                                     "presets": {name: preset_for(name, editor.components.model_dir).to_dict() for name in PRESETS},
+                                     **(settings or {})}, sort_keys=True, default=str))
+    path = output / RUN_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        changed = sorted(k for k in {*recorded, *current} if recorded.get(k) != current.get(k))
+        if changed:
+            raise ValueError(f"{output} holds rows made with other settings ({', '.join(changed)} differ from {path}); "
+                             "choose another --output to keep both")
+        return
+    if (output / "rows.jsonl").is_file():
+        raise ValueError(f"{output / 'rows.jsonl'} has no {RUN_FILE} recording the settings that made its rows; "
+                         "choose another --output")
+    atomic_write_bytes(path, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
+
+
 def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Method], scorer: Callable[[Case, EditResult], dict[str, float]],
-                output: Path, progress: bool = True, examples_per_task: int = 1) -> list[dict[str, Any]]:
-    """Run every (method, case) not yet in <output>/rows.jsonl, scoring each edit; returns all rows."""
+                output: Path, progress: bool = True, examples_per_task: int = 1,
+                settings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Run every (method, case) not yet in <output>/rows.jsonl, scoring each edit; returns all rows. Resuming needs the
+    settings that made the earlier rows (`check_run_settings`); the cases go to <output>/cases.jsonl."""
+    check_run_settings(editor, output, settings)
+    write_cases(cases, output / "cases.jsonl")
     log = ResultsLog(output / "rows.jsonl")
     done = {(r["method"], r["id"]) for r in log.records()}
     todo = [(m, c) for m in chosen for c in cases if (m.name, c.id) not in done]
@@ -346,8 +377,10 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
 
 
 def write_cases(cases: Sequence[Case], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(asdict(c)) + "\n" for c in cases))
+    """Add `cases` to the list at `path`: a run with other tasks keeps the cases the earlier rows refer to."""
+    kept = {c.id: c for c in (read_cases(path) if path.is_file() else [])}
+    kept.update({c.id: c for c in cases})
+    atomic_write_bytes(path, "".join(json.dumps(asdict(c)) + "\n" for c in kept.values()).encode(), overwrite=True)
 
 
 def read_cases(path: Path) -> list[Case]:
