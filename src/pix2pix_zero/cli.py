@@ -414,7 +414,8 @@ def presets(as_json: bool, model: str | None) -> None:
     """Show the presets side by side."""
     from .components import preset_for
 
-    shown = {name: preset_for(name, model).to_dict() for name in sorted(PRESETS)}
+    presets_for_model = {name: preset_for(name, model) for name in sorted(PRESETS)}
+    shown = {name: preset.to_dict() for name, preset in presets_for_model.items()}
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return
@@ -428,7 +429,7 @@ def presets(as_json: bool, model: str | None) -> None:
     for row in [["setting"] + names] + rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     for name in names:
-        click.echo(f"\n{name}: {preset_for(name, model).description}")
+        click.echo(f"\n{name}: {presets_for_model[name].description}")
 
 
 @main.command()

@@ -8,8 +8,9 @@ help text that the CLI shows, so flags and docs never drift apart. Every output 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:

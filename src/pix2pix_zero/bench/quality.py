@@ -59,7 +59,8 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
     def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
         from ..config import override
 
-        p = preset_for(preset, editor.components.model_dir)  # with the model's own measured settings, as `edit` uses them
+        # the preset with the model's own measured settings, as `edit` uses it (the editor holds its own already)
+        p = editor.preset if editor.preset.name == preset else preset_for(preset, editor.components.model_dir)
         inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
