@@ -12,6 +12,8 @@
 #   c/  the bundled UNet continued the same way, for as long (the control: is a fresh start
 #       worth more than more of the same?). VARIANTS=s trains s/ only, with the whole GPU.
 # Each is exported to <variant>/bundle and measured by `shapesworld report` (report.json).
+# First run (UNET_MIN=7 THREADS=4, one H200): c/ drew the captioned shape 99 % (one object) and 82 % (two),
+# s/ 84 % and 27 %; c/ ships as v6 (docs/shapesworld.md, "v6").
 set -euo pipefail
 
 WORK=${1:-runs/shapesworld-fresh-unet}
