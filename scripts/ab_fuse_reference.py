@@ -38,7 +38,7 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
         targets.append(str(path))
         editor.direction(str(source), str(path))
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    inversion = editor.invert(image, caption=CAPTION, config=InversionConfig(num_steps=steps), use_cache=False)
+    inversion = editor.invert(image, caption=CAPTION, config=InversionConfig(num_steps=steps, reg_loss_scale="mean"), use_cache=False)
     best: dict[tuple[int, bool], float] = {}
     for rep in range(repeats + 1):
         for k in (1, 3):

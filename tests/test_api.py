@@ -63,6 +63,22 @@ def test_inversion_round_trips_through_a_file(editor, image, tmp_path):
     assert loaded.config == FAST_INV and loaded.image.tobytes() == inversion.image.tobytes()
 
 
+def test_inversion_file_from_before_reg_loss_scale_loads_as_the_mean_losses_it_used(editor, image, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = editor.invert(image, config=FAST_INV, use_cache=False).save(tmp_path / "new.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        meta, tensors = handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()}
+    config = json.loads(meta["config"])
+    del config["reg_loss_scale"]  # as written by earlier versions
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={**meta, "config": json.dumps(config)})
+    assert Inversion.load(tmp_path / "old.safetensors").config.reg_loss_scale == "mean"
+    assert Inversion.load(path).config.reg_loss_scale == FAST_INV.reg_loss_scale == "sd512"
+
+
 def test_same_seed_same_bytes_other_seed_differs(editor, image):
     official = InversionConfig(num_steps=6, num_reg_steps=1, num_ac_rolls=2, latent_sampling="sample", grid="official")
     first = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=official, seed=3, use_cache=False)

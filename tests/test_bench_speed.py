@@ -29,6 +29,10 @@ def test_summary_ratios():
     (summary,) = summarize(rows)
     assert summary["total_speedup"] == 16.0 / 5.0 and summary["edit_memory_ratio"] == 0.25
     assert summary["extra_target_cost"] == (6.0 - 3.0) / 2 / 3.0
+    assert summary["extra_target_cost_job"] == (6.0 - 3.0) / 2 / (2.0 + 3.0)
+    rows[2]["edit_first_s"] = 4.0  # the first target timed in the many-target process is preferred
+    (summary,) = summarize(rows)
+    assert summary["extra_target_cost"] == (6.0 - 4.0) / 2 / 4.0
 
 
 def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
@@ -40,8 +44,10 @@ def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
     assert implementations == ["diffusers", "pix2pix-zero", "pix2pix-zero ×2", "pix2pix-zero, xa_layers=encoder"]
     assert [s["implementation"] for s in data["summary"]] == ["pix2pix-zero", "pix2pix-zero, xa_layers=encoder"]
     assert data["rows"][3]["unet_calls"] == data["rows"][1]["unet_calls"]  # same calls, a shorter guided forward
-    ours = data["rows"][1]
+    ours, many = data["rows"][1], data["rows"][2]
     assert ours["unet_calls"] == 3 + 1 + 3 * 2  # 3 inversion calls; the first reference, then 2 per edit step
+    assert many["unet_calls"] == ours["unet_calls"]  # the targets share each call; the first target's own run is not counted
+    assert many["edit_first_s"] > 0 and "edit_first_s" not in ours  # timed beside the 2-target edit, in its process
     assert all(r["invert_s"] > 0 and r["edit_peak_mib"] > 0 for r in data["rows"])
     assert "speed-up total" in (tmp_path / "report.md").read_text() and (tmp_path / "report.png").is_file()
 

@@ -182,11 +182,25 @@ def _regularize_with_autograd(eps, cfg, generator):
 def test_regularize_eps_equals_the_autograd_loop(shape):
     eps = torch.nn.functional.avg_pool2d(torch.randn(shape[0], shape[1], shape[2] + 4, shape[3] + 4,
                                                      generator=torch.Generator().manual_seed(0)), 5, stride=1) * 3
-    cfg = InversionConfig()
+    cfg = InversionConfig(reg_loss_scale="mean")  # the authors' losses as written
     ours = regularize_eps(eps, cfg, torch.Generator().manual_seed(11))
     reference = _regularize_with_autograd(eps, cfg, torch.Generator().manual_seed(11))
     torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(ours, eps, atol=1e-3)  # it did move
+
+
+def test_sd512_loss_scale_keeps_the_authors_steps_per_element():
+    """'sd512' is the authors' λ on SD 1.x's 4×64×64 ε and λ·N/16384 on other sizes (a mean's gradient is 1/N)."""
+    def run(shape, cfg):
+        eps = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 1.5 + 0.2
+        return regularize_eps(eps, cfg, torch.Generator().manual_seed(5))
+
+    sd = (1, 4, 64, 64)
+    assert torch.equal(run(sd, InversionConfig()), run(sd, InversionConfig(reg_loss_scale="mean")))
+    small = (1, 4, 16, 16)  # ShapesWorld's latent: 1/16 of the elements
+    scaled = run(small, InversionConfig())
+    torch.testing.assert_close(scaled, run(small, InversionConfig(reg_loss_scale="mean", lambda_ac=20 / 16, lambda_kl=20 / 16)))
+    assert not torch.allclose(scaled, run(small, InversionConfig(reg_loss_scale="mean")), atol=1e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

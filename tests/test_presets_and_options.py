@@ -18,6 +18,7 @@ def test_official_preset_follows_the_authors_code():
     assert official.inversion.grid == "official" and official.inversion.latent_sampling == "sample"
     assert len(inversion_steps(official.inversion.num_steps, Schedule.stable_diffusion(), official.inversion.grid)) == 48
     assert (official.inversion.lambda_ac, official.inversion.lambda_kl) == (20.0, 20.0)
+    assert official.inversion.reg_loss_scale == "mean"
     assert (official.inversion.num_reg_steps, official.inversion.num_ac_rolls, official.inversion.ac_min_roll) == (5, 5, 1)
     assert official.edit == EditConfig(num_steps=50, guidance_scale=5.0, xa_guidance=0.1, strength=1.0, guidance_mode="official",
                                        xa_loss_scale="sum")
@@ -29,14 +30,14 @@ def test_default_preset_is_the_documented_best_version():
     assert default.inversion.grid == "mirror" and default.inversion.latent_sampling == "mean"
     assert len(inversion_steps(default.inversion.num_steps, Schedule.stable_diffusion(), default.inversion.grid)) == 50
     assert default.edit.guidance_mode == "edited" and default.edit.guidance_scale == 5.0 and default.edit.xa_guidance == 0.1
-    assert default.edit.xa_loss_scale == "sd512"
+    assert default.edit.xa_loss_scale == "sd512" and default.inversion.reg_loss_scale == "sd512"
     assert default.image.keep_aspect is True
     # the presets differ only where the table in the README says they do
     differing = {f"{section}.{k}" for section in ("inversion", "edit", "image")
                  for k, v in dataclasses.asdict(getattr(default, section)).items()
                  if v != dataclasses.asdict(getattr(PRESETS["official"], section))[k]}
-    assert differing == {"inversion.grid", "inversion.latent_sampling", "edit.guidance_mode", "edit.xa_loss_scale",
-                         "image.keep_aspect"}
+    assert differing == {"inversion.grid", "inversion.latent_sampling", "inversion.reg_loss_scale", "edit.guidance_mode",
+                         "edit.xa_loss_scale", "image.keep_aspect"}
 
 
 def test_the_bundled_model_tunes_only_the_default_preset_and_says_why():

@@ -79,7 +79,9 @@ class Inversion:
             meta = handle.metadata()
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
-        return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, InversionConfig(**json.loads(meta["config"])),
+        # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
+        config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
+        return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
                    meta["model"], int(meta["seed"]), meta["image_sha256"])
 
 

@@ -5,12 +5,15 @@ makes it hard to edit. The authors nudge each predicted ε toward white noise wi
 on two losses, both computed as in `src/utils/ddim_inv.py` (algorithm.md §2):
   - auto-correlation: squared correlations of ε with rolled copies of itself, over a pyramid;
   - KL: of the whole map's mean and variance to N(0, 1).
-They act on ε, not on x_t, and are gentle nudges (λ=20 on means over thousands of elements).
+They act on ε, not on x_t, and are gentle nudges (λ=20 on means over thousands of elements). A mean's
+gradient per element is 1/N of the element's term, so with `reg_loss_scale="sd512"` λ is multiplied by
+N / 16384 (SD 1.x's 4×64×64 at 512 px): the authors' per-element steps on any latent size.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -142,6 +145,9 @@ def kl_grad(eps: Tensor) -> Tensor:
     return grad.reshape(eps.shape)
 
 
+SD512_EPS_ELEMENTS = 4 * 64 * 64  # one ε of SD 1.x at 512 px
+
+
 def regularize_eps(eps: Tensor, cfg: InversionConfig, generator: torch.Generator | None = None) -> Tensor:
     """num_reg_steps × (num_ac_rolls auto-correlation steps + 1 KL step) of plain gradient descent on ε.
 
@@ -151,6 +157,9 @@ def regularize_eps(eps: Tensor, cfg: InversionConfig, generator: torch.Generator
     """
     eps = eps.detach().float()
     b, c, h, w = eps.shape
+    if cfg.reg_loss_scale == "sd512":  # the same per-element steps as on SD 1.x at 512 px (module docstring)
+        factor = c * h * w / SD512_EPS_ELEMENTS
+        cfg = replace(cfg, lambda_ac=cfg.lambda_ac * factor, lambda_kl=cfg.lambda_kl * factor, reg_loss_scale="mean")
     calls = cfg.num_reg_steps * cfg.num_ac_rolls if cfg.lambda_ac > 0 else 0
     sizes = _pyramid_sizes(h, w, cfg.ac_min_size)
     shifts = _draw_shifts(calls, b * c, sizes, cfg.ac_min_roll, generator).reshape(calls, b * c, len(sizes), 2)
