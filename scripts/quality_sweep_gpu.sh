@@ -42,7 +42,7 @@ run_job() {  # run_job LINE: one job, stopped at the deadline
 while IFS= read -r line; do
   [[ -z ${line// } || $line == \#* ]] && continue
   while (( $(jobs -rp | wc -l) >= WORKERS )); do sleep 1; done
-  run_job "$line" &
+  run_job "$line" </dev/null &  # the jobs file stays the loop's alone
 done <"$JOBS"
 wait
 
