@@ -3,10 +3,10 @@
     python scripts/ab_code_versions.py STEPS PASSES CHECKOUT [CHECKOUT ...]
     python scripts/ab_code_versions.py 10 4 /tmp/old .
 
-Each run is a fresh process with PYTHONPATH=<checkout>/src (2 torch threads), on the `bench speed`
-sd-small model (random weights, seed 0) and its settings: CFG 5 with the caption as negative,
-xa_guidance 0.1 on the summed attention loss, the regularizer losses as means. The checkouts take
-turns, in the opposite order on every other pass; the fastest run of each is printed at the end.
+Each run is a fresh process with PYTHONPATH=<checkout>/src (2 torch threads) that times one target
+with that checkout's own `bench speed` worker (`run_ours`: the sd-small model with random weights,
+the pipeline's settings). The checkouts take turns, in the opposite order on every other pass; the
+fastest run of each is printed at the end.
 Use it to tell a slower machine from slower code: the numbers of different days do not compare.
 """
 
@@ -15,28 +15,17 @@ import subprocess
 import sys
 
 CHILD = r"""
-import sys, tempfile, time
+import sys, tempfile
 from pathlib import Path
 import torch
 torch.set_num_threads(2)
-from pix2pix_zero.api import Pix2PixZero
 from pix2pix_zero.bench.random_models import ARCHITECTURES, build_random_sd
-from pix2pix_zero.bench.speed import CAPTION, SOURCE_SENTENCES, TARGET_SENTENCES, bench_image
-from pix2pix_zero.config import EditConfig, InversionConfig
+from pix2pix_zero.bench.speed import bench_image, run_ours
 steps, tmp = int(sys.argv[1]), Path(tempfile.mkdtemp())
 folder = build_random_sd(tmp / "model", "sd-small")
 image = bench_image(ARCHITECTURES["sd-small"]["latent"] * 8, tmp)
-editor = Pix2PixZero.from_pretrained(str(folder), captioner=lambda im: CAPTION, cache_dir=tmp / "cache", progress=False)
-(tmp / "source.txt").write_text("\n".join(SOURCE_SENTENCES))
-(tmp / "target.txt").write_text("\n".join(TARGET_SENTENCES))
-editor.direction(str(tmp / "source.txt"), str(tmp / "target.txt"))  # embed the banks before the clock starts
-means = {"reg_loss_scale": "mean"} if "reg_loss_scale" in InversionConfig.__dataclass_fields__ else {}  # older checkouts lack it
-started = time.perf_counter()
-inversion = editor.invert(image, CAPTION, InversionConfig(num_steps=steps, **means), use_cache=False)
-inverted = time.perf_counter()
-editor.edit(inversion, str(tmp / "source.txt"), str(tmp / "target.txt"),
-            config=EditConfig(num_steps=steps, xa_guidance=0.1, xa_loss_scale="sum"))
-print("RESULT", inverted - started, time.perf_counter() - inverted)
+stages = run_ours(str(folder), image, steps, "cpu", "float32", 1, tmp).stages  # each checkout's own bench settings
+print("RESULT", stages["invert"].seconds, stages["edit"].seconds)
 """
 
 
