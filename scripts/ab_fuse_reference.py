@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from pix2pix_zero.api import Pix2PixZero
 from pix2pix_zero.bench.random_models import ARCHITECTURES, build_random_sd
-from pix2pix_zero.bench.speed import CAPTION, SOURCE_SENTENCES, TARGET_SENTENCES, bench_image
+from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor
 from pix2pix_zero.config import EditConfig, InversionConfig
 
 
@@ -27,16 +26,7 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
     tmp = Path(tempfile.mkdtemp())
     folder = build_random_sd(tmp / arch, arch)
     image = bench_image(ARCHITECTURES[arch]["latent"] * 8, tmp)
-    editor = Pix2PixZero.from_pretrained(str(folder), device=device, dtype=dtype, captioner=lambda im: CAPTION,
-                                         cache_dir=tmp / "cache", progress=False)
-    source = tmp / "source.txt"
-    source.write_text("\n".join(SOURCE_SENTENCES))
-    targets = []
-    for i in range(3):  # distinct directions: the target bank with i extra words
-        path = tmp / f"target{i}.txt"
-        path.write_text("\n".join(s + " outside" * i for s in TARGET_SENTENCES))
-        targets.append(str(path))
-        editor.direction(str(source), str(path))
+    editor, source, targets = prepare_editor(str(folder), device, dtype, 3, tmp)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     inversion = editor.invert(image, caption=CAPTION, config=InversionConfig(num_steps=steps, reg_loss_scale="mean"), use_cache=False)
     best: dict[tuple[int, bool], float] = {}
@@ -46,7 +36,7 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
                 cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_loss_scale="sum", fuse_reference=fuse)
                 sync()
                 started = time.perf_counter()
-                editor.edit(inversion, str(source), targets[:k], config=cfg)
+                editor.edit(inversion, source, targets[:k], config=cfg)
                 sync()
                 seconds = time.perf_counter() - started
                 if rep > 0:

@@ -52,6 +52,7 @@ import json, sys
 from pathlib import Path
 from pix2pix_zero.bench import quality
 rows = [json.loads(line) for path in sorted(Path(sys.argv[1]).glob("*/rows.jsonl")) for line in path.open()]
+cases = [c for path in sorted(Path(sys.argv[1]).glob("*/cases.jsonl")) for c in quality.read_cases(path)]
 for task in dict.fromkeys(r["task"] for r in rows):
     per_method = {}
     for r in rows:
@@ -59,5 +60,9 @@ for task in dict.fromkeys(r["task"] for r in rows):
             per_method.setdefault(r["method"], set()).add(r["id"])
     common = set.intersection(*per_method.values())
     print(f"\n## {task}: the {len(common)} scenes every job reached\n")
-    print(quality.format_table(quality.summarize([r for r in rows if r["task"] == task and r["id"] in common]), task))
+    chosen = [r for r in rows if r["task"] == task and r["id"] in common]
+    print(quality.format_table(quality.summarize(chosen), task))
+    by_size = quality.format_by_size(chosen, cases, task)
+    if by_size:
+        print(f"\n### {task}, by object size\n\n{by_size}")
 PY

@@ -211,6 +211,7 @@ def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_d
     assert row["psnr_background"] == pytest.approx(metrics.psnr(given, edit, ~edited), abs=1e-6)
     assert row["psnr_background"] != pytest.approx(metrics.psnr(given, edit), abs=1e-3)
     assert "PSNR background dB" in (out / "table.md").read_text() and (out / "figure.png").stat().st_size > 1000
+    assert "by object size" not in (out / "table.md").read_text()  # real images have no ground-truth sizes
 
     Image.new("L", (64, 64)).save(masks / "a.png")  # square, for a 3:2 image
     rows = quality.run_quality(Pix2PixZero.from_pretrained(model_with_clip, cache_dir=cache_dir, progress=False),
@@ -231,3 +232,46 @@ def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_d
         (masks / "b.png").write_bytes((masks / "a.png").read_bytes())
         no_lpips = CliRunner().invoke(main, args[:-2] + [str(tmp_path / "out5"), "--lpips", "squeeze"])
         assert no_lpips.exit_code == 1 and ("torchvision" in no_lpips.output or "torchmetrics" in no_lpips.output), no_lpips.output
+
+
+def test_the_by_size_table_counts_landings_and_each_failure_kind():
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=6)
+    sizes = [c.scene["objects"][0]["size"] for c in cases]
+    outcomes = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 0), (0, 0, 1), (1, 0, 0)]
+    rows = [{"method": "m", "id": c.id, "task": c.task, "status": "ok", "landed": float(a), "kept_source": float(b),
+             "other_shape": float(o)} for c, (a, b, o) in zip(cases, outcomes)]
+    rows.append({"method": "m", "id": cases[0].id, "task": cases[0].task, "status": "error", "error": "x"})  # not counted
+    rows.append({"method": "m", "id": "elsewhere", "task": "square->circle", "status": "ok", "landed": 1.0})  # other task
+    rows.append({"method": "m", "id": cases[1].id, "task": cases[1].task, "status": "ok", "iou_ideal": 0.5})  # no judge: not counted
+    text = quality.format_by_size(rows, cases, "circle->square")
+    header, _, line = text.splitlines()
+    shown = [s for s in ("small", "medium", "large") if s in sizes]
+    assert header == "| method | " + " | ".join(f"landed, {s}" for s in shown) + " |"
+    cells = line.strip("| ").split(" | ")[1:]
+    for size, cell in zip(shown, cells):
+        picked = [o for s, o in zip(sizes, outcomes) if s == size]
+        landed, kept, other = (sum(o[i] for o in picked) for i in range(3))
+        failures = ", ".join(f"{k} {v}" for k, v in (("k", kept), ("o", other)) if v)
+        assert cell == f"{landed}/{len(picked)}" + (f" ({failures})" if failures else "")
+    assert quality.format_by_size(rows, cases, "heart->circle") is None
+    assert quality.format_by_size(rows, [quality.Case("x", "circle->square", "circle", "square", "a photo")], "circle->square") is None
+
+
+def test_the_shapesworld_report_splits_each_task_by_object_size(model_with_clip, tmp_path):
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+
+    judged, out = tmp_path / "model", tmp_path / "out"
+    shutil.copytree(model_with_clip, judged)
+    shutil.copytree(BUNDLED_MODEL_DIR / "judge", judged / "judge")  # the bundled judge reads any 64 px scene
+    args = ["bench", "quality", "-m", str(judged), "--task", "circle->square", "--num-scenes", "2", "--steps", "3",
+            "--method", "reference: no edit (VAE round trip)", "-o", str(out), "-q"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    table = (out / "table.md").read_text()
+    assert "### circle->square, by object size" in table and "### circle->square, by object size" in result.output
+    assert all("landed" in r for r in rows)
+    assert table.split("by object size")[1].strip() == quality.format_by_size(rows, quality.read_cases(out / "cases.jsonl"), "circle->square")

@@ -139,6 +139,9 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     report = [f"# Quality benchmark: {model}, {steps} steps, {len(cases)} cases", "", "## All tasks", "", quality.format_table(summary)]
     for task in dict.fromkeys(c.task for c in cases):
         report += ["", f"## {task}", "", quality.format_table(summary, task)]
+        by_size = quality.format_by_size(rows, quality.read_cases(output / "cases.jsonl"), task)
+        if by_size:  # ShapesWorld: which objects the failures are (k: the source shape kept, o: another shape)
+            report += ["", f"### {task}, by object size", "", by_size]
     (output / "table.md").write_text("\n".join(report) + "\n")
     figure = quality.plot_quality(summary, output / "examples", output / "figure.png")
     click.echo("\n".join(report))

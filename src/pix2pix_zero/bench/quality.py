@@ -330,6 +330,34 @@ def format_table(summary: dict[tuple[str, str], dict[str, float]], task: str = "
     return "\n".join(lines)
 
 
+def format_by_size(rows: Sequence[dict[str, Any]], cases: Sequence[Case], task: str) -> str | None:
+    """ShapesWorld only: per method, how often the edit landed on small, medium and large objects, with the failures
+    as source shapes kept (k) and other shapes (o); None when no row of `task` has a scene and the judge's verdict."""
+    sizes = {c.id: c.scene["objects"][0]["size"] for c in cases if c.scene}
+    counts: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        if row["task"] == task and row["status"] == "ok" and row["id"] in sizes and "landed" in row:  # judged rows
+            cell = counts.setdefault(row["method"], {}).setdefault(sizes[row["id"]], [0, 0, 0, 0])
+            for i, key in enumerate(("landed", "kept_source", "other_shape")):
+                cell[i] += int(row[key])
+            cell[3] += 1
+    if not counts:
+        return None
+    order = [s for s in ("small", "medium", "large") if any(s in c for c in counts.values())]
+    order += sorted({s for c in counts.values() for s in c} - set(order))
+
+    def shown(cell: list[int] | None) -> str:
+        if cell is None:
+            return "–"
+        landed, kept, other, n = cell
+        failures = ", ".join(f"{label} {v}" for label, v in (("k", kept), ("o", other)) if v)
+        return f"{landed}/{n}" + (f" ({failures})" if failures else "")
+
+    lines = ["| method | " + " | ".join(f"landed, {s}" for s in order) + " |", "|---|" + "---|" * len(order)]
+    lines += [f"| {method} | " + " | ".join(shown(cells.get(s)) for s in order) + " |" for method, cells in counts.items()]
+    return "\n".join(lines)
+
+
 def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Path, path: Path) -> Path | None:
     """A figure: one example row per task (input and each method), and bar charts of the main metrics."""
     try:

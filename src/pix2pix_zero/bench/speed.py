@@ -99,10 +99,10 @@ def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
     return value
 
 
-def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
-             xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
+def prepare_editor(model: str, device: str, dtype: str, num_targets: int, workdir: Path) -> tuple[Any, str, list[str]]:
+    """The editor and sentence files every timing of ours uses: (editor, source bank, one target bank per target),
+    each target's direction built (and cached) before any timing, as for diffusers."""
     from ..api import Pix2PixZero
-    from ..config import EditConfig, InversionConfig
 
     editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, captioner=lambda im: CAPTION,
                                          cache_dir=workdir / "cache", progress=False)
@@ -112,15 +112,22 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         path = workdir / f"target{i}.txt"
         path.write_text("\n".join(s + (" outside" * i) for s in TARGET_SENTENCES) + "\n")
         targets.append(str(path))
-    for target in targets:
-        editor.direction(str(source), target)  # directions are built (and cached) before timing, as for diffusers
+        editor.direction(str(source), str(path))
+    return editor, str(source), targets
+
+
+def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
+             xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
+    from ..config import EditConfig, InversionConfig
+
+    editor, source, targets = prepare_editor(model, device, dtype, num_targets, workdir)
     # the pipeline's settings, its summed attention loss and mean regularizer losses included (our defaults rescale
     # both off SD 1.x at 512 px)
     inv_cfg = InversionConfig(num_steps=steps, reg_loss_scale="mean")
     edit_cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum")
     if _needs_warmup(device):
         warm_inv, warm_edit = replace(inv_cfg, num_steps=WARMUP_STEPS), replace(edit_cfg, num_steps=WARMUP_STEPS)
-        editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), str(source), targets, config=warm_edit)
+        editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), source, targets, config=warm_edit)
     results = WorkerResult(ours_name(num_targets, xa_layers))
     calls_before = editor.components.eps_model.num_calls
     # with several targets, the first target alone is timed too, back to back in this process and in alternating order,
@@ -131,7 +138,7 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
         for stage, chosen in edits if rep % 2 == 0 else edits[::-1]:
             calls = editor.components.eps_model.num_calls
-            _timed(results, stage, device, lambda chosen=chosen, inversion=inversion: editor.edit(inversion, str(source), chosen, config=edit_cfg))
+            _timed(results, stage, device, lambda chosen=chosen, inversion=inversion: editor.edit(inversion, source, chosen, config=edit_cfg))
             if stage == "edit_first":
                 first_target_calls += editor.components.eps_model.num_calls - calls
     results.unet_calls = (editor.components.eps_model.num_calls - calls_before - first_target_calls) // repeat
