@@ -17,16 +17,15 @@ from pathlib import Path
 
 import torch
 
-from pix2pix_zero.bench.random_models import ARCHITECTURES, build_random_sd
-from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor
+from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor, resolve_bench_model
 from pix2pix_zero.config import EditConfig, InversionConfig
 
 
 def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
     tmp = Path(tempfile.mkdtemp())
-    folder = build_random_sd(tmp / arch, arch)
-    image = bench_image(ARCHITECTURES[arch]["latent"] * 8, tmp)
-    editor, source, targets = prepare_editor(str(folder), device, dtype, 3, tmp)
+    folder, size = resolve_bench_model(arch, tmp)
+    editor, source, targets = prepare_editor(folder, device, dtype, 3, tmp)
+    image = bench_image(size, tmp)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     inversion = editor.invert(image, caption=CAPTION, config=InversionConfig(num_steps=steps, reg_loss_scale="mean"), use_cache=False)
     best: dict[tuple[int, bool], float] = {}

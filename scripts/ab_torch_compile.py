@@ -23,8 +23,7 @@ import numpy as np
 import torch
 import torch._dynamo
 
-from pix2pix_zero.bench.random_models import ARCHITECTURES, build_random_sd
-from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor
+from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor, resolve_bench_model
 from pix2pix_zero.config import EditConfig, InversionConfig
 
 
@@ -33,16 +32,16 @@ def main(steps: int, passes: int, pattern: str) -> None:
     torch._dynamo.config.recompile_limit = 256  # blocks of one class share a code object: one compile per shape
     torch._dynamo.config.accumulated_recompile_limit = 4096
     tmp = Path(tempfile.mkdtemp())
-    folder = build_random_sd(tmp / "sd-small", "sd-small")
-    image = bench_image(ARCHITECTURES["sd-small"]["latent"] * 8, tmp)
-    editor, source, targets = prepare_editor(str(folder), "cpu", "float32", 1, tmp)
+    folder, size = resolve_bench_model("sd-small", tmp)
+    editor, source, targets = prepare_editor(folder, "cpu", "float32", 1, tmp)
+    image = bench_image(size, tmp)
     chosen = [m for key, m in editor.components.unet.named_modules() if re.fullmatch(pattern, key)]
     if not chosen:
         sys.exit(f"no UNet module key matches {pattern!r}")
     compiled = {}
     for module in chosen:
         module.compile(dynamic=False)
-        compiled[module] = module._compiled_call_impl
+        compiled[module] = module._compiled_call_impl  # nn.Module.compile() keeps the compiled call here; None is eager
 
     def use_compiled(on: bool) -> None:
         for module in chosen:

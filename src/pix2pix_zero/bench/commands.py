@@ -137,9 +137,10 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet, settings={"steps": steps})
     summary = quality.summarize(rows)
     report = [f"# Quality benchmark: {model}, {steps} steps, {len(cases)} cases", "", "## All tasks", "", quality.format_table(summary)]
+    all_cases = quality.read_cases(output / "cases.jsonl")  # the cases of every row, earlier runs' included
     for task in dict.fromkeys(c.task for c in cases):
         report += ["", f"## {task}", "", quality.format_table(summary, task)]
-        by_size = quality.format_by_size(rows, quality.read_cases(output / "cases.jsonl"), task)
+        by_size = quality.format_by_size(rows, all_cases, task)
         if by_size:  # ShapesWorld: which objects the failures are (k: the source shape kept, o: another shape)
             report += ["", f"### {task}, by object size", "", by_size]
     (output / "table.md").write_text("\n".join(report) + "\n")

@@ -343,8 +343,9 @@ def format_by_size(rows: Sequence[dict[str, Any]], cases: Sequence[Case], task: 
             cell[3] += 1
     if not counts:
         return None
-    order = [s for s in ("small", "medium", "large") if any(s in c for c in counts.values())]
-    order += sorted({s for c in counts.values() for s in c} - set(order))
+    from ..shapesworld.world import SIZES
+
+    order = [s for s in SIZES if any(s in c for c in counts.values())]
 
     def shown(cell: list[int] | None) -> str:
         if cell is None:
