@@ -49,3 +49,10 @@ def test_library_never_imports_front_ends():
             continue
         for imported in _imports(module):
             assert imported.lstrip(".").split(".")[0] not in FRONT_ENDS, f"{module.name} imports {imported}"
+
+
+def test_the_product_never_imports_the_workshop():
+    """Training and lab scripts (workshop/) use the product's public API; the product never reaches back."""
+    for module in PACKAGE.rglob("*.py"):
+        for imported in _imports(module):
+            assert not imported.startswith("pix2pix_zero_workshop"), f"{module.relative_to(PACKAGE)} imports {imported}"

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from pix2pix_zero import sentences as S  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = REPO / "scripts" / "build_sentence_banks.py"
+BUILD_SCRIPT = REPO / "workshop" / "scripts" / "build_sentence_banks.py"
 
 EXPECTED_BANKS = {
     "cat": ("cat",),

@@ -464,14 +464,11 @@ def demo(image: Path | None, example: str | None, source: str | None, targets: t
 
 def _attach_optional_commands() -> None:
     from .bench.commands import bench
+    from .shapesworld.cli import shapesworld
     from .ui.command import ui  # imports gradio only when run
 
     main.add_command(bench)
     main.add_command(ui)
-    try:
-        from .shapesworld.cli import shapesworld
-    except ImportError:  # ShapesWorld's training extras are optional
-        return
     main.add_command(shapesworld)
 
 

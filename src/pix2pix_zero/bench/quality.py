@@ -164,7 +164,7 @@ class ShapesWorldScorer:
     and the bundled judge (a CNN that reads renders at 100 %) for whether the edit landed."""
 
     def __init__(self, clip_folder: str, judge_folder: str | None = None) -> None:
-        from ..shapesworld.models import Judge
+        from ..shapesworld.judge import Judge
 
         self.clip = metrics.ClipScorer(clip_folder, templates=("a {}",))
         self.structure = self.clip.structure()

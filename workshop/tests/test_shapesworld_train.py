@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from pix2pix_zero.shapesworld import models as M
-from pix2pix_zero.shapesworld import world as W
-from pix2pix_zero.shapesworld.train import (
+from pix2pix_zero_workshop import builders as M
+from pix2pix_zero_workshop.train import (
     ATTRIBUTES,
     TRAINERS,
     AttributeHead,
@@ -24,6 +22,8 @@ from pix2pix_zero.shapesworld.train import (
     clip_loss,
     twin_captions,
 )
+
+from pix2pix_zero.shapesworld import world as W
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_twin_pairs_share_one_phrasing_so_only_the_shape_word_differs():
 
 
 def test_attribute_head_adds_a_loss_whose_gradient_reaches_both_towers():
-    from pix2pix_zero.shapesworld.train import _load_clip_tokenizer, scenes_to_tensor, tokenize
+    from pix2pix_zero_workshop.train import _load_clip_tokenizer, scenes_to_tensor, tokenize
 
     torch.manual_seed(0)
     clip = M.build_clip(patch_size=16)
@@ -134,7 +134,7 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
     for name in ("clip", "unet"):
         shutil.copytree(base / name / "final", init / name)
     with pytest.raises(FileNotFoundError, match="no vae/config.json"):
-        from pix2pix_zero.shapesworld.train import _init_folder
+        from pix2pix_zero_workshop.train import _init_folder
         _init_folder(str(init), "vae")
 
     work = tmp_path / "joint"

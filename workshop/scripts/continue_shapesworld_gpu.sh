@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Continue the bundled ShapesWorld model on one GPU, two ways side by side, and report both.
 #
-#   scripts/continue_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
+#   workshop/scripts/continue_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
 #
 # INIT_DIR (default: the bundled model) gives the starting weights; its VAE, judge
 # and captioner are kept as they are.  Two variants train at the same time from

@@ -42,7 +42,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository: workshop/scripts/ is two levels down
 DEFAULT_OUT = REPO / "src" / "pix2pix_zero" / "data" / "sentences"
 
 SLOTS = 1000  # sentence slots per bank (duplicates that cannot be avoided are dropped)

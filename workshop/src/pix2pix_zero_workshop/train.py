@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import models as M
-from . import world as W
+from pix2pix_zero.shapesworld import world as W
+
+from . import builders as M
 from .tokenizer import MODEL_MAX_LENGTH, write_bert_tokenizer, write_clip_tokenizer
 
 DEFAULT_WORK_DIR = "runs/shapesworld"
@@ -841,7 +842,7 @@ def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -
     if judge_dir.exists():
         shutil.copytree(judge_dir, out / "judge")
     W.write_sentence_banks(out / "sentences", n=sentences)
-    from . import EXAMPLES_DIR
+    from pix2pix_zero.shapesworld import EXAMPLES_DIR
 
     write_examples(EXAMPLES_DIR)
     sizes = {p.name: folder_size(p) for p in sorted(out.iterdir()) if p.is_dir()}

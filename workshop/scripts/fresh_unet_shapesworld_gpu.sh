@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train a new ShapesWorld UNet from scratch on the bundled model's text tower and latent space, on one GPU.
 #
-#   scripts/fresh_unet_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
+#   workshop/scripts/fresh_unet_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
 #
 # Every UNet shipped so far continues v1's, which learnt blobs from a text tower that could not
 # tell shapes apart (docs/shapesworld.md, "What would close it"). This one starts from random

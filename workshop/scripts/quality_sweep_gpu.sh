@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Many `bench quality` jobs side by side on one GPU, until a deadline; each job resumes where it stopped.
 #
-#   scripts/quality_sweep_gpu.sh JOBS_FILE [WORK_DIR]
+#   workshop/scripts/quality_sweep_gpu.sh JOBS_FILE [WORK_DIR]
 #
 # JOBS_FILE holds one job per line, `TASK|bench quality options`, e.g.
 #   circle->square|--sweep xa_guidance=0.05
@@ -15,7 +15,7 @@
 # task compares the jobs on the scenes they all reached.
 set -uo pipefail
 
-JOBS=${1:?usage: scripts/quality_sweep_gpu.sh JOBS_FILE [WORK_DIR]}
+JOBS=${1:?usage: workshop/scripts/quality_sweep_gpu.sh JOBS_FILE [WORK_DIR]}
 WORK=${2:-runs/quality-sweep}
 DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-14}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the whole ShapesWorld family on one GPU in about eight minutes, then export it.
 #
-#   scripts/train_shapesworld_gpu.sh [WORK_DIR] [BUNDLE_DIR]
+#   workshop/scripts/train_shapesworld_gpu.sh [WORK_DIR] [BUNDLE_DIR]
 #
 # The models are small, so one GPU runs several trainings side by side; rendering
 # would starve it, so batches come from a pre-rendered scene pool.  Phases:

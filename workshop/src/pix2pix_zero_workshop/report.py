@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import models as M
-from . import world as W
+from pix2pix_zero.shapesworld import world as W
+
+from . import builders as M
 
 
 def _dir(model_dir) -> Path:
     if model_dir is None:
-        from . import BUNDLED_MODEL_DIR
+        from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
 
         return Path(BUNDLED_MODEL_DIR)
     return Path(model_dir)

@@ -15,7 +15,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
-from .world import world_words
+from pix2pix_zero.shapesworld.world import world_words
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Refine the bundled ShapesWorld model's VAE, judge and captioner on one GPU; its UNet and CLIP are kept.
 #
-#   scripts/refine_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
+#   workshop/scripts/refine_shapesworld_gpu.sh [WORK_DIR] [INIT_DIR]
 #
 # INIT_DIR (default: the bundled model) gives the starting weights.  Two VAE variants
 # train side by side from one pre-rendered scene pool, both in the latent space the
