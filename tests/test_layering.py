@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pix2pix_zero"
-CORE = ["ddim", "regularizers", "guidance", "directions", "inversion", "editing", "config", "cuda_graphs"]
+CORE = ["ddim", "regularizers", "guidance", "directions", "inversion", "editing", "config", "cuda_graphs", "files"]
 ALLOWED_THIRD_PARTY = {"torch", "safetensors"}
 FRONT_ENDS = {"cli", "ui", "bench", "shapesworld", "__main__"}  # __main__: `python -m pix2pix_zero`
 

@@ -7,6 +7,7 @@ import pytest
 
 from pix2pix_zero import Pix2PixZero
 from pix2pix_zero.bench import quality
+from pix2pix_zero.files import safe_name
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,7 @@ def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_d
 
     row = next(r for r in rows if r["id"] == "cat2dog-a")  # the task's example: its input and edit are saved
     given = Image.open(out / "examples" / "cat2dog-a--input.png")
-    edit = Image.open(out / "examples" / f"cat2dog-a--{quality._slug('reference: no edit (VAE round trip)')}.png")
+    edit = Image.open(out / "examples" / f"cat2dog-a--{safe_name('reference: no edit (VAE round trip)', 'method')}.png")
     edited = np.asarray(Image.open(masks / "a.png").resize(given.size, Image.NEAREST)) >= 128
     assert 0 < edited.mean() < 1
     assert row["psnr_background"] == pytest.approx(metrics.psnr(given, edit, ~edited), abs=1e-6)

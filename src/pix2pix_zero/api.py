@@ -32,8 +32,9 @@ from .components import Components, load_components, preset_for
 from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
+from .files import atomic_write, safe_name
 from .guidance import Conditioning
-from .images import atomic_write_bytes, labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
+from .images import labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
 from .inversion import invert as invert_latents
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
@@ -63,15 +64,10 @@ class Inversion:
     image_sha256: str
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
                 "seed": str(self.seed), "image_sha256": self.image_sha256}
-        pixels = pil_to_tensor(self.image)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pixels}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-        return path
+        tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Inversion:
@@ -116,7 +112,7 @@ class EditResult:
         written = [save_png(self.input, folder / f"{stem}.input.png", base, overwrite),
                    save_png(self.reconstruction, folder / f"{stem}.reconstruction.png", base, overwrite)]
         for i, image in enumerate(self.images):
-            written.append(save_png(image, folder / f"{stem}.edit-{_slug(self.edits[i]['target'])}.png", self.metadata(i), overwrite))
+            written.append(save_png(image, folder / f"{stem}.edit-{safe_name(Path(self.edits[i]['target']).stem, 'edit')}.png", self.metadata(i), overwrite))
         written.append(save_png(self.grid(), folder / f"{stem}.grid.png", {**base, "edits": self.edits}, overwrite))
         return written
 
@@ -127,10 +123,6 @@ def swap_word(caption: str, source: str, target: str) -> str:
     if not pattern.search(caption):
         raise ValueError(f"the caption '{caption}' does not contain '{source}'; a word swap needs it")
     return pattern.sub(target, caption)
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in Path(text).stem.lower()).strip("-")[:60] or "edit"
 
 
 class Pix2PixZero:
@@ -184,7 +176,7 @@ class Pix2PixZero:
         if path.is_file():
             return path.read_text(encoding="utf-8").strip()
         caption = self.caption(image)
-        atomic_write_bytes(path, caption.encode("utf-8"), overwrite=True)
+        atomic_write(path, caption.encode("utf-8"), overwrite=True)
         return caption
 
     def sentences(self, concept: str) -> tuple[list[str], str]:
@@ -205,14 +197,14 @@ class Pix2PixZero:
     def _lm_sentences(self, concept: str) -> list[str]:
         """Sentences from the local language model, kept on disk so a concept is generated once per model."""
         key = hashlib.sha256(f"{Path(str(self.sentence_model)).resolve()}\n{concept}".encode()).hexdigest()[:16]
-        cached = self.cache_dir / "sentences" / f"{_slug(concept)}-{key}.txt"
+        cached = self.cache_dir / "sentences" / f"{safe_name(concept, 'concept')}-{key}.txt"
         if cached.is_file():
             return sentence_banks.read_sentence_file(cached)
         found = sentence_banks.generate_with_language_model(concept, self.sentence_model, num=NUM_GENERATED_SENTENCES,
                                                             seed=0, device=str(self.components.device))
         if not found:
             raise ValueError(f"the language model {self.sentence_model} produced no usable sentences for {concept!r}")
-        atomic_write_bytes(cached, ("\n".join(found) + "\n").encode(), overwrite=True)
+        atomic_write(cached, ("\n".join(found) + "\n").encode(), overwrite=True)
         return found
 
     def concept_embedding(self, concept: str) -> tuple[Tensor, str, int]:

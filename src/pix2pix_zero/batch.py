@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .api import Pix2PixZero
 from .config import EditConfig, ImageConfig, InversionConfig
+from .files import safe_name
 from .images import save_png
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -150,16 +151,12 @@ def process_item(editor: Pix2PixZero, item: BatchItem, output: Path, export_pair
         if export_pairs is not None:
             save_png(result.input, export_pairs / "A" / f"{item.id}.png", overwrite=True)
             for edit, image in zip(result.edits, result.images):
-                save_png(image, export_pairs / "B" / _folder_name(edit["target"]) / f"{item.id}.png", overwrite=True)
+                save_png(image, export_pairs / "B" / safe_name(Path(edit["target"]).stem, "target") / f"{item.id}.png", overwrite=True)
         record.update(status="ok", caption=result.caption, outputs=[str(p) for p in written], timings_s=result.timings)
     except Exception as error:  # one bad item never stops the run
         record.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=3))
     record["seconds"] = round(time.perf_counter() - started, 3)
     return record
-
-
-def _folder_name(target: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in Path(target).stem.lower()).strip("-") or "target"
 
 
 def run_batch(editor: Pix2PixZero, items: Sequence[BatchItem], output: str | os.PathLike[str], export_pairs: str | os.PathLike[str] | None = None,

@@ -21,6 +21,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from .files import atomic_write, safe_name
+
 
 def default_cache_dir() -> Path:
     """$PIX2PIX_ZERO_CACHE, else $XDG_CACHE_HOME/pix2pix-zero, else ~/.cache/pix2pix-zero."""
@@ -66,8 +68,7 @@ class ConceptCache:
 
     def path_for(self, concept: str, model_fingerprint: str, sentences: Sequence[str]) -> Path:
         key = hashlib.sha256(f"{model_fingerprint}\n{sentences_digest(sentences)}".encode()).hexdigest()[:16]
-        slug = "".join(ch if ch.isalnum() else "_" for ch in concept.lower()).strip("_")[:48] or "concept"
-        return self.folder / f"{slug}-{key}.safetensors"
+        return self.folder / f"{safe_name(concept, 'concept', 48)}-{key}.safetensors"
 
     def get_or_compute(
         self, concept: str, sentences: Sequence[str], model_fingerprint: str, model_name: str,
@@ -84,10 +85,8 @@ class ConceptCache:
         metadata = {"concept": concept, "model": model_name, "model_fingerprint": model_fingerprint,
                     "num_sentences": str(len(sentences)), "sentences_sha256": sentences_digest(sentences),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sentences_preview": json.dumps(list(sentences[:5]))}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({"mean_embedding": mean.contiguous().cpu()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+        # atomic: a concurrent reader never sees half a file
+        atomic_write(path, lambda tmp: save_file({"mean_embedding": mean.contiguous().cpu()}, str(tmp), metadata=metadata), True)
         return mean
 
     def entries(self) -> list[CachedConcept]:
@@ -108,12 +107,8 @@ class ConceptCache:
 
 
 def save_direction(path: str | os.PathLike[str], direction: Tensor, **metadata: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"direction": direction.float().contiguous().cpu()}, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
-    return path
+    tensors, meta = {"direction": direction.float().contiguous().cpu()}, {k: str(v) for k, v in metadata.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
 
 def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...] | None = None) -> Tensor:

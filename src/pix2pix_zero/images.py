@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,13 +19,13 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
+from .files import OutputExistsError, atomic_write
+
+__all__ = ["OutputExistsError"]  # re-exported: callers of earlier versions import it from here
+
 
 class ImageError(ValueError):
     """An input image could not be used."""
-
-
-class OutputExistsError(FileExistsError):
-    """An output file exists already and overwriting was not asked for."""
 
 
 def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 64_000_000) -> Image.Image:
@@ -113,20 +112,8 @@ def tensor_to_pil(images: Tensor) -> list[Image.Image]:
 
 
 def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists already; choose another output folder or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Kept for callers of earlier versions: `files.atomic_write`."""
+    atomic_write(path, data, overwrite)
 
 
 def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
@@ -144,8 +131,8 @@ def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[st
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     if metadata is not None:
-        atomic_write_bytes(sidecar, (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
-    atomic_write_bytes(path, buffer.getvalue(), overwrite)
+        atomic_write(sidecar, (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
+    atomic_write(path, buffer.getvalue(), overwrite)
     return path
 
 

@@ -27,7 +27,8 @@ from ..api import EditResult, Pix2PixZero
 from ..batch import ResultsLog
 from ..components import preset_for
 from ..config import PRESETS, EditConfig, InversionConfig
-from ..images import atomic_write_bytes, labelled_grid, load_image, save_png
+from ..files import atomic_write, safe_name
+from ..images import labelled_grid, load_image, save_png
 from . import metrics
 
 DEFAULT_TASKS = ("circle->square", "square->circle", "triangle->star", "heart->circle")
@@ -255,7 +256,7 @@ def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str,
     if (output / "rows.jsonl").is_file():
         raise ValueError(f"{output / 'rows.jsonl'} has no {RUN_FILE} recording the settings that made its rows; "
                          "choose another --output")
-    atomic_write_bytes(path, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
+    atomic_write(path, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
 
 
 def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Method], scorer: Callable[[Case, EditResult], dict[str, float]],
@@ -275,7 +276,7 @@ def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Met
             result = method.run(editor, image, case)
             row = {"status": "ok", **scorer(case, result), "seconds": sum(result.timings.values())}
             if case.id in example_ids:
-                save_png(result.image, output / "examples" / f"{case.id}--{_slug(method.name)}.png", overwrite=True)
+                save_png(result.image, output / "examples" / f"{case.id}--{safe_name(method.name, 'method')}.png", overwrite=True)
                 save_png(result.input, output / "examples" / f"{case.id}--input.png", overwrite=True)
         except Exception as error:  # a failing case is a data point, not the end of the run
             row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
@@ -289,10 +290,6 @@ def _case_image(case: Case) -> Image.Image:
     from ..shapesworld import world
 
     return Image.fromarray(world.render(world.Scene.from_dict(case.scene)).image)
-
-
-def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
 
 
 METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "kept_source": ("source shape kept", "{:.1%}"),
@@ -410,7 +407,7 @@ def write_cases(cases: Sequence[Case], path: Path) -> None:
     """Add `cases` to the list at `path`: a run with other tasks keeps the cases the earlier rows refer to."""
     kept = {c.id: c for c in (read_cases(path) if path.is_file() else [])}
     kept.update({c.id: c for c in cases})
-    atomic_write_bytes(path, "".join(json.dumps(asdict(c)) + "\n" for c in kept.values()).encode(), overwrite=True)
+    atomic_write(path, "".join(json.dumps(asdict(c)) + "\n" for c in kept.values()).encode(), overwrite=True)
 
 
 def read_cases(path: Path) -> list[Case]:

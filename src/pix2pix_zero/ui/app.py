@@ -36,6 +36,7 @@ from PIL import Image  # noqa: E402
 from .. import sentences as sentence_banks  # noqa: E402
 from ..api import Inversion, Pix2PixZero  # noqa: E402
 from ..config import override  # noqa: E402
+from ..files import safe_name  # noqa: E402
 
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)  # as the CLI: shown as one clear message
 INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
@@ -254,7 +255,7 @@ class EditorApp:
                 result = self.editor.edit(inversion, source, target_list, config=edit_cfg, seed=seed)
             progress(0.95, desc="Saving PNGs with metadata")
             folder = self._request_folder()
-            written = result.save(folder, stem=file_stem(path.name))
+            written = result.save(folder, stem=safe_name(Path(path.name).stem, "image"))
         except gr.Error:
             raise
         except USER_ERRORS as error:
@@ -345,12 +346,6 @@ class EditorApp:
                       outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets],
                       concurrency_id="model")
         return demo
-
-
-def file_stem(name: str) -> str:
-    """A safe file-name stem for the download files, from the uploaded file's name."""
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(name).stem)
-    return stem.strip("-_.")[:60] or "image"
 
 
 def build_app(editor: Pix2PixZero, *, max_upload_mb: float = 20, examples: list[str | Path] | None = None) -> gr.Blocks:

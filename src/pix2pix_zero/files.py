@@ -1,0 +1,85 @@
+"""Files on disk: one way to name an output after user text, one atomic write.
+
+Every file the program writes goes through `atomic_write`: the bytes go to a temporary file in
+the same folder, are flushed to disk and renamed into place, so a reader never sees half a file
+and a kill loses nothing already written. Files get the permissions any other file would (the
+umask's), not the temporary file's private 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+_UNSAFE = re.compile(r"[^0-9a-z]+")
+
+
+class OutputExistsError(FileExistsError):
+    """An output file exists already and overwriting was not asked for."""
+
+
+def safe_name(text: str, fallback: str = "item", max_length: int = 60) -> str:
+    """A file-name part made from user text: lower-case letters and digits joined by '-', never empty, never a path.
+
+    'Cat wearing a hat' -> 'cat-wearing-a-hat'; '../../etc' -> 'etc'; '' -> fallback.
+    """
+    name = _UNSAFE.sub("-", Path(str(text)).name.lower()).strip("-")[:max_length].strip("-")
+    return name or fallback
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Write `data` (bytes, or a function that writes the file at the path it is given) to `path` atomically.
+
+    Refuses to replace an existing file unless `overwrite`; the temporary file is removed on any failure.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists already; choose another output or pass --overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    tmp = Path(tmp_name)
+    try:
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float = 3600.0) -> list[Path]:
+    """Delete temporary files `atomic_write` left in `folder` when a process was killed mid-write (hidden
+    '.<name>.<random>.tmp' files older than `older_than_s`, so a concurrent writer's file is left alone)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed, now = [], time.time()
+    for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
