@@ -62,10 +62,12 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
+    original_size: tuple[int, int] | None = None  # (width, height) before resizing: SDXL's size conditioning
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
-                "seed": str(self.seed), "image_sha256": self.image_sha256}
+                "seed": str(self.seed), "image_sha256": self.image_sha256,
+                **({"original_size": json.dumps(list(self.original_size))} if self.original_size else {})}
         tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
@@ -77,8 +79,9 @@ class Inversion:
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
         # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
         config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
+        original = tuple(json.loads(meta["original_size"])) if "original_size" in meta else None
         return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"])
+                   meta["model"], int(meta["seed"]), meta["image_sha256"], original)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -134,20 +137,22 @@ class Pix2PixZero:
         self.components = components
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
-        self.preset: Preset = preset_for(preset, components.model_dir)  # with the model's own measured settings, if any
+        self.preset: Preset = preset_for(preset, components.model_dir, sdxl=components.is_sdxl)  # with the model's own measured settings, if any
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.concepts = ConceptCache(self.cache_dir)
         self.progress = progress
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike[str] = "shapesworld", device: str = "cpu", dtype: str | torch.dtype = "float32",
-                        captioner: str | Captioner | None = None, safety_checker: bool = False, **kwargs: Any) -> Pix2PixZero:
-        """Load a diffusers-format SD 1.x/2.x model by hub id or folder ('shapesworld' is the bundled model).
+                        captioner: str | Captioner | None = None, safety_checker: bool = False,
+                        vae: str | os.PathLike[str] | None = None, **kwargs: Any) -> Pix2PixZero:
+        """Load a diffusers-format SD 1.x/2.x or SDXL model by hub id, folder or single-file checkpoint ('shapesworld' is
+        the bundled model); `vae` replaces the model's VAE (e.g. an fp16-fixed SDXL VAE).
 
         The captioner defaults to the model folder's own `captioner/` when it has one (the bundled
         model does), else BLIP-large; it is loaded on first use only.
         """
-        components = load_components(model, device=device, dtype=dtype, safety_checker=safety_checker)
+        components = load_components(model, device=device, dtype=dtype, safety_checker=safety_checker, vae=vae)
         if captioner is None or isinstance(captioner, str):
             bundled = components.model_dir / "captioner" if components.model_dir else None
             name = captioner or (str(bundled) if bundled and bundled.is_dir() else DEFAULT_CAPTIONER)
@@ -164,7 +169,9 @@ class Pix2PixZero:
     def prepare_image(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None = None) -> Image.Image:
         cfg = image_config or self.preset.image
         loaded = load_image(image, max_pixels=cfg.max_input_pixels)
-        return prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
+        prepared = prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
+        prepared.info["original_size"] = loaded.size  # SDXL conditions on it (micro-conditioning)
+        return prepared
 
     def _cached_caption(self, image: Image.Image, image_sha: str, use_cache: bool) -> str:
         """Captions of captioners with a `cache_key` (BLIP checkpoints: name and files) are kept on disk per image;
@@ -233,20 +240,23 @@ class Pix2PixZero:
         prepared = self.prepare_image(image, image_config)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
         caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
+        original_size = tuple(prepared.info.get("original_size", prepared.size)) if self.components.is_sdxl else None
         key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
-                                         str(self.components.dtype)]).encode()).hexdigest()[:24]
+                                         str(self.components.dtype), *([original_size] if original_size else [])]
+                                        ).encode()).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
         if use_cache and cache_file.is_file():
             cached = Inversion.load(cache_file)
             return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                             prepared, cfg, self.components.model_id, seed, image_sha)
+                             prepared, cfg, self.components.model_id, seed, image_sha, original_size)
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
-        with self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step:
+        with (self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step,
+              c.size_conditioning(original_size)):
             x_T = invert_latents(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha)
+        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha, original_size)
         if use_cache:
             inversion.save(cache_file)
         return inversion
@@ -280,7 +290,8 @@ class Pix2PixZero:
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
         reference = Conditioning(cond=caption_emb)  # with the caption as negative, CFG is the identity here (algorithm.md §3)
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
-        edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
+        with self.components.size_conditioning(inversion.original_size):
+            edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
         config_record = self._config_record(cfg, inversion, image_config, seed)
         return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, config_record,
                             {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at})

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -24,6 +25,7 @@ from .config import Preset, get_preset, tuned
 from .ddim import Schedule, to_eps
 
 BUNDLED_MODELS: dict[str, Path] = {"shapesworld": Path(str(files("pix2pix_zero") / "assets" / "shapesworld"))}
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 PRESET_TUNING_FILE = "pix2pix_zero.json"  # a model folder's own measured preset settings: {"presets": {name: changes}}
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
@@ -52,6 +54,8 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
             raise ModelNotAvailableError(f"the bundled model '{name}' is missing from the installed package ({folder})")
         return str(folder)
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        return str(path)  # a single-file checkpoint (load_components converts it with diffusers' from_single_file)
     if path.exists():
         if not (path / "unet").is_dir():
             raise ModelNotAvailableError(
@@ -64,12 +68,36 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
     return name
 
 
-def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
+# The presets on SDXL: its native size (1024 px on SDXL base), and for `official` the per-element loss scales, so the
+# authors' λ values (measured on SD 1.x at 512 px) give the same steps per element on SDXL's larger latent and its 70
+# cross-attention maps (`default` has them already)
+SDXL_PRESET_TUNING: dict[str, dict[str, Any]] = {
+    "default": {"why": "SDXL: the model's native size (1024 px long side on SDXL base)."},
+    "official": {"inversion": {"reg_loss_scale": "sd512"}, "edit": {"xa_loss_scale": "sd512"},
+                 "why": "SDXL: the model's native size (1024 px on SDXL base), and the authors' steps per element (SD-512 "
+                        "units) for the regularizers and the attention loss; their summed/mean losses are tied to SD 1.x's "
+                        "sizes."},
+}
+
+
+def _is_sdxl(model_id: str) -> bool:
+    from .components_sdxl import is_sdxl_model
+
+    return is_sdxl_model(model_id)
+
+
+def preset_for(name: str, model: str | os.PathLike[str] | None, sdxl: bool | None = None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
-    preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written)."""
+    preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written).
+    SDXL models (`sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first."""
     preset = get_preset(name)
     folder = Path(resolve_model(model)) if model is not None else None
-    file = folder / PRESET_TUNING_FILE if folder is not None else None
+    if sdxl if sdxl is not None else (folder is not None and _is_sdxl(str(folder))):
+        from .components_sdxl import native_size_of
+
+        size = native_size_of(folder) if folder is not None else 1024
+        preset = tuned(preset, {**SDXL_PRESET_TUNING[name], "image": {"size": size}})
+    file = folder / PRESET_TUNING_FILE if folder is not None and folder.is_dir() else None
     if file is None or not file.is_file():
         return preset
     try:
@@ -106,9 +134,13 @@ class NoisePredictor:
         self.num_calls += 1
         dtype = self.unet.dtype
         timestep = torch.as_tensor(t)
-        out = self.unet(x.to(dtype), timestep.to(x.device), encoder_hidden_states=text_emb.to(x.device, dtype)).sample
+        out = self.unet_forward(x.to(dtype), timestep.to(x.device), text_emb.to(x.device, dtype))
         alpha_bar = self.schedule.alphas_cumprod[timestep].reshape(-1, 1, 1, 1) if timestep.ndim else self.schedule.alpha_bar(int(t))
         return to_eps(out.float(), x.float(), alpha_bar.to(x.device, torch.float32), self.schedule.prediction_type)
+
+    def unet_forward(self, x: Tensor, timestep: Tensor, text_emb: Tensor) -> Tensor:
+        """The UNet's raw output for inputs already in its dtype (SDXL adds its extra conditioning here)."""
+        return self.unet(x, timestep, encoder_hidden_states=text_emb).sample
 
 
 @dataclass
@@ -123,7 +155,7 @@ class Components:
     feature_extractor: Any = None
 
     def __post_init__(self) -> None:
-        for module in (self.unet, self.vae, self.text_encoder):
+        for module in (self.unet, self.vae, *self.text_encoders):
             module.requires_grad_(False)  # gradients go to the latent only (algorithm.md §4: 60 s -> 42 s per SD step)
             module.eval()
         if self.unet.device.type == "cpu":
@@ -136,6 +168,20 @@ class Components:
     @property
     def device(self) -> torch.device:
         return self.unet.device
+
+    @property
+    def text_encoders(self) -> tuple[Any, ...]:
+        return (self.text_encoder,)
+
+    @property
+    def is_sdxl(self) -> bool:
+        return False
+
+    @contextmanager
+    def size_conditioning(self, original_size: tuple[int, int] | None) -> Iterator[None]:
+        """Condition the block's UNet calls on an input image's original (width, height): a no-op on SD 1.x/2.x,
+        SDXL's micro-conditioning in components_sdxl.py."""
+        yield
 
     @property
     def dtype(self) -> torch.dtype:
@@ -194,7 +240,7 @@ class Components:
         if self._fingerprint is not None:
             return self._fingerprint
         digest = hashlib.sha256(self.model_id.encode())
-        for module in (self.text_encoder, self.unet, self.vae):
+        for module in (*self.text_encoders, self.unet, self.vae):
             config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             params = list(module.parameters())
@@ -214,16 +260,27 @@ class Components:
 
 
 def load_components(
-    model: str | os.PathLike[str], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32", safety_checker: bool = False
+    model: str | os.PathLike[str], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32", safety_checker: bool = False,
+    vae: str | os.PathLike[str] | None = None,
 ) -> Components:
-    """Load a diffusers-format SD 1.x/2.x model (hub id, local folder, or a bundled name such as 'shapesworld')."""
+    """Load a diffusers-format SD 1.x/2.x or SDXL model (hub id, local folder, a single-file checkpoint diffusers can
+    convert, or a bundled name such as 'shapesworld'). `vae`: another VAE to use (hub id or folder, e.g. an
+    fp16-fixed SDXL VAE)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
+    from . import components_sdxl
+
     model_id = resolve_model(model)
     torch_dtype = resolve_dtype(dtype)
+    if Path(model_id).is_file():
+        return load_single_file(model_id, device, torch_dtype, vae)
+    if components_sdxl.is_sdxl_model(model_id):
+        return components_sdxl.load_sdxl_components(model_id, device, torch_dtype, None if vae is None else str(vae), _load,
+                                                    schedule_from_scheduler)
     unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
-    vae = _load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
+    vae_model = (_load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype) if vae is None
+                 else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype))
     text_encoder = _load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype)
     tokenizer = _load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
     scheduler = _load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
@@ -236,9 +293,34 @@ def load_components(
         extractor = _load(CLIPImageProcessor.from_pretrained, model_id, "safety feature extractor", subfolder="feature_extractor")
         checker.to(device)
     return Components(
-        unet=unet.to(device), vae=vae.to(device), text_encoder=text_encoder.to(device), tokenizer=tokenizer,
+        unet=unet.to(device), vae=vae_model.to(device), text_encoder=text_encoder.to(device), tokenizer=tokenizer,
         schedule=schedule_from_scheduler(scheduler), model_id=model_id, safety_checker=checker, feature_extractor=extractor,
     )
+
+
+def load_single_file(path: str, device: str | torch.device, torch_dtype: torch.dtype,
+                     vae: str | os.PathLike[str] | None = None) -> Components:
+    """A single-file checkpoint (.safetensors/.ckpt) through diffusers' `from_single_file`, SDXL or SD 1.x/2.x as
+    diffusers recognises it from the weights. diffusers fetches the matching configs from the hub (or its cache)."""
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
+
+    from . import components_sdxl
+
+    checkpoint = _load(load_single_file_checkpoint, path, "weights")
+    is_xl = _load(infer_diffusers_model_type, checkpoint, "model type") == "xl_base"
+    del checkpoint
+    pipeline_class = StableDiffusionXLPipeline if is_xl else StableDiffusionPipeline
+    extra = {} if is_xl else {"safety_checker": None, "requires_safety_checker": False}
+    pipe = _load(pipeline_class.from_single_file, path, "single-file checkpoint", torch_dtype=torch_dtype, **extra)
+    autoencoder = pipe.vae if vae is None else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+    schedule = schedule_from_scheduler(pipe.scheduler)
+    if is_xl:
+        return components_sdxl.assemble_sdxl(pipe.unet, components_sdxl.safe_vae(autoencoder), pipe.text_encoder,
+                                             pipe.text_encoder_2, pipe.tokenizer, pipe.tokenizer_2, schedule, path, device,
+                                             bool(pipe.config.get("force_zeros_for_empty_prompt", True)))
+    return Components(unet=pipe.unet.to(device), vae=autoencoder.to(device), text_encoder=pipe.text_encoder.to(device),
+                      tokenizer=pipe.tokenizer, schedule=schedule, model_id=path)
 
 
 def schedule_from_scheduler(scheduler: Any) -> Schedule:

@@ -1,0 +1,225 @@
+"""Stable Diffusion XL through the same engine, proven on tiny random SDXL components built in code."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from pix2pix_zero import Pix2PixZero
+from pix2pix_zero.attention import AttentionRecorder, hooked_cross_attention
+from pix2pix_zero.bench.random_models import build_random_sdxl, native_size
+from pix2pix_zero.components import ModelNotAvailableError, load_components, preset_for
+from pix2pix_zero.components_sdxl import SDXLComponents, pack_pooled, unpack_pooled
+from pix2pix_zero.config import EditConfig, ImageConfig, InversionConfig
+from pix2pix_zero.editing import sample
+from pix2pix_zero.guidance import Conditioning, xa_guidance_step
+
+CAPTION = "a photo of a cat"
+SOURCE = ["a photo of a cat", "a cat on the grass", "a painting of a cat"]
+TARGET = ["a photo of a dog", "a dog on the grass", "a painting of a dog", "a picture of a dog"]
+
+
+@pytest.fixture(scope="module")
+def sdxl_dir(tmp_path_factory):
+    return build_random_sdxl(tmp_path_factory.mktemp("tiny-sdxl"), "sdxl-tiny")
+
+
+@pytest.fixture(scope="module")
+def components(sdxl_dir):
+    return load_components(sdxl_dir)
+
+
+@pytest.fixture(scope="module")
+def pipe(sdxl_dir):
+    from diffusers import StableDiffusionXLPipeline
+
+    pipeline = StableDiffusionXLPipeline.from_pretrained(str(sdxl_dir), add_watermarker=False)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _picture(width, height):
+    pixels = torch.linspace(0, 255, height * width * 3).reshape(height, width, 3)
+    return Image.fromarray(((pixels * 7) % 256).to(torch.uint8).numpy())
+
+
+def test_an_sdxl_folder_loads_as_sdxl_with_its_presets(sdxl_dir, components):
+    assert isinstance(components, SDXLComponents) and components.is_sdxl
+    assert components.native_size == 16 and components.image_multiple == 4  # sample_size 8 x VAE factor 2; 2 x 2
+    default, official = preset_for("default", sdxl_dir), preset_for("official", sdxl_dir)
+    assert default.image.size == official.image.size == 16  # the native size: 1024 px on SDXL base
+    assert native_size("sdxl") == 1024  # the true SDXL base layout
+    assert (official.inversion.reg_loss_scale, official.edit.xa_loss_scale) == ("sd512", "sd512")
+    assert official.edit.guidance_mode == "official"  # the rest of the authors' method is unchanged
+    assert preset_for("official", None).inversion.reg_loss_scale == "mean"  # SD 1.x keeps the authors' code exactly
+
+
+def test_the_pooled_vector_travels_as_one_extra_token_position():
+    tokens, pooled = torch.randn(3, 5, 8), torch.randn(3, 6)
+    packed = pack_pooled(tokens, pooled)
+    assert packed.shape == (3, 6, 8) and torch.equal(packed[:, -1, 6:], torch.zeros(3, 2))
+    back_tokens, back_pooled = unpack_pooled(packed.mean(0, keepdim=True), 6)  # linear maps commute with the packing
+    assert torch.allclose(back_tokens, tokens.mean(0, keepdim=True)) and torch.allclose(back_pooled, pooled.mean(0, keepdim=True))
+    with pytest.raises(ValueError, match="wider"):
+        pack_pooled(tokens, torch.randn(3, 9))
+
+
+@pytest.mark.parametrize(("height", "width", "original"), [(16, 16, None), (16, 24, (40, 24))])
+def test_our_sampler_matches_stable_diffusion_xl_pipeline(components, pipe, height, width, original):
+    """Direction and guidance off: DDIM + CFG from the same latents and prompt, the empty negative prompt as zeros,
+    any aspect ratio, and the micro-conditioning's original size."""
+    steps = 5
+    x_T = torch.randn((1, 4, height // 2, width // 2), generator=torch.Generator().manual_seed(0))
+    kwargs = {} if original is None else {"original_size": (original[1], original[0])}  # diffusers: (height, width)
+    theirs = pipe(CAPTION, height=height, width=width, num_inference_steps=steps, guidance_scale=5.0, latents=x_T.clone(),
+                  output_type="latent", **kwargs).images
+    c = components
+    cond = Conditioning(cond=c.encode_text([CAPTION]), uncond=c.encode_text([""]), scale=5.0)
+    with c.size_conditioning(original):
+        ours = sample(c.eps_model, c.schedule, x_T, cond, steps)
+    assert not torch.allclose(ours, x_T, atol=1e-2)  # it really denoised
+    assert torch.allclose(ours, theirs, atol=1e-4), (ours - theirs).abs().max()
+
+
+def test_our_inversion_and_reconstruction_match_ddim_inverse_scheduler(sdxl_dir, components, pipe, cache_dir):
+    """A plain DDIM inversion with diffusers' DDIMInverseScheduler on the same UNet, with the input image's original
+    size as micro-conditioning; then the reconstruction from x_T with the caption."""
+    from diffusers import DDIMInverseScheduler
+
+    steps = 6
+    editor = Pix2PixZero(components, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    inversion = editor.invert(_picture(48, 32), caption=CAPTION, use_cache=False, image_config=ImageConfig(size=24),
+                              config=InversionConfig(num_steps=steps, grid="mirror", latent_sampling="mean", lambda_ac=0.0,
+                                                     lambda_kl=0.0))
+    assert inversion.image.size == (24, 16) and inversion.original_size == (48, 32)  # the long side given, aspect kept
+
+    prompt, _, pooled, _ = pipe.encode_prompt(CAPTION, do_classifier_free_guidance=False)
+    time_ids = torch.tensor([[32.0, 48.0, 0.0, 0.0, 16.0, 24.0]])  # original (h, w), crop top-left, target (h, w)
+    inverse = DDIMInverseScheduler.from_config(pipe.scheduler.config)
+    inverse.set_timesteps(steps)
+    x = inversion.latents.clone()
+    with torch.no_grad():
+        for t in inverse.timesteps:
+            eps = pipe.unet(x, t, encoder_hidden_states=prompt, added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
+            x = inverse.step(eps, t, x).prev_sample
+    assert not torch.allclose(x, inversion.latents, atol=1e-2)
+    assert torch.allclose(inversion.x_T, x, atol=1e-4), (inversion.x_T - x).abs().max()
+
+    reconstruction = pipe(prompt_embeds=prompt, pooled_prompt_embeds=pooled, height=16, width=24, num_inference_steps=steps,
+                          guidance_scale=1.0, latents=inversion.x_T.clone(), original_size=(32, 48), output_type="latent").images
+    with components.size_conditioning(inversion.original_size):
+        ours = sample(components.eps_model, components.schedule, inversion.x_T, Conditioning(cond=components.encode_text([CAPTION])), steps)
+    assert torch.allclose(ours, reconstruction, atol=1e-4), (ours - reconstruction).abs().max()
+
+
+def test_the_recorder_sees_every_sdxl_cross_attention_layer_and_guidance_moves_the_latent(components):
+    c = components
+    cross = {k for k in c.unet.attn_processors if k.endswith("attn2.processor")}
+    assert any(".transformer_blocks.1." in k for k in cross)  # a transformer block with several layers
+    assert any(k.startswith("mid_block.") for k in cross) and any(k.startswith("up_blocks.") for k in cross)
+    x = torch.randn((1, 4, 6, 8), generator=torch.Generator().manual_seed(1))
+    caption = c.encode_text([CAPTION])
+    recorder = AttentionRecorder()
+    with hooked_cross_attention(c.unet, recorder):
+        with recorder.recording():
+            c.eps_model(x, 500, caption)
+        maps = recorder.take()
+        assert set(maps) == cross
+        tokens = c.tokenizer.model_max_length
+        assert all(m.shape[-1] == tokens for m in maps.values())  # the UNet attends to the tokens, never the pooled slot
+        target = Conditioning(cond=caption + 0.5 * c.encode_text(["a photo of a dog"]))
+        moved, _ = xa_guidance_step(c.eps_model, recorder, x, 500, target, maps, step_size=0.1)
+    assert (moved - x).abs().max() > 1e-6 and torch.isfinite(moved).all()
+
+
+def test_the_direction_is_the_mean_difference_of_both_encoders_pooled_included(components, cache_dir, tmp_path):
+    (tmp_path / "source.txt").write_text("\n".join(SOURCE))
+    (tmp_path / "target.txt").write_text("\n".join(TARGET))
+    editor = Pix2PixZero(components, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    direction = editor.direction(str(tmp_path / "source.txt"), str(tmp_path / "target.txt"))
+
+    def embed(sentences):  # written out from the two encoders, independently of components_sdxl
+        states, pooled = [], None
+        for tokenizer, encoder in ((components.tokenizer, components.text_encoder), (components.tokenizer_2, components.text_encoder_2)):
+            ids = tokenizer(sentences, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                            return_tensors="pt").input_ids
+            with torch.no_grad():
+                out = encoder(ids, output_hidden_states=True)
+            states.append(out.hidden_states[-2])
+            pooled = getattr(out, "text_embeds", pooled)
+        return torch.cat(states, dim=-1).mean(0), pooled.mean(0)
+
+    (source_tokens, source_pooled), (target_tokens, target_pooled) = embed(SOURCE), embed(TARGET)
+    tokens, pooled = unpack_pooled(direction, components.pooled_dim)
+    assert direction.shape == (1, components.tokenizer.model_max_length + 1, 32)
+    assert torch.allclose(tokens[0], target_tokens - source_tokens, atol=1e-5)
+    assert torch.allclose(pooled[0], target_pooled - source_pooled, atol=1e-5)
+    assert pooled.abs().max() > 1e-4  # the pooled direction is not empty
+
+
+def test_an_sdxl_edit_end_to_end_keeps_its_size_conditioning(sdxl_dir, cache_dir, tmp_path):
+    (tmp_path / "source.txt").write_text("\n".join(SOURCE))
+    (tmp_path / "target.txt").write_text("\n".join(TARGET))
+    editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    assert editor.preset.image.size == 16
+    image = _picture(48, 32)
+    config = EditConfig(num_steps=3, xa_guidance=0.1)
+    inversion = editor.invert(image, config=InversionConfig(num_steps=3), image_config=ImageConfig(size=16))
+    assert inversion.original_size == (48, 32)
+    inversion.save(tmp_path / "inv.safetensors")
+    assert type(inversion).load(tmp_path / "inv.safetensors").original_size == (48, 32)
+    result = editor.edit(inversion, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config)
+    assert result.image.size == (16, 12)
+    pixels = torch.tensor(list(result.image.getdata()), dtype=torch.float32)
+    assert pixels.std() > 0  # not a blank image
+    generated = editor.generate_and_edit(CAPTION, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config)
+    assert generated.image.size == (16, 16)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_sdxl_gives_finite_images(sdxl_dir, cache_dir, tmp_path, dtype):
+    """Both half types run on the CPU; the VAE (force_upcast) stays in float32, as diffusers decodes SDXL."""
+    (tmp_path / "source.txt").write_text("\n".join(SOURCE))
+    (tmp_path / "target.txt").write_text("\n".join(TARGET))
+    editor = Pix2PixZero.from_pretrained(sdxl_dir, dtype=dtype, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    c = editor.components
+    assert c.unet.dtype == c.text_encoder_2.dtype == dtype
+    assert c.vae.dtype == (torch.float32 if dtype == torch.float16 else dtype)
+    edited, reconstructed = editor._run_edit(
+        editor.invert(_picture(16, 16), config=InversionConfig(num_steps=3)).x_T, Conditioning(cond=c.encode_text([CAPTION])),
+        Conditioning(cond=c.encode_text([CAPTION]) + editor.direction(str(tmp_path / "source.txt"), str(tmp_path / "target.txt")),
+                     uncond=c.encode_text([CAPTION]), scale=5.0), EditConfig(num_steps=3, xa_guidance=0.1))
+    images = c.decode_latents(torch.cat([edited, reconstructed]))
+    assert torch.isfinite(edited).all() and torch.isfinite(images).all()
+
+
+def test_an_fp16_safe_vae_given_with_vae_stays_in_half_precision(sdxl_dir, tmp_path):
+    from diffusers import AutoencoderKL
+
+    fixed = AutoencoderKL.from_pretrained(str(sdxl_dir / "vae"))
+    fixed.register_to_config(force_upcast=False)
+    fixed.save_pretrained(str(tmp_path / "vae-fp16-fix"))
+    c = load_components(sdxl_dir, dtype="float16", vae=tmp_path / "vae-fp16-fix")
+    assert c.vae.dtype == torch.float16
+    assert json.loads((tmp_path / "vae-fp16-fix" / "config.json").read_text())["force_upcast"] is False
+
+
+def test_a_single_file_checkpoint_that_cannot_be_converted_is_one_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({"weight": torch.zeros(2)}, str(path))
+    with pytest.raises(ModelNotAvailableError, match="model.safetensors"):
+        load_components(path)
+
+
+def test_presets_command_shows_the_sdxl_values(sdxl_dir):
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+
+    out = CliRunner().invoke(main, ["presets", "--json", "-m", str(sdxl_dir)])
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output)
+    assert shown["default"]["image"]["size"] == 16 and shown["official"]["edit"]["xa_loss_scale"] == "sd512"
