@@ -223,3 +223,49 @@ def test_presets_command_shows_the_sdxl_values(sdxl_dir):
     assert out.exit_code == 0, out.output
     shown = json.loads(out.output)
     assert shown["default"]["image"]["size"] == 16 and shown["official"]["edit"]["xa_loss_scale"] == "sd512"
+
+
+FAST = ["--steps", "3", "--num-reg-steps", "1", "--num-ac-rolls", "1", "-q"]
+
+
+def test_every_command_runs_on_sdxl(sdxl_dir, cache_dir, tmp_path):
+    """edit, invert, generate, direction and batch all load through Pix2PixZero.from_pretrained."""
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+    from pix2pix_zero.images import read_png_metadata
+
+    def run(*args):
+        out = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        return out
+
+    photo = tmp_path / "kitty.png"
+    _picture(48, 32).save(photo)
+    model = ["-m", sdxl_dir]
+    run("edit", photo, "-s", "cat", "-t", "dog", "--caption", CAPTION, "-o", tmp_path / "edit", *model, *FAST)
+    meta = read_png_metadata(tmp_path / "edit" / "kitty.edit-dog.png")
+    assert Image.open(tmp_path / "edit" / "kitty.edit-dog.png").size == (16, 12)  # native long side, aspect kept
+    assert meta["image_config"]["size"] == 16 and meta["model"] == str(sdxl_dir)
+    run("invert", photo, "--caption", CAPTION, "-o", tmp_path / "kitty.safetensors", *model, *FAST)
+    assert (tmp_path / "kitty.safetensors").is_file()
+    run("generate", "-p", CAPTION, "-s", "cat", "-t", "dog", "-o", tmp_path / "gen", *model, "--steps", "3", "-q")
+    assert any(p.name.endswith(".png") for p in (tmp_path / "gen").iterdir())
+    run("direction", "build", "-s", "cat", "-t", "dog", "-o", tmp_path / "cat-dog.safetensors", *model, "-q")
+    assert (tmp_path / "cat-dog.safetensors").is_file()
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text(json.dumps({"image": photo.name, "caption": CAPTION}) + "\n")  # relative to the manifest
+    run("batch", manifest, "-s", "cat", "-t", "dog", "-o", tmp_path / "batch", *model, *FAST)
+    assert any(p.name.endswith("edit-dog.png") for p in (tmp_path / "batch").rglob("*.png"))
+
+
+def test_the_web_app_edits_with_an_sdxl_model(sdxl_dir, cache_dir, tmp_path):
+    from pix2pix_zero.ui.app import EditorApp
+
+    editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    photo = tmp_path / "kitty.png"
+    _picture(48, 32).save(photo)
+    app = EditorApp(editor, output_root=tmp_path / "outputs")
+    input_png, recon_png, gallery, caption, *_ = app.run_edit(str(photo), "", "cat", ["dog"], 0.1, 1.0, 3, 5.0, 0,
+                                                               progress=lambda *a, **k: None)
+    assert caption == CAPTION and Image.open(gallery[0][0]).size == (16, 12)

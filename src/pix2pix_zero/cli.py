@@ -66,6 +66,7 @@ class ModelOptions:
     """The options every model-using command shares; `editor()` loads the model once."""
 
     model: str
+    vae: str | None
     device: str
     dtype: str
     preset: str
@@ -87,7 +88,7 @@ class ModelOptions:
         if self.quiet:
             _silence_library_progress()
 
-        return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
+        return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, vae=self.vae, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
                                            progress=not self.quiet, sentence_model=self.sentence_model)
 
@@ -110,8 +111,12 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     options = [
         click.option("--model", "-m", default="shapesworld", show_default=True,
-                     help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id (e.g. CompVis/stable-diffusion-v1-4), "
-                          "a local folder, or 'shapesworld' (the bundled offline model)."),
+                     help="Stable Diffusion 1.x/2.x or SDXL model: a hub id (e.g. CompVis/stable-diffusion-v1-4, "
+                          "stabilityai/stable-diffusion-xl-base-1.0), a local diffusers folder, a single-file checkpoint "
+                          "(.safetensors/.ckpt) diffusers can convert, or 'shapesworld' (the bundled offline model)."),
+        click.option("--vae", default=None,
+                     help="Use this VAE instead of the model's (hub id or folder), e.g. an fp16-fixed SDXL VAE that runs in "
+                          "half precision [default: the model's own; SDXL's runs in float32 under --dtype float16]."),
         click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps."),
         click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
                      help="Model weights' dtype; float16/bfloat16 halve memory on a GPU."),
@@ -305,7 +310,7 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
     if use_ray:
         from .ray_batch import run_batch_on_ray
 
-        editor_kwargs = dict(dtype=opts.dtype, captioner=opts.captioner, preset=opts.preset, sentence_model=opts.sentence_model,
+        editor_kwargs = dict(dtype=opts.dtype, vae=opts.vae, captioner=opts.captioner, preset=opts.preset, sentence_model=opts.sentence_model,
                              cache_dir=opts.cache_dir)
         summary = run_batch_on_ray(opts.model, items, output, export_pairs, retry_failed, replicas, gpus, cpus_per_replica,
                                    ray_address, not opts.quiet, editor_kwargs, **edit_kwargs)
