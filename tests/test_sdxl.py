@@ -55,6 +55,22 @@ def test_an_sdxl_folder_loads_as_sdxl_with_its_presets(sdxl_dir, components):
     assert preset_for("official", None).inversion.reg_loss_scale == "mean"  # SD 1.x keeps the authors' code exactly
 
 
+def test_the_full_sdxl_layout_has_70_cross_attention_layers_and_the_sd512_step_scale():
+    """On SDXL base at 1024 px (shapes only, on the meta device): 10 layers at 64² and 60 at 32² pixels, 77 tokens, so
+    the per-element attention step is SD 1.x's element count over SDXL's (docs/sdxl.md)."""
+    from pix2pix_zero.bench.random_models import sdxl_unet
+    from pix2pix_zero.guidance import xa_step_scale
+
+    with torch.device("meta"):
+        unet = sdxl_unet("sdxl")
+    assert sum(p.numel() for p in unet.parameters()) == pytest.approx(2.567e9, rel=1e-3)
+    keys = [k for k in unet.attn_processors if k.endswith("attn2.processor")]
+    assert len(keys) == 70
+    side = {"down_blocks.1": 64, "up_blocks.1": 64, "down_blocks.2": 32, "mid_block": 32, "up_blocks.0": 32}
+    maps = {k: torch.empty(1, 1, side[k.split(".attentions")[0]] ** 2, 77, device="meta") for k in keys}
+    assert xa_step_scale(maps, "sd512") == pytest.approx(0.263, abs=5e-4)
+
+
 def test_the_pooled_vector_travels_as_one_extra_token_position():
     tokens, pooled = torch.randn(3, 5, 8), torch.randn(3, 6)
     packed = pack_pooled(tokens, pooled)
@@ -269,3 +285,15 @@ def test_the_web_app_edits_with_an_sdxl_model(sdxl_dir, cache_dir, tmp_path):
     input_png, recon_png, gallery, caption, *_ = app.run_edit(str(photo), "", "cat", ["dog"], 0.1, 1.0, 3, 5.0, 0,
                                                                progress=lambda *a, **k: None)
     assert caption == CAPTION and Image.open(gallery[0][0]).size == (16, 12)
+
+
+def test_bench_speed_compares_sdxl_with_ledits_xl_whichever_way_the_ratio_falls(sdxl_dir):
+    from pix2pix_zero.bench.speed import LEDITS_XL, _is_sdxl, summarize
+
+    assert _is_sdxl(str(sdxl_dir))
+    stage = {"invert_s": 2.0, "edit_s": 8.0, "total_s": 10.0, "invert_peak_mib": 100.0, "edit_peak_mib": 200.0,
+             "total_peak_mib": 200.0}
+    rows = [{"model": "sdxl-small", "implementation": LEDITS_XL, "targets": 1, **stage},
+            {"model": "sdxl-small", "implementation": "pix2pix-zero", "targets": 1, **stage, "edit_s": 32.0, "total_s": 34.0}]
+    (summary,) = summarize(rows)
+    assert summary["edit_speedup"] == pytest.approx(0.25) and summary["total_speedup"] == pytest.approx(10 / 34)

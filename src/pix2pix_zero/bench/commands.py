@@ -14,13 +14,15 @@ from ..cli import _user_errors
 
 @click.group()
 def bench() -> None:
-    """Benchmarks: speed and memory side by side with diffusers' pix2pix-zero pipeline."""
+    """Benchmarks: speed and memory side by side with diffusers' pix2pix-zero pipeline (LEDITS++ XL on SDXL)."""
 
 
 @bench.command("speed")
 @click.option("--model", "-m", "models", multiple=True, default=("shapesworld", "sd-small"), show_default=True,
               help="Models to time: 'shapesworld', 'sd-small' (random SD-layout UNet, 256 px, CPU-friendly), 'sd-1.x' "
-                   "(random weights, the true SD 1.x architecture at 512 px: use a GPU), or any SD folder/hub id; repeatable.")
+                   "(random weights, the true SD 1.x architecture at 512 px: use a GPU), 'sdxl-small' (random SDXL-layout "
+                   "UNet, 256 px, CPU-friendly), 'sdxl' (random weights, the true SDXL base architecture at 1024 px: use a "
+                   "GPU), or any SD/SDXL folder/hub id; repeatable. SDXL models are compared with diffusers' LEDITS++ XL.")
 @click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of inversion and edit.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True, help="Weights' dtype.")

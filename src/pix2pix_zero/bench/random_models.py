@@ -102,10 +102,26 @@ def native_size(architecture: str) -> int:
     return int(arch["latent"]) * 2 ** (len(arch["vae"]) - 1)
 
 
+def sdxl_unet(architecture: str) -> Any:
+    """A random SDXL-layout UNet (under `torch.device("meta")`, only its shapes): text_time added conditioning."""
+    from diffusers import UNet2DConditionModel
+
+    arch = SDXL_ARCHITECTURES[architecture]
+    n = len(arch["unet"])
+    return UNet2DConditionModel(
+        sample_size=arch["latent"], block_out_channels=arch["unet"], layers_per_block=arch["layers"],
+        transformer_layers_per_block=arch["transformer_layers"], attention_head_dim=arch["heads"],
+        cross_attention_dim=sum(arch["text"]), down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",), use_linear_projection=True,
+        addition_embed_type="text_time", addition_time_embed_dim=arch["time_embed"],
+        projection_class_embeddings_input_dim=6 * arch["time_embed"] + arch["text"][1], norm_num_groups=arch["groups"],
+    )
+
+
 def build_random_sdxl(folder: Path, architecture: str = "sdxl-small", seed: int = 0) -> Path:
     """Save a random-weight SDXL-architecture model (UNet with text_time conditioning, VAE, CLIP-L-like and
     bigG-like-with-projection text encoders, two tokenizers, DDIM scheduler) that StableDiffusionXLPipeline loads."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     if (folder / "model_index.json").is_file():
@@ -115,15 +131,7 @@ def build_random_sdxl(folder: Path, architecture: str = "sdxl-small", seed: int 
     tokenizer = CLIPTokenizer.from_pretrained(str(write_clip_tokenizer(folder / "_tokenizer_source", words, arch["max_length"])))
     torch.manual_seed(seed)
     width_1, width_2 = arch["text"]
-    n = len(arch["unet"])
-    unet = UNet2DConditionModel(
-        sample_size=arch["latent"], block_out_channels=arch["unet"], layers_per_block=arch["layers"],
-        transformer_layers_per_block=arch["transformer_layers"], attention_head_dim=arch["heads"],
-        cross_attention_dim=width_1 + width_2, down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
-        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",), use_linear_projection=True,
-        addition_embed_type="text_time", addition_time_embed_dim=arch["time_embed"],
-        projection_class_embeddings_input_dim=6 * arch["time_embed"] + width_2, norm_num_groups=arch["groups"],
-    )
+    unet = sdxl_unet(architecture)
     vae = AutoencoderKL(block_out_channels=arch["vae"], down_block_types=("DownEncoderBlock2D",) * len(arch["vae"]),
                         up_block_types=("UpDecoderBlock2D",) * len(arch["vae"]), latent_channels=4, layers_per_block=2,
                         norm_num_groups=min(arch["groups"], arch["vae"][0]), sample_size=native_size(architecture),

@@ -1,4 +1,5 @@
-"""`pix2pix-zero bench speed`: this project against diffusers' StableDiffusionPix2PixZeroPipeline.
+"""`pix2pix-zero bench speed`: this project against diffusers' StableDiffusionPix2PixZeroPipeline, and on SDXL
+models against diffusers' LEditsPPPipelineStableDiffusionXL (LEDITS++, the maintained SDXL editing pipeline).
 
 Both run on the same model folder, image, caption and sentences with the same settings (50 steps,
 CFG 5 with the caption as negative prompt, xa_guidance 0.1). Each implementation runs in its own
@@ -6,6 +7,10 @@ fresh subprocess, so peak memory (RSS on CPU, allocated on GPU) is its own; a sa
 records the peak of each stage. The diffusers pipeline is used as it ships, with its inputs built
 the way its docs build them (`get_embeds` on the sentences, `invert(...).latents`, caption as
 negative prompt). Building the edit direction is done before timing in both.
+
+LEDITS++ XL runs as its docs show it: `invert(image, source_prompt=caption)` with its defaults (skip 0.15, source
+guidance 3.5), then the edit concepts [source (reversed), target] with edit guidance 5, on the model's DDIM scheduler
+(LEDITS++'s edit-friendly DDPM inversion), the same components, image and number of steps.
 """
 
 from __future__ import annotations
@@ -125,6 +130,8 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
     # both off SD 1.x at 512 px)
     inv_cfg = InversionConfig(num_steps=steps, reg_loss_scale="mean")
     edit_cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum")
+    if editor.components.is_sdxl:  # no pix2pix-zero pipeline to mirror on SDXL: our default per-element loss scales
+        inv_cfg, edit_cfg = InversionConfig(num_steps=steps), replace(edit_cfg, xa_loss_scale="sd512")
     if _needs_warmup(device):
         warm_inv, warm_edit = replace(inv_cfg, num_steps=WARMUP_STEPS), replace(edit_cfg, num_steps=WARMUP_STEPS)
         editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), source, targets, config=warm_edit)
@@ -142,6 +149,39 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
             if stage == "edit_first":
                 first_target_calls += editor.components.eps_model.num_calls - calls
     results.unet_calls = (editor.components.eps_model.num_calls - calls_before - first_target_calls) // repeat
+    return results
+
+
+LEDITS_SOURCE, LEDITS_TARGET = "cat", "dog"  # the concepts of SOURCE_SENTENCES and TARGET_SENTENCES
+LEDITS_XL = "diffusers LEDITS++ XL"
+
+
+def run_ledits_xl(model: str, image: Any, steps: int, device: str, dtype: str, repeat: int = 1) -> WorkerResult:
+    from diffusers import LEditsPPPipelineStableDiffusionXL
+
+    from ..components import resolve_dtype, resolve_model
+
+    pipe = LEditsPPPipelineStableDiffusionXL.from_pretrained(resolve_model(model), torch_dtype=resolve_dtype(dtype),
+                                                             add_watermarker=False)
+    if pipe.vae.dtype == torch.float16 and pipe.vae.config.force_upcast:
+        pipe.vae.to(torch.float32)  # as its own decode does; its encode does not, and would overflow in float16
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator(device="cpu").manual_seed(0)
+
+    def invert(n):
+        return pipe.invert(image=image, source_prompt=CAPTION, num_inversion_steps=n, generator=generator)
+
+    def edit(_):
+        return pipe(editing_prompt=[LEDITS_SOURCE, LEDITS_TARGET], reverse_editing_direction=[True, False],
+                    edit_guidance_scale=5.0, edit_threshold=0.9, generator=generator).images[0]
+
+    if _needs_warmup(device):
+        edit(invert(WARMUP_STEPS))
+    results = WorkerResult(LEDITS_XL)
+    for _ in range(repeat):
+        inverted = _timed(results, "invert", device, lambda: invert(steps))
+        _timed(results, "edit", device, lambda inverted=inverted: edit(inverted))
     return results
 
 
@@ -179,6 +219,12 @@ def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str, r
 WARMUP_STEPS = 2
 
 
+def _is_sdxl(model: str) -> bool:
+    from ..components_sdxl import is_sdxl_model
+
+    return is_sdxl_model(model)
+
+
 def _needs_warmup(device: str) -> bool:
     """On a GPU the first calls pay for kernel loading and autotuning: both implementations
     run a short untimed inversion + edit first.  CPUs have no such one-off cost."""
@@ -193,7 +239,9 @@ def worker_main(argv: list[str]) -> None:
 
     image = load_image(spec["image"])
     with tempfile.TemporaryDirectory() as tmp:
-        if spec["implementation"] == "diffusers":
+        if spec["implementation"] == LEDITS_XL:
+            result = run_ledits_xl(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
+        elif spec["implementation"] == "diffusers":
             result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
         else:
             result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp),
@@ -235,11 +283,14 @@ def bench_image(size: int, folder: Path) -> Path:
 
 def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
     """(model folder or id, native image size) for a bench model name; random architectures are built once."""
-    from .random_models import ARCHITECTURES, build_random_sd
+    from .random_models import ARCHITECTURES, SDXL_ARCHITECTURES, build_random_sd, build_random_sdxl, native_size
 
     if name in ARCHITECTURES:
         folder = build_random_sd(cache / "random-models" / name, name)
-        return str(folder), ARCHITECTURES[name]["latent"] * 8
+        return str(folder), native_size(name)
+    if name in SDXL_ARCHITECTURES:
+        folder = build_random_sdxl(cache / "random-models" / name, name)
+        return str(folder), native_size(name)
     from diffusers import UNet2DConditionModel
 
     from ..components import resolve_model
@@ -261,7 +312,8 @@ def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, 
         for name in models:
             model, size = resolve_bench_model(name, cache)
             image = bench_image(size, Path(tmp))
-            runs = [("diffusers", 1, "all"), ("ours", 1, "all")] + ([("ours", num_targets, "all")] if num_targets > 1 else [])
+            theirs = LEDITS_XL if _is_sdxl(model) else "diffusers"
+            runs = [(theirs, 1, "all"), ("ours", 1, "all")] + ([("ours", num_targets, "all")] if num_targets > 1 else [])
             runs += [("ours", 1, layers) for layers in xa_layer_variants if layers != "all"]
             for implementation, targets, layers in runs:
                 result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers, repeat)
@@ -280,10 +332,10 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per model: speed-up (diffusers time / ours) and memory ratio (ours / diffusers) per stage; extra-target cost."""
     out = []
     for model in dict.fromkeys(r["model"] for r in rows):
-        theirs = next(r for r in rows if r["model"] == model and r["implementation"] == "diffusers")
+        theirs = next(r for r in rows if r["model"] == model and r["implementation"].startswith("diffusers"))
         ours = next(r for r in rows if r["model"] == model and r["implementation"] == "pix2pix-zero")
         many = next((r for r in rows if r["model"] == model and r["targets"] > 1), None)
-        singles = [r for r in rows if r["model"] == model and r["implementation"] != "diffusers" and r["targets"] == 1]
+        singles = [r for r in rows if r["model"] == model and r is not theirs and r["targets"] == 1]
         for single in sorted(singles, key=lambda r: r is not ours):  # the default configuration first
             summary = {"model": model, "implementation": single["implementation"]}
             for stage in ("invert", "edit", "total"):
