@@ -262,7 +262,7 @@ def test_every_command_runs_on_sdxl(sdxl_dir, cache_dir, tmp_path):
     run("edit", photo, "-s", "cat", "-t", "dog", "--caption", CAPTION, "-o", tmp_path / "edit", *model, *FAST)
     meta = read_png_metadata(tmp_path / "edit" / "kitty.edit-dog.png")
     assert Image.open(tmp_path / "edit" / "kitty.edit-dog.png").size == (16, 12)  # native long side, aspect kept
-    assert meta["image_config"]["size"] == 16 and meta["model"] == str(sdxl_dir)
+    assert meta["image_config"]["size"] == 16 and meta["model"] == str(sdxl_dir) and meta["original_size"] == [48, 32]
     run("invert", photo, "--caption", CAPTION, "-o", tmp_path / "kitty.safetensors", *model, *FAST)
     assert (tmp_path / "kitty.safetensors").is_file()
     run("generate", "-p", CAPTION, "-s", "cat", "-t", "dog", "-o", tmp_path / "gen", *model, "--steps", "3", "-q")

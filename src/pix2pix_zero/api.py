@@ -137,7 +137,8 @@ class Pix2PixZero:
         self.components = components
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
-        self.preset: Preset = preset_for(preset, components.model_dir, sdxl=components.is_sdxl)  # with the model's own measured settings, if any
+        self.preset: Preset = preset_for(preset, components.model_dir, sdxl=components.is_sdxl,
+                                          native_size=components.native_size)  # with the model's own measured settings, if any
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.concepts = ConceptCache(self.cache_dir)
         self.progress = progress
@@ -356,6 +357,7 @@ class Pix2PixZero:
         return {"model": self.components.model_id, "model_fingerprint": self.components.fingerprint(), "preset": self.preset.name,
                 "preset_tuning": self.preset.tuning, "edit_config": asdict(cfg), "inversion_config": asdict(inversion.config) if inversion else None,
                 "image_config": asdict(image_config or self.preset.image), "seed": seed, "dtype": str(self.components.dtype),
+                **({"original_size": list(inversion.original_size)} if inversion and inversion.original_size else {}),
                 "versions": versions()}
 
     def _bar(self, total: int, desc: str) -> _ProgressBar:

@@ -86,16 +86,18 @@ def _is_sdxl(model_id: str) -> bool:
     return is_sdxl_model(model_id)
 
 
-def preset_for(name: str, model: str | os.PathLike[str] | None, sdxl: bool | None = None) -> Preset:
+def preset_for(name: str, model: str | os.PathLike[str] | None, sdxl: bool | None = None,
+               native_size: int | None = None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written).
-    SDXL models (`sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first."""
+    SDXL models (`sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first, at `native_size` (else read from
+    the folder; 1024 for a hub id)."""
     preset = get_preset(name)
     folder = Path(resolve_model(model)) if model is not None else None
     if sdxl if sdxl is not None else (folder is not None and _is_sdxl(str(folder))):
         from .components_sdxl import native_size_of
 
-        size = native_size_of(folder) if folder is not None else 1024
+        size = native_size or (native_size_of(folder) if folder is not None else 1024)
         preset = tuned(preset, {**SDXL_PRESET_TUNING[name], "image": {"size": size}})
     file = folder / PRESET_TUNING_FILE if folder is not None and folder.is_dir() else None
     if file is None or not file.is_file():
