@@ -11,7 +11,7 @@ from pix2pix_zero.attention import AttentionRecorder, hooked_cross_attention
 from pix2pix_zero.bench.random_models import build_random_sdxl, native_size
 from pix2pix_zero.components import ModelNotAvailableError, load_components, preset_for
 from pix2pix_zero.components_sdxl import SDXLComponents, pack_pooled, unpack_pooled
-from pix2pix_zero.config import EditConfig, ImageConfig, InversionConfig
+from pix2pix_zero.config import EditConfig, ImageConfig, InversionConfig, override
 from pix2pix_zero.editing import sample
 from pix2pix_zero.guidance import Conditioning, xa_guidance_step
 
@@ -297,3 +297,14 @@ def test_bench_speed_compares_sdxl_with_ledits_xl_whichever_way_the_ratio_falls(
             {"model": "sdxl-small", "implementation": "pix2pix-zero", "targets": 1, **stage, "edit_s": 32.0, "total_s": 34.0}]
     (summary,) = summarize(rows)
     assert summary["edit_speedup"] == pytest.approx(0.25) and summary["total_speedup"] == pytest.approx(10 / 34)
+
+
+@pytest.mark.parametrize("preset", ["official", "default"])
+def test_both_presets_edit_on_sdxl(sdxl_dir, cache_dir, tmp_path, preset):
+    (tmp_path / "source.txt").write_text("\n".join(SOURCE))
+    (tmp_path / "target.txt").write_text("\n".join(TARGET))
+    editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False, preset=preset)
+    result = editor.edit(_picture(32, 32), str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), num_steps=3,
+                         xa_layers="encoder", inversion_config=override(editor.preset.inversion, num_steps=3))
+    assert result.config["preset"] == preset and result.config["edit_config"]["xa_loss_scale"] == "sd512"
+    assert result.image.size == (16, 16) and result.image.tobytes() != result.reconstruction.tobytes()
