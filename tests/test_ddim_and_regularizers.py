@@ -91,7 +91,8 @@ def test_roll_offsets_never_zero_and_cover_the_range(monkeypatch):
 
 
 def _auto_corr_loss_reference(eps, generator, min_roll=1, min_size=8):
-    """The authors' loop (src/utils/ddim_inv.py, algorithm.md §2), one map and one roll at a time."""
+    """The authors' loop (their src/utils/ddim_inv.py; docs/method.md#noise-regularization), one map and one roll
+    at a time."""
     loss = eps.new_zeros(())
     for b in range(eps.shape[0]):
         for c in range(eps.shape[1]):

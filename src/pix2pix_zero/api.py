@@ -278,7 +278,8 @@ class Pix2PixZero:
             edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
-        reference = Conditioning(cond=caption_emb)  # with the caption as negative, CFG is the identity here (algorithm.md §3)
+        # with the caption as negative, CFG is the identity here (docs/method.md#classifier-free-guidance)
+        reference = Conditioning(cond=caption_emb)
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
         config_record = self._config_record(cfg, inversion, image_config, seed)

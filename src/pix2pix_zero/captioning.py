@@ -22,7 +22,7 @@ class Captioner(Protocol):
 class BlipCaptioner:
     """BLIP (`BlipForConditionalGeneration`) unconditional captioning, loaded lazily.
 
-    The authors used LAVIS' BLIP base_coco; transformers' BLIP replaces it (landscape.md §5.3).
+    The authors used LAVIS' BLIP base_coco; transformers' BLIP replaces it (docs/method.md#captioning).
     `prompt` is an optional text prefix for conditional captioning (the diffusers port used
     "a photography of"), stripped from the result.
     """

@@ -124,7 +124,8 @@ class Components:
 
     def __post_init__(self) -> None:
         for module in (self.unet, self.vae, self.text_encoder):
-            module.requires_grad_(False)  # gradients go to the latent only (algorithm.md §4: 60 s -> 42 s per SD step)
+            # gradients go to the latent only (docs/method.md#cost-notes: 60 s -> 42 s per SD step)
+            module.requires_grad_(False)
             module.eval()
         if self.unet.device.type == "cpu":
             # NHWC convolutions take oneDNN's faster path on CPU: the same weights in another memory layout

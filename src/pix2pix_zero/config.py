@@ -38,7 +38,8 @@ class InversionConfig:
     grid: Literal["mirror", "official"] = _opt(
         "mirror",
         "Inversion timestep grid. 'mirror': the exact reverse of the sampling grid, num_steps UNet calls. "
-        "'official': the authors' grid, num_steps-2 calls with eps at the less noisy timestep (algorithm.md §2).",
+        "'official': the authors' grid, num_steps-2 calls with eps at the less noisy timestep "
+        "(docs/method.md#the-ddim-grid).",
         choices=("mirror", "official"),
     )
     lambda_ac: float = _opt(20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).")
@@ -90,7 +91,7 @@ class EditConfig:
         "edited",
         "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper writes "
         "it; both CFG halves then see the moved latent. 'official': the authors' CFG pair, where the carried latent is the "
-        "negative half, moved by the negative prompt's maps (algorithm.md §3).",
+        "negative half, moved by the negative prompt's maps (docs/method.md#the-guidance-step).",
         choices=("edited", "official"),
     )
     xa_layers: Literal["all", "encoder"] = _opt(

@@ -154,7 +154,7 @@ def xa_guidance_step_official(
 
     The loss averages both halves; the UNet does not mix batch rows, so the negative half moves by
     its own maps only. The authors then carry the *negative* half forward (`x_in.chunk(2)[0]`), while
-    the prompt half's latent is used only for this step's conditional ε (algorithm.md §3).
+    the prompt half's latent is used only for this step's conditional ε (docs/method.md#the-guidance-step).
     """
     if step_size == 0 or target.uncond is None:
         return xa_guidance_step(model, recorder, x, t, target, ref_maps, step_size)

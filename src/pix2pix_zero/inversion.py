@@ -28,7 +28,7 @@ def invert(
     """DDIM inversion of `latents` (B, 4, h, w) conditioned on the caption, with ε regularized toward white noise.
 
     No classifier-free guidance: both of the authors' callers invert with guidance_scale=1, i.e.
-    the caption embedding alone (algorithm.md §2). Returns x_T with the shape of `latents`.
+    the caption embedding alone (docs/method.md#inversion). Returns x_T with the shape of `latents`.
     """
     steps = inversion_steps(cfg.num_steps, schedule, cfg.grid)
     x = latents.float()

@@ -2,7 +2,7 @@
 
 Inverted noise from plain DDIM is not Gaussian: it keeps the image's spatial correlations, which
 makes it hard to edit. The authors nudge each predicted ε toward white noise with gradient steps
-on two losses, both computed as in `src/utils/ddim_inv.py` (algorithm.md §2):
+on two losses, both computed as in `src/utils/ddim_inv.py` (docs/method.md#noise-regularization):
   - auto-correlation: squared correlations of ε with rolled copies of itself, over a pyramid;
   - KL: of the whole map's mean and variance to N(0, 1).
 They act on ε, not on x_t, and are gentle nudges (λ=20 on means over thousands of elements). A mean's
