@@ -47,7 +47,7 @@ def test_the_bundled_model_tunes_only_the_default_preset_and_says_why():
     from pix2pix_zero.config import tuned
 
     recorded = json.loads((BUNDLED_MODELS["shapesworld"] / PRESET_TUNING_FILE).read_text())["presets"]
-    assert set(recorded) == {"default"} and "README" in recorded["default"]["why"]
+    assert set(recorded) == {"default"} and "docs/quality.md" in recorded["default"]["why"]
     default = preset_for("default", "shapesworld")
     assert default.edit == dataclasses.replace(get_preset("default").edit, **recorded["default"]["edit"])
     assert default.inversion == get_preset("default").inversion and default.tuning == recorded["default"]

@@ -58,7 +58,7 @@ class InversionConfig:
         "Scale of the two regularizer losses. 'mean': means over the noise map, the authors' formula, so each gradient "
         "step per element grows as the latent shrinks (16x on a 4x16x16 latent against SD 1.x's 4x64x64). 'sd512': the "
         "same per-element steps as the authors' on SD 1.x at 512 px (identical there): lambda times elements / 16384 "
-        "(on ShapesWorld: circle->square edits landed 64 -> 80 %, README Quality).",
+        "(on ShapesWorld: circle->square edits landed 64 -> 80 %, docs/quality.md).",
         choices=("mean", "sd512"),
     )
 
@@ -107,7 +107,7 @@ class EditConfig:
         "formula, so the step size that works depends on how many maps there are and how large. 'sd512': the mean over "
         "those elements times their count in SD 1.x at 512 px (16 layers, 77 tokens), the same as 'sum' there, so one "
         "step size means the same on any model and resolution (on ShapesWorld: structure distance 0.0020 -> 0.0012, "
-        "README Quality).",
+        "docs/quality.md).",
         choices=("sum", "sd512"),
     )
     fuse_reference: bool = _opt(
