@@ -20,11 +20,11 @@ import click
 # transformers warns about optional vision backends on import; the CLI shows errors only.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from .cli_common import USER_ERRORS, quiet_libraries, user_errors  # noqa: F401 (USER_ERRORS: public name)
 from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, Preset, override
 
 RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
            (InversionConfig, "grid"): "inversion-grid"}
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
 def _config_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -85,19 +85,11 @@ class ModelOptions:
         from .api import Pix2PixZero
 
         if self.quiet:
-            _silence_library_progress()
+            quiet_libraries()
 
         return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
                                            progress=not self.quiet, sentence_model=self.sentence_model)
-
-
-def _silence_library_progress() -> None:
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,21 +123,6 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         packed = option(packed)
     return packed
-
-
-def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report expected failures (bad image, missing model, existing output, bad value) as one clear line, exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except USER_ERRORS as error:
-            raise click.ClickException(str(error) or type(error).__name__) from error
-
-    return wrapper
 
 
 def _parse_extra(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
@@ -186,7 +163,7 @@ def main() -> None:
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
          output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
@@ -228,7 +205,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_model_options
-@_user_errors
+@user_errors
 def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
     inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset_settings())
@@ -251,7 +228,7 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
              opts: ModelOptions, **config_flags: Any) -> None:
     """Synthetic mode: generate from --prompt and --seed, then edit the generation.
@@ -288,7 +265,7 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
           retry_failed: bool, recursive: bool, seed: int, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
           cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
@@ -327,7 +304,7 @@ def direction() -> None:
 @click.option("--target", "-t", required=True, help="Target concept: bank word, any word, or sentence file.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
 @_model_options
-@_user_errors
+@user_errors
 def direction_build(source: str, target: str, output: Path | None, opts: ModelOptions) -> None:
     """Embed both concepts' sentences (cached) and report the direction."""
     from .directions import save_direction
@@ -367,7 +344,7 @@ def direction_list(cache_dir: Path | None, banks: bool) -> None:
 @click.option("--model", "-m", default=None, help="Also show the model folder's own bank, when it has one (e.g. shapesworld).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
 @click.option("--num", "-n", type=int, default=10, show_default=True, help="How many sentences to print.")
-@_user_errors
+@user_errors
 def direction_show(concept: str, model: str | None, cache_dir: Path | None, num: int) -> None:
     """Show a concept: where its sentences come from, a sample of them, and its cached embeddings."""
     from . import sentences
@@ -409,7 +386,7 @@ def direction_delete(concept: str, cache_dir: Path | None) -> None:
 @click.option("--model", "-m", default=None,
               help="Show the presets as they apply to this model: a folder may record its own measured settings in "
                    "pix2pix_zero.json ('shapesworld', the bundled model, does) [default: the presets as written].")
-@_user_errors
+@user_errors
 def presets(as_json: bool, model: str | None) -> None:
     """Show the presets side by side."""
     from .components import preset_for
@@ -444,14 +421,14 @@ def presets(as_json: bool, model: str | None) -> None:
               help="Output root; each run writes a new run-NNN folder inside it.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_user_errors
+@user_errors
 def demo(image: Path | None, example: str | None, source: str | None, targets: tuple[str, ...], model: str, seed: int,
          steps: int, output: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
     from .demo import run_demo
 
     if quiet:
-        _silence_library_progress()
+        quiet_libraries()
 
     run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir)
     result = run.result

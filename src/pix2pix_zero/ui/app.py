@@ -35,10 +35,10 @@ from PIL import Image  # noqa: E402
 
 from .. import sentences as sentence_banks  # noqa: E402
 from ..api import Inversion, Pix2PixZero  # noqa: E402
+from ..cli_common import USER_ERRORS  # noqa: E402  (as the CLI: shown as one clear message)
 from ..config import override  # noqa: E402
 from ..files import safe_name  # noqa: E402
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)  # as the CLI: shown as one clear message
 INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
 OUTPUT_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 MAX_STEPS = 100

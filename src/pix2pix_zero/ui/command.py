@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..cli_common import USER_ERRORS
 from ..config import PRESETS
-
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
 @click.command("ui")
