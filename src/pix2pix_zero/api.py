@@ -30,7 +30,7 @@ from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
 from .components import Components, load_components, preset_for
 from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
-from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
+from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
 from .files import atomic_write, safe_name
 from .guidance import Conditioning
@@ -136,7 +136,8 @@ class Pix2PixZero:
         self._captioner = captioner
         self.preset: Preset = preset_for(preset, components.model_dir)  # with the model's own measured settings, if any
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self.concepts = ConceptCache(self.cache_dir)
+        shipped = components.model_dir / SHIPPED_CONCEPTS_FOLDER if components.model_dir else None
+        self.concepts = ConceptCache(self.cache_dir, shipped=[shipped] if shipped and shipped.is_dir() else [])
         self.progress = progress
 
     @classmethod
@@ -210,9 +211,12 @@ class Pix2PixZero:
     def concept_embedding(self, concept: str) -> tuple[Tensor, str, int]:
         """(1, T, D) mean embedding of the concept's sentences (cached on disk), with their origin and count."""
         sentences, origin = self.sentences(concept)
-        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=not self.progress, leave=False)
+        fingerprint = self.components.fingerprint()
+        stored = self.concepts.has(concept, fingerprint, sentences)  # shipped with the model or cached: no bar
+        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=stored or not self.progress,
+                   leave=False)
         with bar:
-            mean = self.concepts.get_or_compute(concept, sentences, self.components.fingerprint(), self.components.model_id,
+            mean = self.concepts.get_or_compute(concept, sentences, fingerprint, self.components.model_id,
                                                 lambda s: self.components.encode_text(s, on_batch=bar.update))
         return mean.to(self.components.device), origin, len(sentences)
 

@@ -190,12 +190,14 @@ class Components:
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
     def fingerprint(self) -> str:
-        """A short hash identifying the text encoder, UNet and VAE weights, for cache keys."""
+        """A short hash of the text encoder, UNet and VAE (configs and sampled weights), for cache keys: the content
+        only, not where the folder lies, so a second copy of a model reuses the first one's cached results."""
         if self._fingerprint is not None:
             return self._fingerprint
-        digest = hashlib.sha256(self.model_id.encode())
+        digest = hashlib.sha256()
         for module in (self.text_encoder, self.unet, self.vae):
             config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+            config = {k: v for k, v in config.items() if not k.startswith("_")}  # _name_or_path: where it was loaded from
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             params = list(module.parameters())
             for p in (params[0], params[len(params) // 2], params[-1]):

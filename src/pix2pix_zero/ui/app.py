@@ -102,9 +102,8 @@ class EditorApp:
         banks = sentence_banks.list_banks([own] if own else [])
         names = sorted(banks, key=lambda key: (own is None or banks[key].parent != own, key))
         choices = [key.replace("_", " ") for key in names]
-        model_id = self.editor.components.model_id
         try:
-            cached = [entry.concept for entry in self.editor.concepts.entries() if entry.model == model_id]
+            cached = [entry.concept for entry in self.editor.concepts.entries(self.editor.components.fingerprint())]
         except (OSError, ValueError):  # an unreadable cache file must not take the app down
             cached = []
         known = {sentence_banks.bank_key_or_raw(c) for c in choices}
@@ -232,7 +231,7 @@ class EditorApp:
             with self._lock:
                 for i, concept in enumerate(concepts):  # embedded once per concept and model, then read from the disk cache
                     sentences, _ = self.editor.sentences(concept)
-                    cached = self.editor.concepts.path_for(concept, self.editor.components.fingerprint(), sentences).is_file()
+                    cached = self.editor.concepts.has(concept, self.editor.components.fingerprint(), sentences)
                     desc = (f"Direction: '{concept}' is cached" if cached else
                             f"Building a new direction: embedding {len(sentences)} sentences for '{concept}'")
                     progress(0.05 + 0.15 * i / len(concepts), desc=desc)
