@@ -80,6 +80,21 @@ def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
                          '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}') from error
 
 
+def pads_to_square(model: str | os.PathLike[str] | None) -> bool:
+    """Whether the model folder's `pix2pix_zero.json` says it knows square images only ({"inputs": {"square": "pad"}}):
+    a non-square input is then padded to a square with its border colour and the outputs cropped back (the bundled
+    model, trained on 64x64 scenes, says so; stretching would turn its circles into ellipses)."""
+    folder = Path(resolve_model(model)) if model is not None else None
+    file = folder / PRESET_TUNING_FILE if folder is not None else None
+    if file is None or not file.is_file():
+        return False
+    try:
+        inputs = json.loads(file.read_text()).get("inputs", {})
+        return inputs.get("square") == "pad"
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{file} holds no valid model settings ({error})") from error
+
+
 def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
     try:
         return loader(model, **kwargs)
