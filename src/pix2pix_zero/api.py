@@ -34,8 +34,17 @@ from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_direction
 from .editing import edit as edit_latents
 from .files import atomic_write, safe_name
 from .guidance import Conditioning
-from .images import (Box, crop_to_box, labelled_grid, load_image, pad_to_square, pil_to_tensor, prepare_image, save_png,
-                     tensor_to_pil)
+from .images import (
+    Box,
+    crop_to_box,
+    labelled_grid,
+    load_image,
+    pad_to_square,
+    pil_to_tensor,
+    prepare_image,
+    save_png,
+    tensor_to_pil,
+)
 from .inversion import invert as invert_latents
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
