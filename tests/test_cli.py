@@ -185,3 +185,12 @@ def test_invert_inversion_steps_is_a_hidden_deprecated_alias_of_steps(run, tiny_
     assert Inversion.load(tmp_path / "b.safetensors").config.num_steps == 3
     clash = run("invert", str(photo), "--steps", "4", "--inversion-steps", "3", "-o", str(tmp_path / "c.safetensors"), *common)
     assert clash.exit_code == 2 and "disagree" in clash.output
+
+
+def test_loading_is_quiet_unless_verbose(run):
+    """No weight-loading bars by default (the bundled model loads in a second); -v brings them back."""
+    quiet = CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1"], catch_exceptions=False)
+    assert quiet.exit_code == 0 and "Loading weights" not in quiet.stderr
+    verbose = CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1", "-v"], catch_exceptions=False)
+    assert verbose.exit_code == 0 and "Loading weights" in verbose.stderr
+    CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1"], catch_exceptions=False)  # quiet again

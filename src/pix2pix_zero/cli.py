@@ -38,7 +38,7 @@ def preset_default_text(cls: type, name: str) -> str:
 
     parts = []
     for preset in sorted(PRESETS):
-        written = getattr(getattr(PRESETS[preset], SECTIONS[cls]), name)
+        written = getattr(getattr(preset_for(preset, None), SECTIONS[cls]), name)
         bundled = getattr(getattr(preset_for(preset, BUNDLED_MODEL), SECTIONS[cls]), name)
         parts.append(f"{preset} {bundled}" if bundled == written else
                      f"{preset} {bundled} on {BUNDLED_MODEL}, {written} on other models")
@@ -105,8 +105,7 @@ class ModelOptions:
     def editor(self) -> Any:
         from .api import Pix2PixZero
 
-        if not self.verbose:
-            quiet_libraries()
+        quiet_libraries(not self.verbose)
         return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
                                            progress=not self.quiet, sentence_model=self.sentence_model)

@@ -30,13 +30,17 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(quiet: bool = True) -> None:
     """Switch off diffusers' and transformers' weight-loading bars and info messages: loading the model is not a
-    long step, and our own bars (inversion, edit, sentence embedding) still show."""
+    long step, and our own bars (inversion, edit, sentence embedding) still show. quiet=False (--verbose) turns
+    them back on."""
     import diffusers
     import transformers
 
-    diffusers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
+    for logging in (diffusers.utils.logging, transformers.utils.logging):
+        if quiet:
+            logging.disable_progress_bar()
+            logging.set_verbosity_error()
+        else:
+            logging.enable_progress_bar()
+            logging.set_verbosity_warning()

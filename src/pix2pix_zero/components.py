@@ -64,6 +64,14 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
     return name
 
 
+def model_name(model_id: str) -> str:
+    """How to show a loaded model to a person: a bundled model by its name, anything else as given."""
+    for name, folder in BUNDLED_MODELS.items():
+        if Path(model_id) == folder:
+            return name
+    return model_id
+
+
 def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli_common import user_errors
+from ..cli_common import quiet_libraries, user_errors
 
 
 @click.group()
@@ -119,6 +119,7 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--sweep") from error
     chosen = [table[n] for n in (method_names or ([] if sweeps else table))] + swept
+    quiet_libraries()
     editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
     if images is not None:
         if not tasks:

@@ -36,6 +36,7 @@ from PIL import Image  # noqa: E402
 from .. import sentences as sentence_banks  # noqa: E402
 from ..api import Inversion, Pix2PixZero  # noqa: E402
 from ..cli_common import USER_ERRORS  # noqa: E402  (as the CLI: shown as one clear message)
+from ..components import model_name  # noqa: E402
 from ..config import override  # noqa: E402
 from ..files import safe_name  # noqa: E402
 
@@ -271,7 +272,7 @@ class EditorApp:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _summary(self, result: Any, reused_inversion: bool, invert_s: float) -> str:
-        lines = [f"**Caption:** {_md(result.caption)}  ", f"**Model:** `{result.config['model']}` · preset `{result.config['preset']}` · "
+        lines = [f"**Caption:** {_md(result.caption)}  ", f"**Model:** `{model_name(result.config['model'])}` · preset `{result.config['preset']}` · "
                  f"seed {result.config['seed']} · {result.config['edit_config']['num_steps']} steps"]
         for edit in result.edits:
             origin, count = edit["sentences"]["target"]
@@ -295,7 +296,7 @@ class EditorApp:
 
     def build(self) -> gr.Blocks:
         defaults, choices = self.defaults(), self.concept_choices()
-        model = self.editor.components.model_id
+        model = model_name(self.editor.components.model_id)
         with gr.Blocks(title="pix2pix-zero", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
             gr.Markdown(DESCRIPTION + f"\nModel: `{model}` · preset `{self.editor.preset.name}`")
             with gr.Row():
