@@ -37,7 +37,15 @@ def _threads():
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory):
     from fakes import write_tiny_clip_tokenizer
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPTokenizer, CLIPVisionConfig
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+    )
 
     folder = tmp_path_factory.mktemp("tiny-clip")
     tokenizer = CLIPTokenizer.from_pretrained(str(write_tiny_clip_tokenizer(folder / "tok")))

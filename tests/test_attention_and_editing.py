@@ -9,7 +9,14 @@ from pix2pix_zero.components import load_components
 from pix2pix_zero.config import EditConfig
 from pix2pix_zero.ddim import ddim_step, sampling_steps
 from pix2pix_zero.editing import edit
-from pix2pix_zero.guidance import Conditioning, predict_eps, xa_guidance_step, xa_guidance_step_official, xa_loss, xa_step_scale
+from pix2pix_zero.guidance import (
+    Conditioning,
+    predict_eps,
+    xa_guidance_step,
+    xa_guidance_step_official,
+    xa_loss,
+    xa_step_scale,
+)
 
 
 @pytest.fixture(scope="module")

@@ -125,6 +125,7 @@ def test_batch_command_end_to_end_on_the_tiny_model(tmp_path, folder, tiny_model
     assert CliRunner().invoke(main, args).output.startswith("0 edited, 0 failed, 2 already done")
 
 
+@pytest.mark.slow
 def test_ray_batch_on_a_local_cluster_writes_the_same_manifest_and_resumes(tmp_path, folder, tiny_model_dir, cache_dir):
     ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
     from pix2pix_zero import EditConfig, InversionConfig

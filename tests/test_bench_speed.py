@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from pix2pix_zero.bench.speed import PeakMemory, summarize
@@ -35,6 +36,7 @@ def test_summary_ratios():
     assert summary["extra_target_cost"] == (6.0 - 4.0) / 2 / 4.0
 
 
+@pytest.mark.slow
 def test_bench_speed_command_on_the_tiny_model(tiny_model_dir, tmp_path):
     result = CliRunner().invoke(main, ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "3", "--targets", "2",
                                        "--threads", "1", "-o", str(tmp_path), "--xa-layers", "encoder"], catch_exceptions=False)
@@ -73,6 +75,7 @@ def test_repeated_timing_keeps_the_fastest_run_and_the_highest_peak():
     assert stage.peak_mib >= baseline + 100  # the big run's peak
 
 
+@pytest.mark.slow
 def test_bench_speed_repeat_counts_one_run_of_unet_calls(tiny_model_dir, tmp_path):
     result = CliRunner().invoke(main, ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "2", "--targets", "1",
                                        "--threads", "1", "-o", str(tmp_path), "--repeat", "2"], catch_exceptions=False)

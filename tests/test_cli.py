@@ -79,9 +79,9 @@ def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):
     listing = run("direction", "list")
     assert "cat" in listing.output and "dog" in listing.output
     assert "1000 sentences" in run("direction", "list", "--banks").output
-    shown = run("direction", "show", "dog", "-n", "3").output
+    shown = run("direction", "show", "dog", "-n", "3", "--model", str(tiny_model_dir), "-q").output
     assert "bank" in shown and "1000 sentences" in shown and "cached: 1000 sentences" in shown and str(tiny_model_dir) in shown
-    assert "template generator" in run("direction", "show", "unicorn").output
+    assert "template generator" in run("direction", "show", "unicorn", "--model", str(tiny_model_dir), "-q").output
     assert run("direction", "delete", "dog").exit_code == 0
     assert "dog " not in run("direction", "list").output
     assert run("direction", "delete", "dog").exit_code == 1
@@ -115,7 +115,7 @@ def test_a_model_folder_tunes_its_default_preset(run, tiny_model_dir, photo, tmp
     assert shown["default"]["edit"]["xa_guidance"] == 0.03 and shown["default"]["synthetic_xa_guidance"] == 0.05
     assert shown["official"]["edit"]["xa_guidance"] == 0.1 and "tuning" not in shown["official"]
     assert "measured on this model" in run("presets", "--model", str(folder)).output
-    assert json.loads(run("presets", "--json").output)["default"]["edit"]["xa_guidance"] == 0.1
+    assert json.loads(run("presets", "--json", "--as-written").output)["default"]["edit"]["xa_guidance"] == 0.1
 
     (folder / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": {"edit": {"xa_guidanse": 0.03}}}}))
     broken = run("edit", str(photo), "-s", "cat", "-t", "dog", "--model", str(folder), "-o", str(tmp_path / "x"), *FAST)
@@ -141,3 +141,56 @@ def test_bad_input_gives_a_clear_error(run, tiny_model_dir, photo, tmp_path, arg
 def test_unknown_flag_is_a_usage_error(run):
     result = run("edit", "x.png", "-s", "cat", "-t", "dog", "--xa-guidence", "0.2")
     assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_the_bundled_model_is_discoverable(run):
+    """Without --model, `presets`, `direction list --banks`, `direction show` and `edit --help` answer for the
+    model `edit` loads by default, the bundled one."""
+    shown = json.loads(run("presets", "--json").output)
+    assert shown["default"]["edit"]["xa_guidance"] == 0.03 and shown["official"]["edit"]["xa_guidance"] == 0.1
+    assert "presets for the model shapesworld" in run("presets").output
+    banks = run("direction", "list", "--banks").output
+    assert "banks of the model shapesworld" in banks and "shipped banks" in banks
+    assert banks.index("circle ") < banks.index("shipped banks") < banks.index("cat ")
+    circle = run("direction", "show", "circle", "-n", "2").output
+    assert "bank circle.txt, 750 sentences (model shapesworld)" in circle and "shipped with the model" in circle
+    help_text = " ".join(run("edit", "--help").output.split())
+    assert "default 0.03 on shapesworld, 0.1 on other models; official 0.1" in help_text
+    assert "pix2pix-zero presets -m MODEL" in help_text
+
+
+def test_shapesworld_info_lists_words_palette_and_sizes(run):
+    from pix2pix_zero.shapesworld import world
+
+    facts = json.loads(run("shapesworld", "info", "--json").output)
+    assert facts["shapes"] == list(world.SHAPES) and facts["object_colors"]["yellow"] == list(world.OBJECT_COLORS["yellow"])
+    assert set(facts["sizes"]) == set(world.SIZES) and facts["image_size"] == [world.IMAGE_SIZE] * 2
+    assert "circle" in facts["sentence_banks"] and "triangle" in facts["words"]
+    text = run("shapesworld", "info").output
+    assert "yellow     (250, 220, 30)" in text and "large (radius 12 px)" in text
+
+
+def test_invert_inversion_steps_is_a_hidden_deprecated_alias_of_steps(run, tiny_model_dir, photo, tmp_path):
+    from pix2pix_zero.api import Inversion
+
+    help_text = run("invert", "--help").output
+    assert "--steps" in help_text and "--inversion-steps" not in help_text
+    common = ["--caption", "a photo of a cat", "--model", str(tiny_model_dir), "--num-reg-steps", "1", "--num-ac-rolls", "1", "-q"]
+    result = CliRunner().invoke(main, ["invert", str(photo), "--inversion-steps", "3", "-o", str(tmp_path / "a.safetensors"),
+                                       *common], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "deprecated" in result.stderr and "--steps" in result.stderr
+    assert Inversion.load(tmp_path / "a.safetensors").config.num_steps == 3
+    run("invert", str(photo), "--steps", "3", "-o", str(tmp_path / "b.safetensors"), *common)
+    assert Inversion.load(tmp_path / "b.safetensors").config.num_steps == 3
+    clash = run("invert", str(photo), "--steps", "4", "--inversion-steps", "3", "-o", str(tmp_path / "c.safetensors"), *common)
+    assert clash.exit_code == 2 and "disagree" in clash.output
+
+
+def test_loading_is_quiet_unless_verbose(run):
+    """No weight-loading bars by default (the bundled model loads in a second); -v brings them back."""
+    quiet = CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1"], catch_exceptions=False)
+    assert quiet.exit_code == 0 and "Loading weights" not in quiet.stderr
+    verbose = CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1", "-v"], catch_exceptions=False)
+    assert verbose.exit_code == 0 and "Loading weights" in verbose.stderr
+    CliRunner().invoke(main, ["direction", "show", "circle", "-n", "1"], catch_exceptions=False)  # quiet again

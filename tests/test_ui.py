@@ -297,6 +297,7 @@ class BrightnessCaptioner:
         return "a white picture" if mean > 200 else "a photo of a cat"
 
 
+@pytest.mark.slow
 def test_edit_in_a_real_browser(browser, tiny_model_dir, cache_dir, image_file, tmp_path):
     from playwright.sync_api import expect
 
@@ -370,3 +371,56 @@ def test_edit_in_a_real_browser(browser, tiny_model_dir, cache_dir, image_file, 
         assert outside == [] and len(local) > 10  # every request was seen, and none left the machine
     finally:
         demo.close()
+
+
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "ui.png"
+
+
+@pytest.mark.slow
+def test_a_real_edit_on_the_bundled_model_in_a_real_browser(browser, tmp_path):
+    """The bundled model edits a shipped scene in the browser: the reconstruction matches the input and every edit is
+    the target shape the judge reads, in the input's colour. PIX2PIX_ZERO_UPDATE_DOCS=1 writes the screenshot to
+    docs/ui.png, so the README's picture of the app is always this run."""
+    from playwright.sync_api import expect
+
+    from pix2pix_zero import shapesworld
+    from pix2pix_zero.shapesworld.judge import Judge
+
+    editor = Pix2PixZero.from_pretrained("shapesworld", cache_dir=tmp_path / "cache", progress=False)
+    scene = shapesworld.example_path("red_circle_white")
+    app = EditorApp(editor, output_root=tmp_path / "outputs", examples=ui_app.default_examples("shapesworld"))
+    demo = app.build()
+    port = _free_port()
+    serve(demo, port=port, block=False, quiet=True)
+    targets = ("square", "heart", "triangle")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.locator("#input-image input[type=file]").set_input_files(str(scene))
+        expect(page.locator("#caption textarea")).to_have_value("a large red circle in the center on a white background",
+                                                                timeout=60_000)
+        page.locator("#source input").fill("circle")
+        page.keyboard.press("Enter")
+        for target in targets:
+            page.locator("#targets input").fill(target)
+            page.keyboard.press("Enter")
+        page.locator("#edit-button").click()
+        edits = page.locator("#edits-out img")
+        expect(edits).to_have_count(len(targets), timeout=600_000)
+        for img in [edits.first, edits.last, page.locator("#reconstruction-out img")]:
+            img.scroll_into_view_if_needed()
+            expect(img).to_have_js_property("complete", True)
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(tmp_path / "ui.png"), full_page=True)
+    finally:
+        demo.close()
+
+    outputs = {p.name.split(".")[-2]: Image.open(p).convert("RGB") for p in (tmp_path / "outputs").rglob("*.png")}
+    source = torch.tensor(list(outputs["input"].tobytes()), dtype=torch.float32)
+    error = torch.tensor(list(outputs["reconstruction"].tobytes()), dtype=torch.float32) - source
+    assert 10 * torch.log10(255**2 / error.pow(2).mean()) > 20  # a reconstruction, not noise
+    judged = Judge.load(shapesworld.BUNDLED_MODEL_DIR / "judge").predict([outputs[f"edit-{t}"] for t in targets])
+    for target, seen in zip(targets, judged):
+        assert (seen["shapes"], seen["colors"], seen["background"]) == ([target], ["red"], "white"), (target, seen)
+    if os.environ.get("PIX2PIX_ZERO_UPDATE_DOCS"):
+        shutil.copy(tmp_path / "ui.png", DOCS_SCREENSHOT)

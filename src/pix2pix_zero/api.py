@@ -28,13 +28,23 @@ from tqdm.auto import tqdm
 from . import sentences as sentence_banks
 from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
-from .components import Components, load_components, preset_for
+from .components import Components, load_components, pads_to_square, preset_for
 from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
-from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
+from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
 from .files import atomic_write, safe_name
 from .guidance import Conditioning
-from .images import labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
+from .images import (
+    Box,
+    crop_to_box,
+    labelled_grid,
+    load_image,
+    pad_to_square,
+    pil_to_tensor,
+    prepare_image,
+    save_png,
+    tensor_to_pil,
+)
 from .inversion import invert as invert_latents
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
@@ -62,10 +72,13 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
+    content_box: Box | None = None  # where a non-square input lies in the padded square `image` (see pad_to_square)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
                 "seed": str(self.seed), "image_sha256": self.image_sha256}
+        if self.content_box is not None:
+            meta["content_box"] = json.dumps(list(self.content_box))
         tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
@@ -77,8 +90,9 @@ class Inversion:
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
         # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
         config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
+        box = tuple(json.loads(meta["content_box"])) if "content_box" in meta else None
         return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"])
+                   meta["model"], int(meta["seed"]), meta["image_sha256"], box)
 
 
 @dataclass
@@ -135,8 +149,10 @@ class Pix2PixZero:
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
         self.preset: Preset = preset_for(preset, components.model_dir)  # with the model's own measured settings, if any
+        self.pads_to_square = pads_to_square(components.model_dir)  # a model that knows square images only
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self.concepts = ConceptCache(self.cache_dir)
+        shipped = components.model_dir / SHIPPED_CONCEPTS_FOLDER if components.model_dir else None
+        self.concepts = ConceptCache(self.cache_dir, shipped=[shipped] if shipped and shipped.is_dir() else [])
         self.progress = progress
 
     @classmethod
@@ -162,9 +178,16 @@ class Pix2PixZero:
         return self._captioner(image)
 
     def prepare_image(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None = None) -> Image.Image:
+        return self._prepare(image, image_config)[0]
+
+    def _prepare(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None) -> tuple[Image.Image, Box | None]:
+        """The model-sized input and, when it was padded to a square, where the original lies in it."""
         cfg = image_config or self.preset.image
         loaded = load_image(image, max_pixels=cfg.max_input_pixels)
-        return prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
+        box = None
+        if self.pads_to_square and loaded.width != loaded.height:  # no stretching: pad, and crop the outputs back
+            loaded, box = pad_to_square(loaded)
+        return prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect), box
 
     def _cached_caption(self, image: Image.Image, image_sha: str, use_cache: bool) -> str:
         """Captions of captioners with a `cache_key` (BLIP checkpoints: name and files) are kept on disk per image;
@@ -210,9 +233,12 @@ class Pix2PixZero:
     def concept_embedding(self, concept: str) -> tuple[Tensor, str, int]:
         """(1, T, D) mean embedding of the concept's sentences (cached on disk), with their origin and count."""
         sentences, origin = self.sentences(concept)
-        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=not self.progress, leave=False)
+        fingerprint = self.components.fingerprint()
+        stored = self.concepts.has(concept, fingerprint, sentences)  # shipped with the model or cached: no bar
+        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=stored or not self.progress,
+                   leave=False)
         with bar:
-            mean = self.concepts.get_or_compute(concept, sentences, self.components.fingerprint(), self.components.model_id,
+            mean = self.concepts.get_or_compute(concept, sentences, fingerprint, self.components.model_id,
                                                 lambda s: self.components.encode_text(s, on_batch=bar.update))
         return mean.to(self.components.device), origin, len(sentences)
 
@@ -230,7 +256,7 @@ class Pix2PixZero:
                image_config: ImageConfig | None = None, seed: int = 0, use_cache: bool = True) -> Inversion:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
-        prepared = self.prepare_image(image, image_config)
+        prepared, box = self._prepare(image, image_config)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
         caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
         key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
@@ -239,14 +265,14 @@ class Pix2PixZero:
         if use_cache and cache_file.is_file():
             cached = Inversion.load(cache_file)
             return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                             prepared, cfg, self.components.model_id, seed, image_sha)
+                             prepared, cfg, self.components.model_id, seed, image_sha, box)
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
         with self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step:
             x_T = invert_latents(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha)
+        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha, box)
         if use_cache:
             inversion.save(cache_file)
         return inversion
@@ -283,8 +309,10 @@ class Pix2PixZero:
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
         config_record = self._config_record(cfg, inversion, image_config, seed)
+        if inversion.content_box is not None:
+            config_record["padded_to_square"] = {"content_box": list(inversion.content_box)}
         return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, config_record,
-                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at})
+                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at}, inversion.content_box)
 
     def generate_and_edit(self, prompt: str, source: str, target: str | Sequence[str], seed: int = 0,
                           config: EditConfig | None = None, size: int | None = None, **edit_overrides: Any) -> EditResult:
@@ -332,13 +360,17 @@ class Pix2PixZero:
             return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step)
 
     def _result(self, edited: Tensor, reconstructed: Tensor, input_image: Image.Image, caption: str,
-                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float]) -> EditResult:
+                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float],
+                content_box: Box | None = None) -> EditResult:
         started = time.perf_counter()
         c = self.components
         pixels = c.decode_latents(torch.cat([edited, reconstructed]))
         unsafe = c.flag_unsafe(pixels)
         pixels[torch.tensor(unsafe, dtype=torch.bool)] = 0.0  # the optional safety checker blanks flagged images
         *images, reconstruction = tensor_to_pil(pixels)
+        if content_box is not None:  # a padded input: every output back to the input's own aspect ratio
+            images, reconstruction, input_image = ([crop_to_box(i, content_box) for i in images],
+                                                   crop_to_box(reconstruction, content_box), crop_to_box(input_image, content_box))
         timings = {**timings, "decode": time.perf_counter() - started}
         return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe)
 

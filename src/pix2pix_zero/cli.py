@@ -20,29 +20,49 @@ import click
 # transformers warns about optional vision backends on import; the CLI shows errors only.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from .cli_common import USER_ERRORS, quiet_libraries, user_errors  # noqa: F401 (USER_ERRORS: public name)
 from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, Preset, override
 
 RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
            (InversionConfig, "grid"): "inversion-grid"}
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
-def _config_options(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """click options for every field of a config dataclass, defaulting to None (= the preset's value)."""
+SECTIONS = {InversionConfig: "inversion", EditConfig: "edit", ImageConfig: "image"}
+BUNDLED_MODEL = "shapesworld"  # what --model defaults to
+
+
+def preset_default_text(cls: type, name: str) -> str:
+    """An unset flag's default in --help: each preset's value for the bundled model, and as written where a
+    model folder's own tuning (pix2pix_zero.json) changes it."""
+    from .components import preset_for
+
+    parts = []
+    for preset in sorted(PRESETS):
+        written = getattr(getattr(preset_for(preset, None), SECTIONS[cls]), name)
+        bundled = getattr(getattr(preset_for(preset, BUNDLED_MODEL), SECTIONS[cls]), name)
+        parts.append(f"{preset} {bundled}" if bundled == written else
+                     f"{preset} {bundled} on {BUNDLED_MODEL}, {written} on other models")
+    return f"[default: the --preset's value for --model: {'; '.join(parts)}; `pix2pix-zero presets -m MODEL` shows them]"
+
+
+def _config_options(cls: type, hidden: frozenset[str] = frozenset()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """click options for every field of a config dataclass, defaulting to None (= the preset's value for the model);
+    fields in `hidden` keep a working flag that --help does not list."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for f in reversed(fields(cls)):
             flag = RENAMED.get((cls, f.name), f.name.replace("_", "-"))
             default = f.default if f.default is not MISSING else None
-            help_text = f"{f.metadata.get('help', '')} [default preset: {default}]"
+            common = dict(default=None, help=f"{f.metadata.get('help', '')} {preset_default_text(cls, f.name)}",
+                          hidden=f.name in hidden)
             dest = f"{cls.__name__}__{f.name}"
             if f.type in ("bool", bool):
-                command = click.option(f"--{flag}/--no-{flag}", dest, default=None, help=help_text)(command)
+                command = click.option(f"--{flag}/--no-{flag}", dest, **common)(command)
             elif "choices" in f.metadata:
-                command = click.option(f"--{flag}", dest, type=click.Choice(f.metadata["choices"]), default=None, help=help_text)(command)
+                command = click.option(f"--{flag}", dest, type=click.Choice(f.metadata["choices"]), **common)(command)
             else:
                 kind = float if isinstance(default, float) or f.type == "float" else int
-                command = click.option(f"--{flag}", dest, type=kind, default=None, help=help_text)(command)
+                command = click.option(f"--{flag}", dest, type=kind, **common)(command)
         return command
 
     return decorate
@@ -74,6 +94,7 @@ class ModelOptions:
     safety_checker: bool
     sentence_model: Path | None
     quiet: bool
+    verbose: bool
 
     def preset_settings(self) -> Preset:
         """--preset as it applies to --model: with the model folder's own measured settings, if it records any."""
@@ -84,20 +105,10 @@ class ModelOptions:
     def editor(self) -> Any:
         from .api import Pix2PixZero
 
-        if self.quiet:
-            _silence_library_progress()
-
+        quiet_libraries(not self.verbose)
         return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, captioner=self.captioner,
                                            safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
                                            progress=not self.quiet, sentence_model=self.sentence_model)
-
-
-def _silence_library_progress() -> None:
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -109,7 +120,7 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, opts=opts, **kwargs)
 
     options = [
-        click.option("--model", "-m", default="shapesworld", show_default=True,
+        click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
                      help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id (e.g. CompVis/stable-diffusion-v1-4), "
                           "a local folder, or 'shapesworld' (the bundled offline model)."),
         click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps."),
@@ -126,26 +137,14 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sentence-model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                      help="Local transformers language model (folder) that writes sentences for concepts without a bank "
                           "[default: offline template sentences]."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars (shown by default for inversion, edit and "
+                     "sentence embedding)."),
+        click.option("--verbose", "-v", is_flag=True, help="Also show diffusers' and transformers' weight-loading bars and "
+                     "messages (off by default: loading is not a long step)."),
     ]
     for option in reversed(options):
         packed = option(packed)
     return packed
-
-
-def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report expected failures (bad image, missing model, existing output, bad value) as one clear line, exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except USER_ERRORS as error:
-            raise click.ClickException(str(error) or type(error).__name__) from error
-
-    return wrapper
 
 
 def _parse_extra(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
@@ -186,7 +185,7 @@ def main() -> None:
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
          output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
@@ -224,13 +223,18 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
               help="Inversion file to write [default: <image stem>.inversion.safetensors].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--steps", "EditConfig__num_steps", type=int, default=None,
-              help="DDIM steps; the later edit should use the same number [default preset: 50].")
+              help="DDIM steps of the inversion; the later edit must use the same number "
+                   + preset_default_text(InversionConfig, "num_steps"))
 @_config_options(ImageConfig)
-@_config_options(InversionConfig)
+@_config_options(InversionConfig, hidden=frozenset({"num_steps"}))  # --inversion-steps: a deprecated alias of --steps
 @_model_options
-@_user_errors
+@user_errors
 def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
+    if config_flags.get("InversionConfig__num_steps") is not None:
+        click.echo("warning: `invert --inversion-steps` is deprecated; use --steps (the same setting)", err=True)
+        if config_flags.get("EditConfig__num_steps") not in (None, config_flags["InversionConfig__num_steps"]):
+            raise click.UsageError("--steps and --inversion-steps disagree; give only --steps")
     inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset_settings())
     output = output or Path(f"{image.stem}.inversion.safetensors")
     if output.exists() and not overwrite:
@@ -251,7 +255,7 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
              opts: ModelOptions, **config_flags: Any) -> None:
     """Synthetic mode: generate from --prompt and --seed, then edit the generation.
@@ -288,7 +292,7 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
-@_user_errors
+@user_errors
 def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
           retry_failed: bool, recursive: bool, seed: int, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
           cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
@@ -327,7 +331,7 @@ def direction() -> None:
 @click.option("--target", "-t", required=True, help="Target concept: bank word, any word, or sentence file.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
 @_model_options
-@_user_errors
+@user_errors
 def direction_build(source: str, target: str, output: Path | None, opts: ModelOptions) -> None:
     """Embed both concepts' sentences (cached) and report the direction."""
     from .directions import save_direction
@@ -345,49 +349,65 @@ def direction_build(source: str, target: str, output: Path | None, opts: ModelOp
 
 @direction.command("list")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder to list.")
-@click.option("--banks", is_flag=True, help="List the shipped sentence banks instead.")
-def direction_list(cache_dir: Path | None, banks: bool) -> None:
-    """List cached concept embeddings (concept, sentences, model, norm), or the shipped banks."""
-    from . import sentences
-    from .directions import ConceptCache
-
-    if banks:
-        for key, path in sorted(sentences.list_banks().items()):
-            click.echo(f"{key:24s} {len(sentences.read_sentence_file(path)):5d} sentences  {path}")
-        return
-    entries = ConceptCache(cache_dir).entries()
-    if not entries:
-        click.echo("no cached concepts (they are made by `edit` and `direction build`)")
-    for entry in entries:
-        click.echo(f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  {entry.path.name}")
-
-
-@direction.command("show")
-@click.argument("concept")
-@click.option("--model", "-m", default=None, help="Also show the model folder's own bank, when it has one (e.g. shapesworld).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
-@click.option("--num", "-n", type=int, default=10, show_default=True, help="How many sentences to print.")
-@_user_errors
-def direction_show(concept: str, model: str | None, cache_dir: Path | None, num: int) -> None:
-    """Show a concept: where its sentences come from, a sample of them, and its cached embeddings."""
+@click.option("--banks", is_flag=True, help="List the sentence banks instead: --model's own, then the shipped ones.")
+@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
+              help="With --banks: the model whose own banks (its folder's sentences/) are listed first, as `edit` uses them.")
+@user_errors
+def direction_list(cache_dir: Path | None, banks: bool, model: str) -> None:
+    """List cached concept embeddings (concept, sentences, model, norm), or the sentence banks a run can use."""
     from . import sentences
     from .components import resolve_model
     from .directions import ConceptCache
 
-    extra = [Path(resolve_model(model)) / "sentences"] if model else []
-    path = Path(concept)
-    if path.suffix.lower() == ".txt" or path.is_file():
-        found, origin = sentences.read_sentence_file(path), f"file {path}"
-    elif (bank := sentences.find_bank(concept, extra)) is not None:
-        found, origin = sentences.read_sentence_file(bank), f"bank {bank}"
-    else:
-        found, origin = sentences.generate_sentences(concept, num=max(num, 1)), "template generator (no bank)"
-    click.echo(f"{concept}: {origin}, {len(found)} sentences")
+    if banks:
+        own = Path(resolve_model(model)) / "sentences"
+        own_banks = sentences.list_banks([own]) if own.is_dir() else {}
+        model_banks = {key: path for key, path in own_banks.items() if path.parent == own}
+        if model_banks:
+            click.echo(f"banks of the model {model} (used first):")
+            for key, path in model_banks.items():
+                click.echo(f"  {key:22s} {len(sentences.read_sentence_file(path)):5d} sentences  {path}")
+        else:
+            click.echo(f"the model {model} has no banks of its own")
+        click.echo("shipped banks (Stable Diffusion concepts):")
+        for key, path in sentences.list_banks().items():
+            shadowed = " (the model's own bank is used instead)" if key in model_banks else ""
+            click.echo(f"  {key:22s} {len(sentences.read_sentence_file(path)):5d} sentences  {path}{shadowed}")
+        return
+    entries = ConceptCache(cache_dir).entries()
+    if not entries:
+        click.echo("no cached concepts (they are made by `edit` and `direction build`; the bundled model's ship with it)")
+    for entry in entries:
+        click.echo(f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  {entry.path.name}")
+
+
+ORIGINS = {"bank": "bank", "file": "sentence file", "lm": "language model", "generated": "template generator (no bank)"}
+
+
+@direction.command("show")
+@click.argument("concept")
+@click.option("--num", "-n", type=int, default=10, show_default=True, help="How many sentences to print.")
+@_model_options
+@user_errors
+def direction_show(concept: str, num: int, opts: ModelOptions) -> None:
+    """Show what `edit` uses for CONCEPT on --model: where its sentences come from, a sample, its stored embedding."""
+    editor = opts.editor()
+    found, origin = editor.sentences(concept)  # the call `edit` makes
+    kind, _, where = origin.partition(":")
+    click.echo(f"{concept}: {ORIGINS.get(kind, kind)}{' ' + where if where else ''}, {len(found)} sentences "
+               f"(model {opts.model})")
     for sentence in found[:num]:
         click.echo(f"  {sentence}")
-    for entry in ConceptCache(cache_dir).entries():
-        if entry.concept == concept:
-            click.echo(f"cached: {entry.num_sentences} sentences, model {entry.model}, norm {entry.norm:.3f}, shape {entry.shape}, {entry.path}")
+    fingerprint = editor.components.fingerprint()
+    stored = editor.concepts.find(concept, fingerprint, found)
+    if stored is None:
+        click.echo(f"not embedded yet: the first edit with it embeds the {len(found)} sentences once, then caches them")
+        return
+    for entry in editor.concepts.entries(fingerprint, include_shipped=True):
+        if entry.path == stored:
+            kind = "shipped with the model" if entry.shipped else "cached"
+            click.echo(f"{kind}: {entry.num_sentences} sentences, model {entry.model}, norm {entry.norm:.3f}, "
+                       f"shape {entry.shape}, {entry.path}")
 
 
 @direction.command("delete")
@@ -406,15 +426,18 @@ def direction_delete(concept: str, cache_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
-@click.option("--model", "-m", default=None,
-              help="Show the presets as they apply to this model: a folder may record its own measured settings in "
-                   "pix2pix_zero.json ('shapesworld', the bundled model, does) [default: the presets as written].")
-@_user_errors
-def presets(as_json: bool, model: str | None) -> None:
-    """Show the presets side by side."""
+@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
+              help="Show the presets as they apply to this model, as `edit` would use them: a folder may record its own "
+                   "measured settings in pix2pix_zero.json ('shapesworld', the bundled model, does).")
+@click.option("--as-written", is_flag=True, help="Show the presets as written, without any model's own settings.")
+@user_errors
+def presets(as_json: bool, model: str, as_written: bool) -> None:
+    """Show the presets side by side, with the values a run on --model uses."""
     from .components import preset_for
 
-    presets_for_model = {name: preset_for(name, model) for name in sorted(PRESETS)}
+    presets_for_model = {name: preset_for(name, None if as_written else model) for name in sorted(PRESETS)}
+    if not as_json:
+        click.echo("presets as written (no model's own settings)" if as_written else f"presets for the model {model}")
     shown = {name: preset.to_dict() for name, preset in presets_for_model.items()}
     if as_json:
         click.echo(json.dumps(shown, indent=2))
@@ -437,22 +460,20 @@ def presets(as_json: bool, model: str | None) -> None:
 @click.option("--example", default=None, help="Name of the shipped example scene to edit [default: the first one].")
 @click.option("--source", "-s", default=None, help="Concept to edit away [default: the shape the caption names].")
 @click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward; repeatable [default: three other shapes].")
-@click.option("--model", "-m", default="shapesworld", show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
+@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
 @click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of the inversion and the edits.")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("pix2pix-zero-demo"), show_default=True,
               help="Output root; each run writes a new run-NNN folder inside it.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_user_errors
+@user_errors
 def demo(image: Path | None, example: str | None, source: str | None, targets: tuple[str, ...], model: str, seed: int,
          steps: int, output: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
     from .demo import run_demo
 
-    if quiet:
-        _silence_library_progress()
-
+    quiet_libraries()  # loading the bundled model takes a second; the inversion and edit bars stay
     run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir)
     result = run.result
     click.echo(f"image:    {run.image_name} ({result.input.width}x{result.input.height})")

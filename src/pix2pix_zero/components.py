@@ -64,6 +64,14 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
     return name
 
 
+def model_name(model_id: str) -> str:
+    """How to show a loaded model to a person: a bundled model by its name, anything else as given."""
+    for name, folder in BUNDLED_MODELS.items():
+        if Path(model_id) == folder:
+            return name
+    return model_id
+
+
 def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written)."""
@@ -78,6 +86,21 @@ def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
         raise ValueError(f"{file} holds no valid preset tuning ({error}); expected "
                          '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}') from error
+
+
+def pads_to_square(model: str | os.PathLike[str] | None) -> bool:
+    """Whether the model folder's `pix2pix_zero.json` says it knows square images only ({"inputs": {"square": "pad"}}):
+    a non-square input is then padded to a square with its border colour and the outputs cropped back (the bundled
+    model, trained on 64x64 scenes, says so; stretching would turn its circles into ellipses)."""
+    folder = Path(resolve_model(model)) if model is not None else None
+    file = folder / PRESET_TUNING_FILE if folder is not None else None
+    if file is None or not file.is_file():
+        return False
+    try:
+        inputs = json.loads(file.read_text()).get("inputs", {})
+        return inputs.get("square") == "pad"
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{file} holds no valid model settings ({error})") from error
 
 
 def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
@@ -191,12 +214,14 @@ class Components:
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
     def fingerprint(self) -> str:
-        """A short hash identifying the text encoder, UNet and VAE weights, for cache keys."""
+        """A short hash of the text encoder, UNet and VAE (configs and sampled weights), for cache keys: the content
+        only, not where the folder lies, so a second copy of a model reuses the first one's cached results."""
         if self._fingerprint is not None:
             return self._fingerprint
-        digest = hashlib.sha256(self.model_id.encode())
+        digest = hashlib.sha256()
         for module in (self.text_encoder, self.unet, self.vae):
             config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+            config = {k: v for k, v in config.items() if not k.startswith("_")}  # _name_or_path: where it was loaded from
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             params = list(module.parameters())
             for p in (params[0], params[len(params) // 2], params[-1]):

@@ -57,18 +57,51 @@ class CachedConcept:
     num_sentences: int
     norm: float
     shape: tuple[int, ...]
+    model_fingerprint: str = ""
+    sentences_sha256: str = ""
+    shipped: bool = False  # a read-only embedding that ships with the model
+
+
+SHIPPED_CONCEPTS_FOLDER = "concepts"  # <model folder>/concepts/: the model's precomputed concept embeddings
 
 
 class ConceptCache:
-    """Mean sentence embeddings on disk: <root>/concepts/<concept>-<key>.safetensors with metadata."""
+    """Mean sentence embeddings on disk: <root>/concepts/<concept>-<key>.safetensors with metadata.
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    The key is the model's content fingerprint and the sentences' digest, so an embedding is found again for the
+    same weights and sentences wherever the model folder lies. `shipped` folders (a model's own precomputed
+    embeddings, same file names) are read first and never written.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, shipped: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self.folder = self.root / "concepts"
+        self.shipped = [Path(folder) for folder in shipped]
+
+    @staticmethod
+    def key(model_fingerprint: str, sentences: Sequence[str]) -> str:
+        return hashlib.sha256(f"{model_fingerprint}\n{sentences_digest(sentences)}".encode()).hexdigest()[:16]
 
     def path_for(self, concept: str, model_fingerprint: str, sentences: Sequence[str]) -> Path:
-        key = hashlib.sha256(f"{model_fingerprint}\n{sentences_digest(sentences)}".encode()).hexdigest()[:16]
-        return self.folder / f"{safe_name(concept, 'concept', 48)}-{key}.safetensors"
+        """Where this cache writes the embedding: <concept>-<key>.safetensors (shipped copies are named alike)."""
+        return self.folder / f"{safe_name(concept, 'concept', 48)}-{self.key(model_fingerprint, sentences)}.safetensors"
+
+    def find(self, concept: str, model_fingerprint: str, sentences: Sequence[str]) -> Path | None:
+        """The stored embedding of exactly these sentences on this model: a shipped one first, else the cache's.
+        Found by key, whatever the concept was called when it was stored ('circle', 'Circle' or a bank's path)."""
+        key = self.key(model_fingerprint, sentences)
+        name = self.path_for(concept, model_fingerprint, sentences).name
+        for folder in [*self.shipped, self.folder]:
+            if (folder / name).is_file():
+                return folder / name
+            same_key = sorted(folder.glob(f"*-{key}.safetensors")) if folder.is_dir() else []
+            if same_key:
+                return same_key[0]
+        return None
+
+    def has(self, concept: str, model_fingerprint: str, sentences: Sequence[str]) -> bool:
+        """Whether `get_or_compute` would read the embedding instead of computing it."""
+        return self.find(concept, model_fingerprint, sentences) is not None
 
     def get_or_compute(
         self, concept: str, sentences: Sequence[str], model_fingerprint: str, model_name: str,
@@ -77,29 +110,43 @@ class ConceptCache:
         """The (1, T, D) mean embedding of `sentences`, from the cache or computed by `embed` (N, T, D) and stored."""
         if not sentences:
             raise ValueError(f"concept {concept!r} has no sentences")
-        path = self.path_for(concept, model_fingerprint, sentences)
-        if path.is_file():
-            with safe_open(str(path), framework="pt") as handle:
+        found = self.find(concept, model_fingerprint, sentences)
+        if found is not None:
+            with safe_open(str(found), framework="pt") as handle:
                 return handle.get_tensor("mean_embedding")
         mean = embed(sentences).float().mean(dim=0, keepdim=True)  # (1, T, D): every token position
+        self.store(self.path_for(concept, model_fingerprint, sentences), mean, concept, sentences, model_fingerprint,
+                   model_name)
+        return mean
+
+    @staticmethod
+    def store(path: Path, mean: Tensor, concept: str, sentences: Sequence[str], model_fingerprint: str,
+              model_name: str) -> Path:
+        """Write one mean embedding with the metadata `entries` reads, atomically (a reader never sees half a file)."""
         metadata = {"concept": concept, "model": model_name, "model_fingerprint": model_fingerprint,
                     "num_sentences": str(len(sentences)), "sentences_sha256": sentences_digest(sentences),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sentences_preview": json.dumps(list(sentences[:5]))}
-        # atomic: a concurrent reader never sees half a file
-        atomic_write(path, lambda tmp: save_file({"mean_embedding": mean.contiguous().cpu()}, str(tmp), metadata=metadata), True)
-        return mean
+        tensors = {"mean_embedding": mean.float().contiguous().cpu()}
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), True)
 
-    def entries(self) -> list[CachedConcept]:
+    def entries(self, model_fingerprint: str | None = None, include_shipped: bool = False) -> list[CachedConcept]:
+        """The stored embeddings (of one model, given its fingerprint), the cache's and, if asked, the shipped ones."""
+        folders = [(folder, True) for folder in self.shipped] if include_shipped else []
         found = []
-        for path in sorted(self.folder.glob("*.safetensors")):
-            with safe_open(str(path), framework="pt") as handle:
-                meta = handle.metadata() or {}
-                mean = handle.get_tensor("mean_embedding")
-            found.append(CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"),
-                                       int(meta.get("num_sentences", 0)), float(mean.norm()), tuple(mean.shape)))
+        for folder, shipped in [*folders, (self.folder, False)]:
+            for path in sorted(folder.glob("*.safetensors")):
+                with safe_open(str(path), framework="pt") as handle:
+                    meta = handle.metadata() or {}
+                    mean = handle.get_tensor("mean_embedding")
+                entry = CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"),
+                                      int(meta.get("num_sentences", 0)), float(mean.norm()), tuple(mean.shape),
+                                      meta.get("model_fingerprint", ""), meta.get("sentences_sha256", ""), shipped)
+                if model_fingerprint is None or entry.model_fingerprint == model_fingerprint:
+                    found.append(entry)
         return found
 
     def delete(self, concept: str) -> list[Path]:
+        """Delete the cache's embeddings of `concept` (shipped ones are read-only and stay)."""
         removed = [entry.path for entry in self.entries() if entry.concept == concept]
         for path in removed:
             path.unlink()

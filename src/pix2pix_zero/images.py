@@ -99,6 +99,33 @@ def prepare_image(image: Image.Image, long_side: int, multiple: int, keep_aspect
     return image if image.size == size else image.resize(size, Image.LANCZOS)
 
 
+Box = tuple[float, float, float, float]  # (left, top, right, bottom) as fractions of an image's width and height
+
+
+def pad_to_square(image: Image.Image) -> tuple[Image.Image, Box]:
+    """Pad the short side, evenly on both ends, with the image's border colour (the median of its outermost pixels), so
+    a model trained on square images sees an undistorted scene on a wider background; returns the square image and
+    where the original lies in it, for `crop_to_box` after the edit."""
+    width, height = image.size
+    side = max(width, height)
+    if width == height:
+        return image, (0.0, 0.0, 1.0, 1.0)
+    pixels = np.asarray(image.convert("RGB"))
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colour = tuple(int(c) for c in np.median(border, axis=0).round())
+    left, top = (side - width) // 2, (side - height) // 2
+    square = Image.new("RGB", (side, side), colour)
+    square.paste(image.convert("RGB"), (left, top))
+    return square, (left / side, top / side, (left + width) / side, (top + height) / side)
+
+
+def crop_to_box(image: Image.Image, box: Box) -> Image.Image:
+    """The part of `image` inside `box` (fractions, as `pad_to_square` returns), rounded to whole pixels."""
+    width, height = image.size
+    pixel_box = (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
+    return image if pixel_box == (0, 0, width, height) else image.crop(pixel_box)
+
+
 def pil_to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL -> (1, 3, H, W) float32 in [-1, 1]."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0

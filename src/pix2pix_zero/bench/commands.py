@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import _user_errors
+from ..cli_common import quiet_libraries, user_errors
 
 
 @click.group()
@@ -34,7 +34,7 @@ def bench() -> None:
 @click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
               help="Time each measurement this many times in its process and keep the fastest per stage (GPU timings "
                    "vary by tens of percent from run to run; later repeats are also warmer).")
-@_user_errors
+@user_errors
 def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
                 cache_dir: Path | None, xa_layer_variants: tuple[str, ...], repeat: int) -> None:
     """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
@@ -93,7 +93,7 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
               help="Folder for rows.jsonl (resumable), table.md and figure.png.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_user_errors
+@user_errors
 def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set: int, images: Path | None, captions: Path | None, masks: Path | None,
                   lpips_net: str | None,
                   method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
@@ -119,6 +119,7 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--sweep") from error
     chosen = [table[n] for n in (method_names or ([] if sweeps else table))] + swept
+    quiet_libraries()
     editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
     if images is not None:
         if not tasks:

@@ -35,10 +35,11 @@ from PIL import Image  # noqa: E402
 
 from .. import sentences as sentence_banks  # noqa: E402
 from ..api import Inversion, Pix2PixZero  # noqa: E402
+from ..cli_common import USER_ERRORS  # noqa: E402  (as the CLI: shown as one clear message)
+from ..components import model_name  # noqa: E402
 from ..config import override  # noqa: E402
 from ..files import safe_name  # noqa: E402
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)  # as the CLI: shown as one clear message
 INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
 OUTPUT_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 MAX_STEPS = 100
@@ -102,9 +103,8 @@ class EditorApp:
         banks = sentence_banks.list_banks([own] if own else [])
         names = sorted(banks, key=lambda key: (own is None or banks[key].parent != own, key))
         choices = [key.replace("_", " ") for key in names]
-        model_id = self.editor.components.model_id
         try:
-            cached = [entry.concept for entry in self.editor.concepts.entries() if entry.model == model_id]
+            cached = [entry.concept for entry in self.editor.concepts.entries(self.editor.components.fingerprint())]
         except (OSError, ValueError):  # an unreadable cache file must not take the app down
             cached = []
         known = {sentence_banks.bank_key_or_raw(c) for c in choices}
@@ -232,7 +232,7 @@ class EditorApp:
             with self._lock:
                 for i, concept in enumerate(concepts):  # embedded once per concept and model, then read from the disk cache
                     sentences, _ = self.editor.sentences(concept)
-                    cached = self.editor.concepts.path_for(concept, self.editor.components.fingerprint(), sentences).is_file()
+                    cached = self.editor.concepts.has(concept, self.editor.components.fingerprint(), sentences)
                     desc = (f"Direction: '{concept}' is cached" if cached else
                             f"Building a new direction: embedding {len(sentences)} sentences for '{concept}'")
                     progress(0.05 + 0.15 * i / len(concepts), desc=desc)
@@ -272,7 +272,7 @@ class EditorApp:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _summary(self, result: Any, reused_inversion: bool, invert_s: float) -> str:
-        lines = [f"**Caption:** {_md(result.caption)}  ", f"**Model:** `{result.config['model']}` · preset `{result.config['preset']}` · "
+        lines = [f"**Caption:** {_md(result.caption)}  ", f"**Model:** `{model_name(result.config['model'])}` · preset `{result.config['preset']}` · "
                  f"seed {result.config['seed']} · {result.config['edit_config']['num_steps']} steps"]
         for edit in result.edits:
             origin, count = edit["sentences"]["target"]
@@ -296,7 +296,7 @@ class EditorApp:
 
     def build(self) -> gr.Blocks:
         defaults, choices = self.defaults(), self.concept_choices()
-        model = self.editor.components.model_id
+        model = model_name(self.editor.components.model_id)
         with gr.Blocks(title="pix2pix-zero", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
             gr.Markdown(DESCRIPTION + f"\nModel: `{model}` · preset `{self.editor.preset.name}`")
             with gr.Row():

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..cli_common import USER_ERRORS, quiet_libraries
 from ..config import PRESETS
-
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
 @click.command("ui")
@@ -48,6 +47,7 @@ def ui(model: str, device: str, dtype: str, preset: str, host: str, port: int, m
         from .app import launch
     except ImportError as error:
         raise click.ClickException(f"the web app needs Gradio ({error}); install it with: pip install 'pix2pix-zero[ui]'") from error
+    quiet_libraries()  # the model loads once, in a second or so: no weight-loading bars
     try:
         launch(model=model, device=device, dtype=dtype, host=host, port=port, share=share, max_upload_mb=max_upload_mb,
                cache_dir=cache_dir, concurrency=concurrency, preset=preset, captioner=captioner,

@@ -1,4 +1,4 @@
-"""Training commands of ShapesWorld: `train`, `pool`, `export`, `report`.
+"""Training commands of ShapesWorld: `train`, `pool`, `export`, `concepts`, `report`.
 
 Installed with this package they join the product's group as `pix2pix-zero shapesworld train` etc.
 (entry points `pix2pix_zero.shapesworld_commands`); also runnable as
@@ -126,6 +126,18 @@ def export_cmd(work_dir, out, unet_fp16, sentences):
 
     res = export_bundle(work_dir, out or BUNDLED_MODEL_DIR, unet_fp16=unet_fp16, sentences=sentences)
     click.echo(json.dumps(res, indent=2))
+
+
+@shapesworld.command("concepts", help="Embed the model folder's sentence banks into its concepts/ folder, the "
+                     "precomputed concept embeddings that ship with it (`export` runs this too).")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=None, help="Model folder (default: the bundled one).")
+def concepts_cmd(model_dir):
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+
+    from .concepts import build_shipped_concepts
+
+    written = build_shipped_concepts(model_dir or BUNDLED_MODEL_DIR)
+    click.echo(f"wrote {len(written)} concept embeddings to {written[0].parent if written else model_dir}")
 
 
 @shapesworld.command("report", help="Print the quality report of a ShapesWorld model folder on held-out scenes.")

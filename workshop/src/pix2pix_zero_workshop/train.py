@@ -816,7 +816,7 @@ def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -
 
     work, out = Path(work_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("vae", "unet", "text_encoder", "tokenizer", "scheduler", "clip", "captioner", "judge", "sentences"):
+    for sub in ("vae", "unet", "text_encoder", "tokenizer", "scheduler", "clip", "captioner", "judge", "sentences", "concepts"):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     idx = dict(MODEL_INDEX, _diffusers_version=diffusers.__version__)
@@ -842,6 +842,9 @@ def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -
     if judge_dir.exists():
         shutil.copytree(judge_dir, out / "judge")
     W.write_sentence_banks(out / "sentences", n=sentences)
+    from .concepts import build_shipped_concepts
+
+    build_shipped_concepts(out)  # after the text encoder and the banks: the first run then embeds nothing
     from pix2pix_zero.shapesworld import EXAMPLES_DIR
 
     write_examples(EXAMPLES_DIR)
