@@ -333,6 +333,7 @@ def model_with_clip(tiny_model_dir, tiny_clip_dir, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_the_command_scores_each_row_with_the_seven_metrics_and_resumes(
     model_with_clip, tiny_vit_dir, cache_dir, tmp_path
 ):
