@@ -194,7 +194,7 @@ def test_bad_requests_give_clear_errors(editor, image):
         editor.edit(image, "  ", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
     with pytest.raises(ValueError, match="unknown EditConfig fields"):
         editor.edit(image, "cat", "dog", xa_guidence=0.2)
-    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+    with pytest.raises(ValueError, match="num_steps must be a finite number from 1 to 1000, got 0"):
         EditConfig(num_steps=0)
     with pytest.raises(FileNotFoundError):
         editor.sentences("missing-bank.txt")
