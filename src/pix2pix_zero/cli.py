@@ -111,14 +111,14 @@ def _configs_from(options: dict[str, Any], preset: Preset) -> tuple[InversionCon
                 picked[cls][name] = value
     if picked[InversionConfig].get("num_steps") is None:  # --steps sets both loops unless --inversion-steps is given
         picked[InversionConfig]["num_steps"] = picked[EditConfig].get("num_steps")
-    made = []
-    for cls, base in ((InversionConfig, preset.inversion), (EditConfig, preset.edit), (ImageConfig, preset.image)):
-        try:
-            made.append(override(base, **picked[cls]))
+    made = {}
+    for cls, base in ((EditConfig, preset.edit), (ImageConfig, preset.image), (InversionConfig, preset.inversion)):
+        try:  # the edit first: --steps also sets the inversion's steps, and its error must name --steps
+            made[cls] = override(base, **picked[cls])
         except ConfigValueError as error:  # named as the user typed it, before any model is loaded
             flag = RENAMED.get((cls, error.field), error.field.replace("_", "-"))
             raise click.BadParameter(error.reason, param_hint=f"'--{flag}'") from None
-    return made[0], made[1], made[2]
+    return made[InversionConfig], made[EditConfig], made[ImageConfig]
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,7 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     """
     from .api import EditResult, Inversion
     from .files import remove_stale_temp_files
+    from .images import load_image
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
@@ -273,10 +274,16 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
             for existing in (planned, planned.with_suffix(".json")):
                 if existing.exists() and not overwrite:
                     raise click.ClickException(f"{existing} exists already; choose another --output or pass --overwrite")
+    inversions = {}
+    for path in images:  # every input checked before the model loads: a bad file costs no model time
+        if path.suffix == ".safetensors":
+            inversions[path] = Inversion.load(path)
+        else:
+            load_image(path, max_pixels=image_cfg.max_input_pixels)
     remove_stale_temp_files(output)
     editor = opts.editor()
     for path, stem in zip(images, stems):
-        source_image = Inversion.load(path) if path.suffix == ".safetensors" else path
+        source_image = inversions.pop(path, None) or path
         result = editor.edit(source_image, source, list(targets), caption=caption, config=edit_cfg, inversion_config=inversion_cfg,
                              image_config=image_cfg, seed=seed, extra=extra_directions, use_cache=not no_cache)
         written = result.save(output, stem=stem, overwrite=overwrite)

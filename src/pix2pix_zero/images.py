@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,7 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
         except UnidentifiedImageError as error:
             raise ImageError(f"{path}: not a PNG, JPEG, WebP, GIF, TIFF or BMP image (judged by its content, not its "
                              "name); convert it to PNG") from error
-        except (OSError, SyntaxError, ValueError) as error:
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
             if isinstance(error, ImageError):
                 raise
             raise ImageError(f"{path}: corrupt or truncated image ({error})") from error
