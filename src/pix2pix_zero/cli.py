@@ -26,7 +26,6 @@ RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "
            (InversionConfig, "grid"): "inversion-grid"}
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 SEED = click.IntRange(0, 2**63 - 1)  # what torch.Generator.manual_seed takes
-DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 class FiniteFloat(click.ParamType):
@@ -53,20 +52,13 @@ class FiniteFloat(click.ParamType):
 
 
 def check_device(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
-    """A --device torch knows and this machine has: cpu, cuda, cuda:N or mps."""
-    import torch
+    """--device: one torch knows and this machine has (components.check_device), as a click error naming the flag."""
+    from .components import check_device as check
 
     try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise click.BadParameter(f"unknown device {value!r}; use cpu, cuda, cuda:N or mps", ctx, param) from None
-    if device.type not in DEVICE_TYPES:
-        raise click.BadParameter(f"unsupported device {value!r}; use cpu, cuda, cuda:N or mps", ctx, param)
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise click.BadParameter(f"{value!r}: this machine has {torch.cuda.device_count()} CUDA devices; use --device cpu", ctx, param)
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise click.BadParameter(f"{value!r}: MPS is not available on this machine; use --device cpu", ctx, param)
-    return value
+        return check(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
 
 
 def utf8_text(ctx: click.Context | None, param: click.Parameter | None, value: Any) -> Any:
