@@ -107,7 +107,8 @@ def test_failed_items_are_retried_only_when_asked(tmp_path, folder):
     items = read_items(folder, "cat", ["dog"])
     run_batch(FakeEditor(), items, tmp_path / "out", progress=False)
     again = FakeEditor()
-    assert run_batch(again, items, tmp_path / "out", progress=False).skipped == 4 and again.seen == []
+    rerun = run_batch(again, items, tmp_path / "out", progress=False)
+    assert (rerun.skipped, rerun.failed, again.seen) == (3, 1, [])  # an earlier failure is reported as failed, not done
     retry = FakeEditor()
     run_batch(retry, items, tmp_path / "out", retry_failed=True, progress=False)
     assert retry.seen == [str(folder / "broken.png")]
@@ -150,3 +151,61 @@ def test_ray_batch_on_a_local_cluster_writes_the_same_manifest_and_resumes(tmp_p
     assert sorted(records) == ["photos__a", "photos__b", "photos__broken", "photos__sub__c"]
     assert records["photos__a"]["status"] == "ok" and records["photos__broken"]["status"] == "error"
     assert (tmp_path / "out/images/photos__sub__c.edit-dog.png").is_file()
+
+
+# -- hardening ----------------------------------------------------------------------------------------------------------
+
+
+def test_same_name_different_extension_get_distinct_outputs(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (8, 8), "red").save(folder / "x.png")
+    Image.new("RGB", (8, 8), "blue").save(folder / "x.jpg")
+    Image.new("RGB", (8, 8), "green").save(folder / "y.png")
+    items = read_items(folder, "cat", ["dog"])
+    assert sorted(item.id for item in items) == ["x-jpg", "x-png", "y"]
+    summary = run_batch(FakeEditor(), items, tmp_path / "out", progress=False)
+    assert summary.done == 3 and (tmp_path / "out" / "images" / "x-jpg.edit-dog.png").is_file()
+
+
+def test_an_output_folder_inside_the_input_is_never_read_back(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (8, 8), "red").save(folder / "a.png")
+    output = folder / "edited"
+    run_batch(FakeEditor(), read_items(folder, "cat", ["dog"], exclude=[output]), output, progress=False)
+    assert any(output.rglob("*.png"))
+    again = read_items(folder, "cat", ["dog"], exclude=[output])
+    assert [item.id for item in again] == ["a"]  # not a.input, a.edit-dog, ... from the first run
+
+
+def test_a_folder_batch_reports_what_it_skipped(folder):
+    skipped = []
+    read_items(folder, "cat", ["dog"], on_skip=lambda path, reason: skipped.append((path.name, reason)))
+    assert skipped == [("notes.txt", skipped[0][1])] and ".txt" in skipped[0][1] and ".gif" in skipped[0][1]
+
+
+def test_temp_files_left_by_a_kill_are_cleaned_when_a_run_starts(tmp_path, folder):
+    import os
+    import time
+
+    images = tmp_path / "out" / "images"
+    images.mkdir(parents=True)
+    stale = images / ".a.input.png.k3j4.tmp"
+    stale.write_bytes(b"half a png")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    run_batch(FakeEditor(), read_items(folder, "cat", ["dog"]), tmp_path / "out", progress=False)
+    assert not stale.exists()
+
+
+def test_batch_exits_non_zero_when_images_failed_and_a_rerun_still_says_so(tmp_path, folder, monkeypatch):
+    from pix2pix_zero import cli
+
+    (folder / "broken.png").write_bytes(b"junk")
+    monkeypatch.setattr(cli.ModelOptions, "editor", lambda self: FakeEditor())
+    args = ["batch", str(folder), "-s", "cat", "-t", "dog", "-o", str(tmp_path / "out"), "-q"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 1 and "3 edited, 1 failed" in first.output and "failed broken" in first.output
+    assert "skipped" in first.output and "notes.txt" in first.output
+    rerun = CliRunner().invoke(main, args)
+    assert rerun.exit_code == 1 and "0 edited, 1 failed, 3 already done" in rerun.output and "earlier run" in rerun.output

@@ -67,9 +67,10 @@ def image_file(tmp_path_factory) -> Path:
 
 
 def edit(app, image, caption="", source="cat", targets=("dog",), xa=0.1, strength=1.0, steps=STEPS, guidance=5.0, seed=0,
-         progress=None):
+         progress=None, session=None):
+    """The first eight outputs of `run_edit` (the ninth, the session's typed words, is tested on its own)."""
     return app.run_edit(None if image is None else str(image), caption, source, list(targets) if not isinstance(targets, str) else targets,
-                        xa, strength, steps, guidance, seed, progress=progress or RecordingProgress())
+                        xa, strength, steps, guidance, seed, session, progress=progress or RecordingProgress())[:8]
 
 
 # -- callbacks --------------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ def test_a_new_concept_gets_a_direction_built_on_the_fly_with_progress(app, imag
     assert any("new direction" in d and "500 sentences" in d and "sparrow" in d for d in progress.descriptions)
     assert any("Inverting" in d for d in progress.descriptions)
     assert [label for _, label in gallery] == ["cat → sparrow"] and "generated, 500" in summary
-    assert "sparrow" in source_update["choices"] and "sparrow" in app.concept_choices()  # now in the library
+    assert "sparrow" in source_update["choices"] and "sparrow" in app.concept_choices(["sparrow"])  # in this session's library
     progress = RecordingProgress()
     edit(app, image_file, targets=["sparrow"], progress=progress)
     assert not any("new direction" in d for d in progress.descriptions)
@@ -166,7 +167,7 @@ def test_the_directions_library_lists_the_shipped_banks(app):
     ({"steps": 0}, "Steps must be between"),
     ({"seed": None}, "Seed must be a number"),
     ({"seed": 1.5}, "whole numbers"),
-    ({"xa": -1.0}, "xa_guidance must be >= 0"),
+    ({"xa": -1.0}, "xa_guidance must be a finite number from 0 to 100"),
     ({"targets": ["/etc/hostname"]}, "looks like a file"),  # the server's files are never read as sentence files
     ({"source": "cats.txt"}, "looks like a file"),
     ({"targets": ["..\\secret"]}, "looks like a file"),
@@ -180,8 +181,8 @@ def test_bad_input_gives_a_clear_message(app, image_file, change, message):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not an image file"),
-    (b"just some text, not a picture", "not an image file"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not a PNG, JPEG, WebP, GIF, TIFF or BMP image"),
+    (b"just some text, not a picture", "not a PNG, JPEG, WebP, GIF, TIFF or BMP image"),
 ])
 def test_a_corrupt_upload_gives_a_clear_message_without_the_server_path(app, tmp_path, content, message):
     bad = tmp_path / "upload" / "broken.png"
@@ -424,3 +425,44 @@ def test_a_real_edit_on_the_bundled_model_in_a_real_browser(browser, tmp_path):
         assert (seen["shapes"], seen["colors"], seen["background"]) == ([target], ["red"], "white"), (target, seen)
     if os.environ.get("PIX2PIX_ZERO_UPDATE_DOCS"):
         shutil.copy(tmp_path / "ui.png", DOCS_SCREENSHOT)
+
+
+# -- hardening: per-session words, no server paths, capped targets, the CLI's loader --------------------------------
+
+
+def test_words_one_session_types_never_reach_another_sessions_dropdowns(app, image_file):
+    outputs = app.run_edit(str(image_file), "", "cat", ["kestrel"], 0.1, 1.0, STEPS, 5.0, 0, [], progress=RecordingProgress())
+    session_a = outputs[8]
+    assert "kestrel" in session_a and "kestrel" in outputs[6]["choices"]
+    other = app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, [], progress=RecordingProgress())
+    assert "kestrel" not in other[6]["choices"] and "kestrel" not in other[8]  # a second session sees only its own words
+    assert "kestrel" not in app.concept_choices() and "kestrel" in app.concept_choices(session_a)
+
+
+def test_too_many_targets_are_refused(app, image_file):
+    with pytest.raises(gr.Error, match=f"at most {ui_app.MAX_TARGETS}"):
+        edit(app, image_file, targets=[f"thing{i}" for i in range(ui_app.MAX_TARGETS + 1)])
+
+
+def test_errors_never_show_server_paths(app, image_file, tmp_path):
+    bad = tmp_path / "deep" / "server" / "folder" / "bad.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")  # PostScript named .png
+    with pytest.raises(gr.Error) as caught:
+        edit(app, bad)
+    assert "server" not in str(caught.value) and str(tmp_path) not in str(caught.value) and "bad.png" in str(caught.value)
+    assert ui_app._without_paths("cannot write /srv/app/cache/x.safetensors: full") == "cannot write x.safetensors: full"
+
+
+def test_uploads_reach_the_clis_loader_unconverted(app, tmp_path):
+    """A 16-bit greyscale upload: the app edits exactly what `load_image` makes of the file, as the CLI does."""
+    from pix2pix_zero.images import load_image
+
+    pixels = (torch.arange(24 * 32, dtype=torch.int32).reshape(24, 32) * 80).numpy().astype("uint16")
+    path = tmp_path / "deep16.png"
+    Image.fromarray(pixels).save(path)
+    upload = [c for c in app.build().blocks.values() if isinstance(c, gr.Image) and c.elem_id == "input-image"][0]
+    assert upload.image_mode is None  # Gradio hands over the file as uploaded, without converting it itself
+    input_png, *_ = edit(app, path)
+    expected = app.editor.prepare_image(load_image(path))
+    assert Image.open(input_png).convert("RGB").tobytes() == expected.tobytes()

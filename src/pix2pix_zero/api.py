@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from PIL import Image
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -29,10 +28,10 @@ from . import sentences as sentence_banks
 from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
 from .components import Components, load_components, pads_to_square, preset_for
-from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
+from .config import MAX_IMAGE_SIDE, EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import edit as edit_latents
-from .files import atomic_write, safe_name
+from .files import OutputExistsError, TensorFileError, atomic_write, read_tensor_file, safe_name
 from .guidance import Conditioning
 from .images import (
     Box,
@@ -48,6 +47,10 @@ from .images import (
 from .inversion import invert as invert_latents
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
+MAX_LATENT_SIDE = MAX_IMAGE_SIDE // 8  # the VAEs of every supported model downsample by 8
+MAX_INVERSION_BYTES = 2**30
+INVERSION_METADATA = ("caption", "config", "model", "seed", "image_sha256")
+REINVERT = "invert the image again with `pix2pix-zero invert`"
 
 
 def versions() -> dict[str, str]:
@@ -72,11 +75,12 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
+    model_fingerprint: str = ""  # the weights it was made with (Components.fingerprint); "" in files of earlier versions
     content_box: Box | None = None  # where a non-square input lies in the padded square `image` (see pad_to_square)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
-                "seed": str(self.seed), "image_sha256": self.image_sha256}
+                "seed": str(self.seed), "image_sha256": self.image_sha256, "model_fingerprint": self.model_fingerprint}
         if self.content_box is not None:
             meta["content_box"] = json.dumps(list(self.content_box))
         tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
@@ -84,15 +88,56 @@ class Inversion:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Inversion:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata()
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        tensors, meta, config = read_inversion_file(path)
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
+        return cls(tensors["x_T"].float(), tensors["latents"].float(), meta["caption"], image, config,
+                   meta["model"], int(meta["seed"]), meta["image_sha256"], meta.get("model_fingerprint", ""),
+                   _content_box(path, meta))
+
+
+def _content_box(path: str | os.PathLike[str], meta: dict[str, str]) -> Box | None:
+    """The padded input's box from an inversion file's metadata, checked to lie inside its image."""
+    if "content_box" not in meta:
+        return None
+    try:
+        box = tuple(float(v) for v in json.loads(meta["content_box"]))
+    except (ValueError, TypeError):
+        box = ()
+    if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        raise TensorFileError(f"{path}: the inversion's content_box {meta['content_box'][:80]!r} is not (left, top, "
+                              f"right, bottom) fractions of its image; {REINVERT}")
+    return box  # type: ignore[return-value]
+
+
+def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str], InversionConfig]:
+    """The tensors, metadata and config of an inversion file, each checked: keys, ranks, shapes, dtypes, finite values,
+    a bounded file and latent size, and metadata a config can be made from. Anything else: one-line TensorFileError."""
+    tensors, meta = read_tensor_file(path, "inversion", required=("x_T", "latents", "image"), optional=("trajectory",),
+                                     max_bytes=MAX_INVERSION_BYTES, remedy=REINVERT)
+    x_T, latents, image = tensors["x_T"], tensors["latents"], tensors["image"]
+    if x_T.dim() != 4 or x_T.shape[0] != 1 or not 1 <= x_T.shape[1] <= 16 or max(x_T.shape[2:]) > MAX_LATENT_SIDE:
+        raise TensorFileError(f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
+                              f"{MAX_LATENT_SIDE}; {REINVERT}")
+    if latents.shape != x_T.shape:
+        raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}")
+    height, width = x_T.shape[2:]
+    if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
+            or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
+        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the latent "
+                              f"{height}x{width}; {REINVERT}")
+    missing = [key for key in INVERSION_METADATA if key not in meta]
+    if missing:
+        raise TensorFileError(f"{path}: the inversion's metadata lacks {missing}; {REINVERT}")
+    try:
+        int(meta["seed"])
+        fields = json.loads(meta["config"])
+        if not isinstance(fields, dict):
+            raise TypeError("the config is not a JSON object")
         # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
-        config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
-        box = tuple(json.loads(meta["content_box"])) if "content_box" in meta else None
-        return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"], box)
+        config = InversionConfig(**{"reg_loss_scale": "mean", **fields})
+    except (ValueError, TypeError) as error:
+        raise TensorFileError(f"{path}: the inversion's metadata is invalid ({str(error)[:200]}); {REINVERT}") from None
+    return tensors, meta, config
 
 
 @dataclass
@@ -119,16 +164,41 @@ class EditResult:
         labels = ["input", "reconstruction"] + [f"{e['source']} -> {e['target']}" for e in self.edits]  # ASCII: PIL's built-in font
         return labelled_grid([self.input, self.reconstruction, *self.images], labels)
 
-    def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
-        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs, each with metadata and a JSON sidecar."""
+    @staticmethod
+    def output_paths(folder: str | os.PathLike[str], stem: str, targets: Sequence[str]) -> list[Path]:
+        """The PNGs `save` writes (input, reconstruction, one edit per target, grid); each also gets a .json sidecar."""
         folder = Path(folder)
-        base = {**self.config, "caption": self.caption, "timings_s": self.timings}
-        written = [save_png(self.input, folder / f"{stem}.input.png", base, overwrite),
-                   save_png(self.reconstruction, folder / f"{stem}.reconstruction.png", base, overwrite)]
-        for i, image in enumerate(self.images):
-            written.append(save_png(image, folder / f"{stem}.edit-{safe_name(Path(self.edits[i]['target']).stem, 'edit')}.png", self.metadata(i), overwrite))
-        written.append(save_png(self.grid(), folder / f"{stem}.grid.png", {**base, "edits": self.edits}, overwrite))
+        edits = [folder / f"{stem}.edit-{safe_name(Path(target).stem, 'edit')}.png" for target in targets]
+        if len(set(edits)) != len(edits):
+            raise ValueError(f"targets {list(targets)} give the same output file name twice; make them differ in letters or digits")
+        return [folder / f"{stem}.input.png", folder / f"{stem}.reconstruction.png", *edits, folder / f"{stem}.grid.png"]
+
+    def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
+        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs, each with metadata and a JSON sidecar.
+
+        All or none: every target is checked before any is written. Timings go to the sidecars only, so the same
+        run gives byte-identical PNGs.
+        """
+        paths = self.output_paths(folder, stem, [edit["target"] for edit in self.edits])
+        if not overwrite:
+            for path in paths:
+                for target in (path, path.with_suffix(".json")):
+                    if target.exists():
+                        raise OutputExistsError(f"{target} exists already; choose another output folder or pass --overwrite")
+        base = {**self.config, "caption": self.caption}
+        timings = {"timings_s": self.timings}
+        input_path, reconstruction_path, *edit_paths, grid_path = paths
+        written = [save_png(self.input, input_path, base, overwrite, timings),
+                   save_png(self.reconstruction, reconstruction_path, base, overwrite, timings)]
+        for i, (image, path) in enumerate(zip(self.images, edit_paths)):
+            written.append(save_png(image, path, {**base, **self.edits[i]}, overwrite, timings))
+        written.append(save_png(self.grid(), grid_path, {**base, "edits": self.edits}, overwrite, timings))
         return written
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
 
 
 def swap_word(caption: str, source: str, target: str) -> str:
@@ -197,7 +267,12 @@ class Pix2PixZero:
             return self.caption(image)
         path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(key).encode()).hexdigest()[:12]}.txt"
         if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
+            try:
+                cached = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):  # a corrupt cache file is a miss, replaced below
+                cached = ""
+            if cached:
+                return cached
         caption = self.caption(image)
         atomic_write(path, caption.encode("utf-8"), overwrite=True)
         return caption
@@ -257,25 +332,44 @@ class Pix2PixZero:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
         prepared, box = self._prepare(image, image_config)
+        _check_seed(seed)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
         caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
         key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
                                          str(self.components.dtype)]).encode()).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
         if use_cache and cache_file.is_file():
-            cached = Inversion.load(cache_file)
-            return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                             prepared, cfg, self.components.model_id, seed, image_sha, box)
+            try:
+                cached = Inversion.load(cache_file)
+            except (ValueError, OSError):  # a corrupt cache file is a miss: inverted again and replaced below
+                cached = None
+            if cached is not None and cached.x_T.shape[1] == self.components.unet.config.in_channels:
+                return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
+                                 prepared, cfg, self.components.model_id, seed, image_sha, self.components.fingerprint(), box)
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
         with self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step:
             x_T = invert_latents(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha, box)
+        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha, c.fingerprint(), box)
         if use_cache:
             inversion.save(cache_file)
         return inversion
+
+    def check_inversion(self, inversion: Inversion) -> None:
+        """Refuse an inversion made with other weights (by fingerprint; files without one: by model id) or shaped
+        for another latent space."""
+        c = self.components
+        if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
+            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), not with "
+                             f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model")
+        if not inversion.model_fingerprint and inversion.model != c.model_id:
+            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; {REINVERT} and this model")
+        channels, (height, width) = inversion.x_T.shape[1], inversion.x_T.shape[2:]
+        if channels != c.unet.config.in_channels or inversion.image.size != (width * c.vae_scale_factor, height * c.vae_scale_factor):
+            raise ValueError(f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
+                             f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}")
 
     def edit(self, image: str | os.PathLike[str] | Image.Image | Inversion, source: str, target: str | Sequence[str],
              caption: str | None = None, config: EditConfig | None = None, inversion_config: InversionConfig | None = None,
@@ -292,6 +386,8 @@ class Pix2PixZero:
         if not targets:
             raise ValueError("give at least one target")
         started = time.perf_counter()
+        if isinstance(image, Inversion):
+            self.check_inversion(image)
         inversion = image if isinstance(image, Inversion) else self.invert(image, caption, inversion_config, image_config, seed, use_cache)
         inverted_at = time.perf_counter()
         if inversion.config.num_steps != cfg.num_steps:
@@ -322,7 +418,10 @@ class Pix2PixZero:
         cfg = override(base, **edit_overrides)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
-        side = (size or c.native_size) // c.vae_scale_factor
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIDE):
+            raise ValueError(f"size must be a whole number of pixels from 8 to {MAX_IMAGE_SIDE}, got {size!r}")
+        _check_seed(seed)
+        side = max(1, (size or c.native_size) // c.vae_scale_factor)
         generator = torch.Generator().manual_seed(seed)
         x_T = torch.randn((1, c.unet.config.in_channels, side, side), generator=generator).to(c.device)
         started = time.perf_counter()

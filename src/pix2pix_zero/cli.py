@@ -21,10 +21,66 @@ import click
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from .cli_common import USER_ERRORS, quiet_libraries, user_errors  # noqa: F401 (USER_ERRORS: public name)
-from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, Preset, override
+from .config import (
+    MAX_IMAGE_SIDE,
+    MAX_STEPS,
+    PRESETS,
+    ConfigValueError,
+    EditConfig,
+    ImageConfig,
+    InversionConfig,
+    Preset,
+    override,
+)
 
 RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
            (InversionConfig, "grid"): "inversion-grid"}
+SEED = click.IntRange(0, 2**63 - 1)  # what torch.Generator.manual_seed takes
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is neither NaN nor infinite (click's FLOAT takes both), optionally within [low, high]."""
+
+    name = "float"
+
+    def __init__(self, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        if too_low or (self.high is not None and number > self.high):
+            low = "" if self.low is None else f"{'above' if self.low_open else 'at least'} {self.low:g}"
+            high = "" if self.high is None else f"at most {self.high:g}"
+            self.fail(f"{value!r} must be {' and '.join(part for part in (low, high) if part)}", param, ctx)
+        return number
+
+
+def check_device(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
+    """--device: one torch knows and this machine has (components.check_device), as a click error naming the flag."""
+    from .components import check_device as check
+
+    try:
+        return check(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+def utf8_text(ctx: click.Context | None, param: click.Parameter | None, value: Any) -> Any:
+    """Text options (captions, prompts, concepts) must be valid UTF-8: bytes that are not arrive as lone surrogates."""
+    for text in value if isinstance(value, tuple) else (value,):
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise click.BadParameter(f"{text.encode('utf-8', 'replace').decode()!r} is not valid UTF-8 text; "
+                                         "retype it or set a UTF-8 locale", ctx, param) from None
+    return value
 
 
 SECTIONS = {InversionConfig: "inversion", EditConfig: "edit", ImageConfig: "image"}
@@ -77,8 +133,14 @@ def _configs_from(options: dict[str, Any], preset: Preset) -> tuple[InversionCon
                 picked[cls][name] = value
     if picked[InversionConfig].get("num_steps") is None:  # --steps sets both loops unless --inversion-steps is given
         picked[InversionConfig]["num_steps"] = picked[EditConfig].get("num_steps")
-    return (override(preset.inversion, **picked[InversionConfig]), override(preset.edit, **picked[EditConfig]),
-            override(preset.image, **picked[ImageConfig]))
+    made = {}
+    for cls, base in ((EditConfig, preset.edit), (ImageConfig, preset.image), (InversionConfig, preset.inversion)):
+        try:  # the edit first: --steps also sets the inversion's steps, and its error must name --steps
+            made[cls] = override(base, **picked[cls])
+        except ConfigValueError as error:  # named as the user typed it, before any model is loaded
+            flag = RENAMED.get((cls, error.field), error.field.replace("_", "-"))
+            raise click.BadParameter(error.reason, param_hint=f"'--{flag}'") from None
+    return made[InversionConfig], made[EditConfig], made[ImageConfig]
 
 
 @dataclass(frozen=True)
@@ -123,7 +185,7 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
                      help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id (e.g. CompVis/stable-diffusion-v1-4), "
                           "a local folder, or 'shapesworld' (the bundled offline model)."),
-        click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps."),
+        click.option("--device", default="cpu", show_default=True, callback=check_device, help="Torch device: cpu, cuda, cuda:1, mps."),
         click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
                      help="Model weights' dtype; float16/bfloat16 halve memory on a GPU."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True,
@@ -154,9 +216,12 @@ def _parse_extra(values: tuple[str, ...]) -> list[tuple[str, str, float]]:
         if len(parts) != 3:
             raise click.BadParameter(f"{value!r} is not SOURCE:TARGET:WEIGHT", param_hint="--add")
         try:
-            extra.append((parts[0], parts[1], float(parts[2])))
+            weight = float(parts[2])
         except ValueError:
             raise click.BadParameter(f"weight {parts[2]!r} is not a number", param_hint="--add") from None
+        if not -10 <= weight <= 10:  # also refuses NaN and infinities
+            raise click.BadParameter(f"weight {parts[2]!r} must be a finite number from -10 to 10", param_hint="--add")
+        extra.append((parts[0], parts[1], weight))
     return extra
 
 
@@ -173,11 +238,11 @@ def main() -> None:
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--source", "-s", required=True, help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file (.txt).")
-@click.option("--target", "-t", "targets", required=True, multiple=True, help="Concept to edit toward; repeat for several edits of each image (one inversion, batched edits).")
-@click.option("--caption", default=None, help="Use this caption instead of running the captioner.")
+@click.option("--source", "-s", required=True, callback=utf8_text, help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file (.txt).")
+@click.option("--target", "-t", "targets", required=True, multiple=True, callback=utf8_text, help="Concept to edit toward; repeat for several edits of each image (one inversion, batched edits).")
+@click.option("--caption", default=None, callback=utf8_text, help="Use this caption instead of running the captioner.")
 @click.option("--add", "extra", multiple=True, metavar="SOURCE:TARGET:WEIGHT", help="Add another weighted direction to every edit, e.g. --add 'cat:cat wearing a hat:0.5'; repeatable.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (regularizer rolls, VAE sampling).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (regularizer rolls, VAE sampling).")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (default: refuse).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the inversion cache.")
@@ -193,7 +258,9 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
     metadata embedded and in JSON sidecars.
     """
-    from .api import Inversion
+    from .api import EditResult, Inversion
+    from .files import remove_stale_temp_files
+    from .images import load_image
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
@@ -203,9 +270,21 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     for path in images:
         if not path.is_file():
             raise click.ClickException(f"image file not found: {path}")
+    for stem in stems:  # before any work: an edit that ends in "exists already" wastes the whole run
+        for planned in EditResult.output_paths(output, stem, targets):
+            for existing in (planned, planned.with_suffix(".json")):
+                if existing.exists() and not overwrite:
+                    raise click.ClickException(f"{existing} exists already; choose another --output or pass --overwrite")
+    inversions = {}
+    for path in images:  # every input checked before the model loads: a bad file costs no model time
+        if path.suffix == ".safetensors":
+            inversions[path] = Inversion.load(path)
+        else:
+            load_image(path, max_pixels=image_cfg.max_input_pixels)
+    remove_stale_temp_files(output)
     editor = opts.editor()
     for path, stem in zip(images, stems):
-        source_image = Inversion.load(path) if path.suffix == ".safetensors" else path
+        source_image = inversions.pop(path, None) or path
         result = editor.edit(source_image, source, list(targets), caption=caption, config=edit_cfg, inversion_config=inversion_cfg,
                              image_config=image_cfg, seed=seed, extra=extra_directions, use_cache=not no_cache)
         written = result.save(output, stem=stem, overwrite=overwrite)
@@ -217,12 +296,12 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--caption", default=None, help="Use this caption instead of running the captioner.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the regularizer's rolls and of VAE sampling.")
+@click.option("--caption", default=None, callback=utf8_text, help="Use this caption instead of running the captioner.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the regularizer's rolls and of VAE sampling.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Inversion file to write [default: <image stem>.inversion.safetensors].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--steps", "EditConfig__num_steps", type=int, default=None,
+@click.option("--steps", "EditConfig__num_steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="DDIM steps of the inversion; the later edit must use the same number "
                    + preset_default_text(InversionConfig, "num_steps"))
 @_config_options(ImageConfig)
@@ -246,11 +325,12 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 
 
 @main.command()
-@click.option("--prompt", "-p", required=True, help="Text prompt of the generated image (it is also the edit's caption).")
-@click.option("--source", "-s", required=True, help="Concept to edit away (see `edit --help`).")
-@click.option("--target", "-t", "targets", required=True, multiple=True, help="Concept to edit toward; repeatable.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial noise.")
-@click.option("--size", type=int, default=None, help="Image side in pixels [default: the model's native size].")
+@click.option("--prompt", "-p", required=True, callback=utf8_text, help="Text prompt of the generated image (it is also the edit's caption).")
+@click.option("--source", "-s", required=True, callback=utf8_text, help="Concept to edit away (see `edit --help`).")
+@click.option("--target", "-t", "targets", required=True, multiple=True, callback=utf8_text, help="Concept to edit toward; repeatable.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the initial noise.")
+@click.option("--size", type=click.IntRange(8, MAX_IMAGE_SIDE), default=None,
+              help=f"Image side in pixels, 8 to {MAX_IMAGE_SIDE} [default: the model's native size].")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @_config_options(EditConfig)
@@ -274,20 +354,20 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
-@click.option("--source", "-s", default=None, help="Concept to edit away, for every image without its own in the manifest.")
-@click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward, for every image without its own; repeatable.")
+@click.option("--source", "-s", default=None, callback=utf8_text, help="Concept to edit away, for every image without its own in the manifest.")
+@click.option("--target", "-t", "targets", multiple=True, callback=utf8_text, help="Concept to edit toward, for every image without its own; repeatable.")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: images/ and results.jsonl; rerun the same command to resume.")
 @click.option("--export-pairs", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write input/edit pairs (A/<id>.png, B/<target>/<id>.png) for training a distilled model.")
 @click.option("--retry-failed", is_flag=True, help="On resume, retry images recorded as failed.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search INPUT folders recursively.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
 @click.option("--ray", "use_ray", is_flag=True, help="Run as a Ray Data job: one model replica per GPU (--gpus) or per CPU worker.")
 @click.option("--ray-address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001) [default: start a local cluster].")
-@click.option("--replicas", type=int, default=None, help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].")
+@click.option("--replicas", type=click.IntRange(min=1), default=None, help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].")
 @click.option("--gpus", is_flag=True, help="On Ray, give each replica one GPU (and run it on cuda).")
-@click.option("--cpus-per-replica", type=float, default=1.0, show_default=True, help="CPUs Ray reserves for each replica.")
+@click.option("--cpus-per-replica", type=FiniteFloat(0, 1024, low_open=True), default=1.0, show_default=True, help="CPUs Ray reserves for each replica.")
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
@@ -296,15 +376,22 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
           retry_failed: bool, recursive: bool, seed: int, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
           cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
-    """Edit a folder of images (jpg/png/webp) or a CSV/JSONL manifest (columns image, source, target, caption, id).
+    """Edit a folder of images (png, jpg, webp, gif, tif, bmp) or a CSV/JSONL manifest (columns image, source,
+    target, caption, id).
 
     Resumable: results.jsonl records each finished image; rerunning skips them. A bad image is
-    recorded as failed and skipped.
+    recorded as failed and skipped; the command then exits with status 1.
     """
     from .batch import RESULTS_FILE, read_items, run_batch
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
-    items = read_items(input_path, source, targets, recursive)
+    skipped: list[str] = []
+    items = read_items(input_path, source, targets, recursive, exclude=[output, *([export_pairs] if export_pairs else [])],
+                       on_skip=lambda path, reason: skipped.append(f"  skipped {path}: {reason}"))
+    for line in skipped[:20]:
+        click.echo(line, err=True)
+    if len(skipped) > 20:
+        click.echo(f"  ... and {len(skipped) - 20} more files that are not images", err=True)
     edit_kwargs = dict(config=edit_cfg, inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
     if use_ray:
         from .ray_batch import run_batch_on_ray
@@ -319,6 +406,9 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
                f"in {summary.seconds:.1f}s; results: {output / RESULTS_FILE}")
     for failure in summary.failures:
         click.echo(f"  failed {failure['id']}: {failure['error']}", err=True)
+    if summary.failed:
+        raise click.ClickException(f"{summary.failed} of {len(items)} images failed (see above and {output / RESULTS_FILE}); "
+                                   "fix them and rerun with --retry-failed")
 
 
 @main.group()
@@ -327,15 +417,18 @@ def direction() -> None:
 
 
 @direction.command("build")
-@click.option("--source", "-s", required=True, help="Source concept: bank word, any word, or sentence file.")
-@click.option("--target", "-t", required=True, help="Target concept: bank word, any word, or sentence file.")
+@click.option("--source", "-s", required=True, callback=utf8_text, help="Source concept: bank word, any word, or sentence file.")
+@click.option("--target", "-t", required=True, callback=utf8_text, help="Target concept: bank word, any word, or sentence file.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file (default: refuse).")
 @_model_options
 @user_errors
-def direction_build(source: str, target: str, output: Path | None, opts: ModelOptions) -> None:
+def direction_build(source: str, target: str, output: Path | None, overwrite: bool, opts: ModelOptions) -> None:
     """Embed both concepts' sentences (cached) and report the direction."""
     from .directions import save_direction
 
+    if output is not None and output.exists() and not overwrite:
+        raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
     editor = opts.editor()
     for concept in (source, target):
         sentences, origin = editor.sentences(concept)
@@ -343,7 +436,8 @@ def direction_build(source: str, target: str, output: Path | None, opts: ModelOp
     delta = editor.direction(source, target)
     click.echo(f"direction {source} -> {target}: shape {tuple(delta.shape)}, norm {float(delta.norm()):.4f}")
     if output is not None:
-        save_direction(output, delta, source=source, target=target, model=editor.components.model_id)
+        save_direction(output, delta, overwrite=overwrite, source=source, target=target, model=editor.components.model_id,
+                       model_fingerprint=editor.components.fingerprint())
         click.echo(f"wrote {output}")
 
 
@@ -386,7 +480,7 @@ ORIGINS = {"bank": "bank", "file": "sentence file", "lm": "language model", "gen
 
 @direction.command("show")
 @click.argument("concept")
-@click.option("--num", "-n", type=int, default=10, show_default=True, help="How many sentences to print.")
+@click.option("--num", "-n", type=click.IntRange(0, 100_000), default=10, show_default=True, help="How many sentences to print.")
 @_model_options
 @user_errors
 def direction_show(concept: str, num: int, opts: ModelOptions) -> None:
@@ -458,11 +552,11 @@ def presets(as_json: bool, model: str, as_written: bool) -> None:
 @main.command()
 @click.option("--image", type=click.Path(path_type=Path), default=None, help="Edit this image instead of a shipped example scene.")
 @click.option("--example", default=None, help="Name of the shipped example scene to edit [default: the first one].")
-@click.option("--source", "-s", default=None, help="Concept to edit away [default: the shape the caption names].")
-@click.option("--target", "-t", "targets", multiple=True, help="Concept to edit toward; repeatable [default: three other shapes].")
+@click.option("--source", "-s", default=None, callback=utf8_text, help="Concept to edit away [default: the shape the caption names].")
+@click.option("--target", "-t", "targets", multiple=True, callback=utf8_text, help="Concept to edit toward; repeatable [default: three other shapes].")
 @click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of the inversion and the edits.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=50, show_default=True, help="DDIM steps of the inversion and the edits.")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("pix2pix-zero-demo"), show_default=True,
               help="Output root; each run writes a new run-NNN folder inside it.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")

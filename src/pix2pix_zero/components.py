@@ -72,6 +72,24 @@ def model_name(model_id: str) -> str:
     return model_id
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | torch.device) -> str | torch.device:
+    """`device` if torch knows it and this machine has it (cpu, cuda, cuda:N, mps), else a one-line ValueError."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type not in DEVICE_TYPES:
+        raise ValueError(f"unsupported device {str(device)!r}; use cpu, cuda, cuda:N or mps")
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA devices; use cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available on this machine; use cpu")
+    return device
+
+
 def preset_for(name: str, model: str | os.PathLike[str] | None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written)."""
@@ -246,6 +264,7 @@ def load_components(
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
+    check_device(device)
     model_id = resolve_model(model)
     torch_dtype = resolve_dtype(dtype)
     unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)

@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from .files import atomic_write, safe_name
+from .files import TensorFileError, atomic_write, read_tensor_file, safe_name
+
+MAX_DIRECTION_BYTES = 64 * 2**20  # SD 1.x's 77 x 768 direction is 0.24 MB
+MAX_DIRECTIONS = 64  # K in a (K, T, D) file
+MAX_TOKENS, MAX_WIDTH = 1024, 8192  # T and D: every supported text encoder has 77 tokens and at most 2048 features
 
 
 def default_cache_dir() -> Path:
@@ -112,8 +115,10 @@ class ConceptCache:
             raise ValueError(f"concept {concept!r} has no sentences")
         found = self.find(concept, model_fingerprint, sentences)
         if found is not None:
-            with safe_open(str(found), framework="pt") as handle:
-                return handle.get_tensor("mean_embedding")
+            try:
+                return read_concept_file(found)[0]
+            except (ValueError, OSError):  # a corrupt cache file is a miss: computed again and replaced below
+                pass
         mean = embed(sentences).float().mean(dim=0, keepdim=True)  # (1, T, D): every token position
         self.store(self.path_for(concept, model_fingerprint, sentences), mean, concept, sentences, model_fingerprint,
                    model_name)
@@ -135,12 +140,14 @@ class ConceptCache:
         found = []
         for folder, shipped in [*folders, (self.folder, False)]:
             for path in sorted(folder.glob("*.safetensors")):
-                with safe_open(str(path), framework="pt") as handle:
-                    meta = handle.metadata() or {}
-                    mean = handle.get_tensor("mean_embedding")
-                entry = CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"),
-                                      int(meta.get("num_sentences", 0)), float(mean.norm()), tuple(mean.shape),
-                                      meta.get("model_fingerprint", ""), meta.get("sentences_sha256", ""), shipped)
+                try:
+                    mean, meta = read_concept_file(path)
+                    count = int(meta.get("num_sentences", 0))
+                except (ValueError, OSError):  # unreadable: skipped here, replaced when the concept is next embedded
+                    continue
+                entry = CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"), count,
+                                      float(mean.norm()), tuple(mean.shape), meta.get("model_fingerprint", ""),
+                                      meta.get("sentences_sha256", ""), shipped)
                 if model_fingerprint is None or entry.model_fingerprint == model_fingerprint:
                     found.append(entry)
         return found
@@ -153,20 +160,36 @@ class ConceptCache:
         return removed
 
 
-def save_direction(path: str | os.PathLike[str], direction: Tensor, **metadata: str) -> Path:
+def read_concept_file(path: Path) -> tuple[Tensor, dict[str, str]]:
+    """A cached (1, T, D) mean embedding and its metadata, checked as `load_direction` checks directions."""
+    tensors, meta = read_tensor_file(path, "cached concept embedding", required=("mean_embedding",), max_bytes=MAX_DIRECTION_BYTES,
+                                     max_rank=3, remedy="delete it; it is made again when needed")
+    mean = tensors["mean_embedding"]
+    if mean.dim() != 3 or mean.shape[0] != 1 or mean.shape[1] > MAX_TOKENS or mean.shape[2] > MAX_WIDTH:
+        raise TensorFileError(f"{path}: embedding shape {tuple(mean.shape)} is not (1, tokens, features); delete it")
+    return mean.float(), meta
+
+
+def save_direction(path: str | os.PathLike[str], direction: Tensor, overwrite: bool = True, **metadata: str) -> Path:
     tensors, meta = {"direction": direction.float().contiguous().cpu()}, {k: str(v) for k, v in metadata.items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=overwrite)
 
 
 def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...] | None = None) -> Tensor:
-    """Load a saved direction (ours: key 'direction'; the authors' .pt means are concept embeddings, not directions)."""
+    """Load a saved direction (ours: key 'direction'; the authors' .pt means are concept embeddings, not directions).
+
+    Checked before use: a safetensors file of at most MAX_DIRECTION_BYTES holding only 'direction', a finite float
+    tensor (T, D) or (K, T, D) within MAX_DIRECTIONS, MAX_TOKENS and MAX_WIDTH. Anything else: one-line TensorFileError.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"direction file not found: {path}")
-    with safe_open(str(path), framework="pt") as handle:
-        if "direction" not in handle.keys():
-            raise ValueError(f"{path} holds no 'direction' tensor (keys: {list(handle.keys())})")
-        direction = handle.get_tensor("direction")
+    remedy = "build it again with `pix2pix-zero direction build -o`"
+    tensors, _ = read_tensor_file(path, "direction", required=("direction",), max_bytes=MAX_DIRECTION_BYTES, max_rank=3,
+                                  remedy=remedy)
+    direction = tensors["direction"].float()
+    if direction.dim() not in (2, 3) or (direction.dim() == 3 and not 1 <= direction.shape[0] <= MAX_DIRECTIONS) \
+            or not 1 <= direction.shape[-2] <= MAX_TOKENS or not 1 <= direction.shape[-1] <= MAX_WIDTH:
+        raise TensorFileError(f"{path}: direction shape {tuple(direction.shape)} is not (tokens, features) or "
+                              f"(directions <= {MAX_DIRECTIONS}, tokens, features); {remedy}")
     if expected_shape is not None and tuple(direction.shape[-2:]) != tuple(expected_shape[-2:]):
         raise ValueError(
             f"{path}: direction shape {tuple(direction.shape)} does not fit this model's text embeddings {tuple(expected_shape)}; "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +25,23 @@ from .files import OutputExistsError, atomic_write
 __all__ = ["OutputExistsError"]  # re-exported: callers of earlier versions import it from here
 
 
+# The formats read, decided by the file's content, never its extension: anything else (EPS, PDF, PSD, ...) is refused
+# before a decoder runs, so a PostScript file renamed .png never reaches Ghostscript. GIF and TIFF: the first frame.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff", ".bmp")
+MAX_INPUT_PIXELS = 64_000_000
+
+
 class ImageError(ValueError):
     """An input image could not be used."""
 
 
-def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 64_000_000) -> Image.Image:
+def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """Open an image file (or take a PIL image), honour EXIF orientation and convert to RGB.
 
-    Transparent images are composited on white; greyscale, palette, CMYK and 16-bit images are
-    converted. Corrupt, truncated, non-image and oversized files raise ImageError naming the file.
+    Only IMAGE_FORMATS are read, recognized by content. Transparent images are composited on white;
+    greyscale, palette, CMYK and 16-bit images are converted. Corrupt, truncated, non-image, other-format
+    and oversized files raise ImageError naming the file. The CLI, batch and web app all load through here.
     """
     name = "<image>" if isinstance(source, Image.Image) else str(source)
     if isinstance(source, Image.Image):
@@ -44,20 +53,23 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 6
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(path)
+                image = Image.open(path, formats=IMAGE_FORMATS)
                 _check_pixels(image, name, max_pixels)  # from the header, before decoding anything
                 image.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             raise ImageError(f"{path}: image is too large to process safely ({error})") from error
         except UnidentifiedImageError as error:
-            raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from error
-        except (OSError, SyntaxError, ValueError) as error:
+            raise ImageError(f"{path}: not a PNG, JPEG, WebP, GIF, TIFF or BMP image (judged by its content, not its "
+                             "name); convert it to PNG") from error
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
             if isinstance(error, ImageError):
                 raise
             raise ImageError(f"{path}: corrupt or truncated image ({error})") from error
     _check_pixels(image, name, max_pixels)
-    image = ImageOps.exif_transpose(image)
-    return to_rgb(image)
+    try:
+        return to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError) as error:  # a crafted EXIF block or an unusual mode
+        raise ImageError(f"{name}: cannot convert this image to RGB ({str(error)[:200]}); convert it to an 8-bit RGB PNG") from error
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
@@ -143,8 +155,12 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None
     atomic_write(path, data, overwrite)
 
 
-def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically."""
+def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False,
+             sidecar_only: dict[str, Any] | None = None) -> Path:
+    """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically.
+
+    `sidecar_only` (e.g. wall-clock timings) goes to the sidecar alone, so the same run gives byte-identical PNGs.
+    """
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
@@ -158,7 +174,8 @@ def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[st
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     if metadata is not None:
-        atomic_write(sidecar, (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
+        sidecar_data = {**metadata, **(sidecar_only or {})}
+        atomic_write(sidecar, (json.dumps(sidecar_data, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
     atomic_write(path, buffer.getvalue(), overwrite)
     return path
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .batch import RESULTS_FILE, BatchItem, BatchSummary, ResultsLog, process_item
+from .batch import RESULTS_FILE, BatchItem, BatchSummary, ResultsLog, plan_batch, prepare_output, process_item
 
 
 class EditReplica:
@@ -47,9 +47,8 @@ def run_batch_on_ray(model: str, items: list[BatchItem], output: str | os.PathLi
 
     output = Path(output).resolve()
     log = ResultsLog(output / RESULTS_FILE)
-    finished = log.finished_ids(retry_failed)
-    todo = [item for item in items if item.id not in finished]
-    summary = BatchSummary(skipped=len(items) - len(todo))
+    todo, summary = plan_batch(log, items, retry_failed)
+    prepare_output(output, Path(export_pairs) if export_pairs else None)
     if not todo:
         return summary
     started = time.perf_counter()
@@ -64,7 +63,7 @@ def run_batch_on_ray(model: str, items: list[BatchItem], output: str | os.PathLi
         fn_constructor_kwargs=dict(model=model, output=str(output), export_pairs=str(Path(export_pairs).resolve()) if export_pairs else None,
                                    editor_kwargs={**(editor_kwargs or {}), "use_gpu": use_gpu}, edit_kwargs=edit_kwargs),
     )
-    with tqdm(total=len(items), initial=summary.skipped, desc="batch (ray)", unit="image", disable=not progress) as bar:
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch (ray)", unit="image", disable=not progress) as bar:
         for row in results.iter_rows():
             record = json.loads(row["record"])
             log.append(record)

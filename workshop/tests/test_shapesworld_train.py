@@ -215,3 +215,23 @@ def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_p
     TRAINERS["captioner"](args(0, "cap", init=str(bundle)))
     again = weights(tmp_path / "cap" / "captioner" / "final", BlipForConditionalGeneration)
     assert all(torch.equal(v, again[k]) for k, v in cap.items())
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (Path.write_text, (Path(tempfile.gettempdir()) / "pix2pix-zero-unpickled-code-ran", "ran"))
+
+
+def test_resuming_never_unpickles_code_from_a_checkpoint(tmp_path):
+    """A checkpoint holds tensors and numbers only: one carrying a pickled call is refused, and the call never runs."""
+    from pix2pix_zero_workshop.train import _Loop
+
+    marker = Path(tempfile.gettempdir()) / "pix2pix-zero-unpickled-code-ran"
+    marker.unlink(missing_ok=True)
+    model = torch.nn.Linear(2, 2)
+    (tmp_path / "tiny").mkdir()
+    torch.save({"model": model.state_dict(), "opt": {}, "step": 1, "elapsed": 0.0, "extra": _RunsCodeWhenUnpickled()},
+               tmp_path / "tiny" / "checkpoint.pt")
+    with pytest.raises(Exception, match="Weights only load failed"):
+        _Loop("tiny", TrainArgs(steps=1, batch_size=1, lr=1e-3, work_dir=str(tmp_path), threads=1), model)
+    assert not marker.exists()

@@ -187,7 +187,7 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
 @click.option("--write-example", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a miniature benchmark of ShapesWorld scenes in PIE-Bench's layout to this folder, then exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_user_errors
+@user_errors
 def bench_piebench(data_dir: Path | None, model: str, method_names: tuple[str, ...], list_methods: bool,
                    types: tuple[str, ...], limit: int | None, steps: int, captions: str, clip_model: str,
                    dino_model: str, lpips_net: str, no_lpips: bool, device: str, dtype: str, output: Path,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,9 @@ INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
 OUTPUT_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 MAX_STEPS = 100
 MAX_CONCEPT_CHARS = 80
+MAX_TARGETS = 8  # edits per request: each is one more batch row of every UNet call
+MAX_SESSION_CONCEPTS = 64  # words one session has typed, offered back in its own dropdowns only
+_PATH = re.compile(r"(?<![\w.~-])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\]+)+[/\\]?")  # an absolute path inside a message
 CSS = "#input-out img, #reconstruction-out img { width: 100%; height: 100%; object-fit: contain; }"  # small images fill their box
 
 DESCRIPTION = """\
@@ -61,6 +65,11 @@ def _md(text: str) -> str:
 
 def _looks_like_path(concept: str) -> bool:
     return any(ch in concept for ch in "/\\") or concept.lower().endswith(".txt") or Path(concept).expanduser().is_file()
+
+
+def _without_paths(message: str) -> str:
+    """A message for the page: every absolute path in it shortened to its last part (server paths stay private)."""
+    return _PATH.sub(lambda match: re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1] or "…", message)
 
 
 def _check_concept(concept: str) -> None:
@@ -96,22 +105,18 @@ class EditorApp:
 
     # -- choices ----------------------------------------------------------------------------------
 
-    def concept_choices(self) -> list[str]:
-        """The directions library: the model's own sentence banks, the shipped banks, then concepts cached for this model."""
+    def concept_choices(self, session_concepts: Sequence[str] | None = None) -> list[str]:
+        """The directions library: the model's own sentence banks, the shipped banks, then the words this session
+        typed (`session_concepts`, from its gr.State). Words other users typed are never shown, although their
+        embeddings share the disk cache."""
         model_dir = self.editor.components.model_dir
         own = model_dir / "sentences" if model_dir else None
         banks = sentence_banks.list_banks([own] if own else [])
         names = sorted(banks, key=lambda key: (own is None or banks[key].parent != own, key))
         choices = [key.replace("_", " ") for key in names]
-        try:
-            cached = [entry.concept for entry in self.editor.concepts.entries(self.editor.components.fingerprint())]
-        except (OSError, ValueError):  # an unreadable cache file must not take the app down
-            cached = []
         known = {sentence_banks.bank_key_or_raw(c) for c in choices}
-        for concept in sorted(set(cached)):
-            if _looks_like_path(concept) or len(concept) > MAX_CONCEPT_CHARS:  # made from a sentence file by the CLI
-                continue
-            if sentence_banks.bank_key_or_raw(concept) not in known:
+        for concept in session_concepts or []:
+            if isinstance(concept, str) and sentence_banks.bank_key_or_raw(concept) not in known:
                 choices.append(concept)
                 known.add(sentence_banks.bank_key_or_raw(concept))
         return choices
@@ -149,6 +154,8 @@ class EditorApp:
                 cleaned.append(target)
         if not cleaned:
             raise gr.Error("Empty target: pick or type at least one concept to edit toward (e.g. dog).")
+        if len(cleaned) > MAX_TARGETS:
+            raise gr.Error(f"{len(cleaned)} targets: at most {MAX_TARGETS} per edit; remove some and press Edit again.")
         same = [t for t in cleaned if t.lower() == source.lower()]
         if same:
             raise gr.Error(f"Source and target are the same ({same[0]!r}): choose a different target.")
@@ -160,7 +167,7 @@ class EditorApp:
         message = str(error) or type(error).__name__
         if path is not None:
             message = message.replace(str(path), path.name)
-        return gr.Error(message)
+        return gr.Error(_without_paths(message))
 
     def _prepare(self, path: Path) -> tuple[Image.Image, str]:
         try:
@@ -177,7 +184,7 @@ class EditorApp:
             try:
                 caption = self.editor.caption(prepared).strip()
             except USER_ERRORS as error:  # e.g. no captioning model offline: the user can still type the caption
-                raise gr.Error(f"Captioning failed: {error}\nType the caption in the Caption box instead.") from error
+                raise gr.Error(f"Captioning failed: {_without_paths(str(error))}\nType the caption in the Caption box instead.") from error
             self._captions[digest] = caption
             while len(self._captions) > 64:
                 self._captions.popitem(last=False)
@@ -196,11 +203,11 @@ class EditorApp:
 
     def run_edit(self, image: str | None, caption: str | None, source: str | None, targets: str | Sequence[str] | None,
                  xa_guidance: float, strength: float, steps: float, guidance_scale: float, seed: float,
-                 progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
+                 session_concepts: list[str] | None = None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target.
 
         Returns (input PNG, reconstruction PNG, [(edit PNG, label)], caption used, [PNG files to download],
-        a Markdown summary, source choices, target choices).
+        a Markdown summary, source choices, target choices, this session's typed concepts).
         """
         path = self.check_upload(image)
         source, target_list = self._concepts(source, targets)
@@ -264,10 +271,13 @@ class EditorApp:
         pngs = [p for p in written if p.suffix == ".png"]
         input_png, reconstruction_png, *edit_pngs, grid_png = pngs
         gallery = [(str(p), f"{e['source']} → {e['target']}") for p, e in zip(edit_pngs, result.edits)]
-        choices = self.concept_choices()
+        session = [c for c in (session_concepts or []) if isinstance(c, str)]
+        session += [c for c in concepts if c not in session]
+        session = session[-MAX_SESSION_CONCEPTS:]
+        choices = self.concept_choices(session)
         return (str(input_png), str(reconstruction_png), gallery, result.caption, [str(p) for p in pngs],
                 self._summary(result, reused, invert_s),
-                gr.update(choices=choices), gr.update(choices=choices))
+                gr.update(choices=choices), gr.update(choices=choices), session)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -301,7 +311,8 @@ class EditorApp:
             gr.Markdown(DESCRIPTION + f"\nModel: `{model}` · preset `{self.editor.preset.name}`")
             with gr.Row():
                 with gr.Column(scale=1):
-                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath",
+                    # image_mode=None: the file reaches `load_image` as uploaded, so the app edits what the CLI would
+                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath", image_mode=None,
                                      sources=["upload", "clipboard"], elem_id="input-image", height=300)
                     if self.examples:
                         gr.Examples([[str(e)] for e in self.examples], inputs=[image], label="Examples")
@@ -340,10 +351,11 @@ class EditorApp:
                 files = gr.File(label="Download (PNG with the run's metadata embedded)", file_count="multiple",
                                 interactive=False, elem_id="downloads")
 
+            session_concepts = gr.State([])  # per browser session: one user's words never reach another's dropdowns
             image.change(lambda _: "", inputs=[image], outputs=[caption], queue=False, show_progress="hidden").then(
                 self.caption_image, inputs=[image], outputs=[caption], concurrency_id="model")
-            run.click(self.run_edit, inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed],
-                      outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets],
+            run.click(self.run_edit, inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed, session_concepts],
+                      outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
                       concurrency_id="model")
         return demo
 

@@ -231,7 +231,7 @@ class _Loop:
         self.step, self.elapsed = 0, 0.0
         ck = self.dir / "checkpoint.pt"
         if a.resume and ck.exists():
-            state = torch.load(ck, map_location=a.device, weights_only=False)
+            state = torch.load(ck, map_location=a.device, weights_only=True)  # tensors and numbers only: never runs pickled code
             self.model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["opt"])
             self.step, self.elapsed = state["step"], state["elapsed"]
