@@ -231,13 +231,15 @@ def _denoise(model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], 
 @torch.no_grad()
 def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule, x_T: Tensor, reference: Conditioning,
                      target: Conditioning, num_steps: int, cross_replace: float = 0.8, self_replace: float = 0.4,
-                     on_step: StepCallback | None = None) -> tuple[Tensor, Tensor]:
+                     on_step: StepCallback | None = None, trajectory: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Prompt-to-prompt word swap (Hertz et al. 2022): during the first `cross_replace` (`self_replace`) of the steps,
     the edit branch's cross- (self-) attention maps are replaced by the reference branch's, on the prompt half.
+    With the inversion's `trajectory`, exact inversion (Direct Inversion) as in `edit`.
 
     `recorder` must hook self- and cross-attention and support `injecting(maps)` (attention.py).
     """
     steps = sampling_steps(num_steps, schedule)
+    on_trajectory = _trajectory_points(trajectory, len(steps)) if trajectory is not None else None
     x_ref, x = x_T.float(), x_T.float().expand(target.cond.shape[0], -1, -1, -1)
     for i, step in enumerate(steps):
         with recorder.recording():
@@ -250,6 +252,8 @@ def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule,
             eps = predict_eps(model, x, step.t_model, target)
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
         x_ref, x = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to), ddim_step(x, eps.float(), ab_from, ab_to)
+        if on_trajectory is not None:  # Direct Inversion: the reference back on the trajectory, the edit corrected alike
+            x_ref, x = on_trajectory[i], x + (on_trajectory[i] - x_ref)
         if on_step is not None:
             on_step(i, len(steps))
     return x, x_ref
