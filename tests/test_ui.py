@@ -70,7 +70,7 @@ def edit(app, image, caption="", source="cat", targets=("dog",), xa=0.1, strengt
          progress=None, session=None):
     """The first eight outputs of `run_edit` (the ninth, the session's typed words, is tested on its own)."""
     return app.run_edit(None if image is None else str(image), caption, source, list(targets) if not isinstance(targets, str) else targets,
-                        xa, strength, steps, guidance, seed, session, progress=progress or RecordingProgress())[:8]
+                        xa, strength, steps, guidance, seed, session_concepts=session, progress=progress or RecordingProgress())[:8]
 
 
 # -- callbacks --------------------------------------------------------------------------------------
@@ -230,6 +230,29 @@ def test_build_app_wires_the_controls_and_checks_examples(editor, image_file, tm
 
 
 # -- the command ------------------------------------------------------------------------------------
+
+
+def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, editor, image_file):
+    import numpy as np
+
+    from pix2pix_zero.ui.app import MASK_MODES, mask_from_strokes
+
+    strokes = np.zeros((30, 40, 4), dtype=np.uint8)
+    strokes[:, :20] = (255, 255, 255, 255)  # the left half painted
+    painted = {"background": None, "layers": [strokes], "composite": None}
+    assert np.asarray(mask_from_strokes(painted))[:, :20].min() == 255 and mask_from_strokes({"layers": []}) is None
+    input_png, _, gallery, _, files, _, _, _, _ = app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0,
+                                                             True, 0.5, MASK_MODES[2], painted, progress=RecordingProgress())
+    meta = read_png_metadata(files[2])
+    assert meta["edit_config"]["exact_inversion"] is True and meta["edit_config"]["self_attention_injection"] == 0.5
+    assert meta["mask"] == "image" and gallery[-1][1] == "mask"
+    edited, original = np.asarray(Image.open(gallery[0][0])), np.asarray(Image.open(input_png))
+    assert np.array_equal(edited[:, 8 + 2:], original[:, 8 + 2:])  # 16 px wide: right of the edge and its soft band
+    with pytest.raises(gr.Error, match="Painted mask"):
+        app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, None, None, MASK_MODES[2], None,
+                     progress=RecordingProgress())
+    ids = {block.elem_id for block in build_app(editor).blocks.values() if getattr(block, "elem_id", None)}
+    assert {"exact-inversion", "self-attention", "mask-mode", "mask-brush"} <= ids
 
 
 def test_the_ui_command_documents_every_option_and_passes_them_on(monkeypatch, tmp_path, image_file):
@@ -431,10 +454,10 @@ def test_a_real_edit_on_the_bundled_model_in_a_real_browser(browser, tmp_path):
 
 
 def test_words_one_session_types_never_reach_another_sessions_dropdowns(app, image_file):
-    outputs = app.run_edit(str(image_file), "", "cat", ["kestrel"], 0.1, 1.0, STEPS, 5.0, 0, [], progress=RecordingProgress())
+    outputs = app.run_edit(str(image_file), "", "cat", ["kestrel"], 0.1, 1.0, STEPS, 5.0, 0, session_concepts=[], progress=RecordingProgress())
     session_a = outputs[8]
     assert "kestrel" in session_a and "kestrel" in outputs[6]["choices"]
-    other = app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, [], progress=RecordingProgress())
+    other = app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, session_concepts=[], progress=RecordingProgress())
     assert "kestrel" not in other[6]["choices"] and "kestrel" not in other[8]  # a second session sees only its own words
     assert "kestrel" not in app.concept_choices() and "kestrel" in app.concept_choices(session_a)
 

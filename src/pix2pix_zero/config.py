@@ -132,6 +132,33 @@ class EditConfig:
         "of its own, as the authors.",
     )
 
+    exact_inversion: bool = _opt(
+        False,
+        "Direct Inversion (Ju et al., ICLR 2024): after every step the reference branch is put back on the stored "
+        "inversion trajectory and the edit branch gets the same correction, so a zero edit returns the input's VAE "
+        "round trip exactly. Needs the 'mirror' inversion grid; no extra UNet calls.",
+    )
+    self_attention_injection: float = _opt(
+        0.0,
+        "Fraction of the first steps in which the edit branch's self-attention maps are the reference branch's (its "
+        "queries and keys, with the edit's own values; Plug-and-Play, Tumanyan et al. 2023), so the layout of the "
+        "input is kept while the content changes. 0 = off.",
+        bounds=(0, 1),
+    )
+    auto_mask_threshold: float = _opt(
+        0.3,
+        "With --mask auto: the fraction of the strongest response above which a latent cell may change; the response "
+        "is how much the edit changes the cross-attention maps against the reference branch's, summed over tokens and "
+        "averaged over layers and steps (lower = a larger mask).",
+        bounds=(0, 1),
+    )
+    mask_feather: int = _opt(
+        2,
+        "With a mask: width in pixels of the soft edge where the decoded edit is blended into the input; farther "
+        "outside the mask the pixels are the input's exactly.",
+        bounds=(0, 256),
+    )
+
     def __post_init__(self) -> None:
         _check_bounds(self)
 
