@@ -550,7 +550,8 @@ def format_report(summary: dict[tuple[str, str], dict[str, float]], header: str)
     if left_out:
         parts += [
             "",
-            "Non-finite values left out of the means (nan where the mask covers the whole image): "
+            "Values left out of the means, per method (nan where the mask covers the whole image, inf PSNR "
+            "where the background is unchanged): "
             + ", ".join(f"{m} {n}" for m, n in left_out.items())
             + ".",
         ]
