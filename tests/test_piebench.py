@@ -418,6 +418,35 @@ def test_the_command_scores_each_row_with_the_seven_metrics_and_resumes(
     assert prompts.exit_code == 1 and "captions differ" in prompts.output
 
 
+def test_another_tools_outputs_are_scored_from_their_strips(tiny_clip_dir, tiny_vit_dir, tmp_path):
+    data = piebench.write_shapesworld_example(tmp_path / "pie", num_scenes=3)
+    rows = piebench.read_benchmark(data)
+    outputs = tmp_path / "theirs" / "annotation_images"
+    for row in rows[:2]:  # the third has no output: an error row, not the end of the run
+        source = np.asarray(Image.open(data / "annotation_images" / row.image_path).convert("RGB"))
+        edited = source.copy()
+        edited[pie_metrics.decode_mask(row.mask)] = 255  # changed only inside the edited region
+        strip = np.concatenate([np.zeros_like(source), edited], axis=1)  # [something else | edit], as theirs are
+        (outputs / row.image_path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(strip).save(outputs / row.image_path.replace(".jpg", ".png"))
+        (outputs / row.image_path).write_bytes((outputs / row.image_path.replace(".jpg", ".png")).read_bytes())
+    out = tmp_path / "out"
+    args = ["bench", "piebench", str(data), "--score-outputs", str(outputs), "--label", "theirs",
+            "--clip", str(tiny_clip_dir),
+            "--dino", str(tiny_vit_dir), "--no-lpips", "-o", str(out), "-q"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    scored = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in scored] == ["ok", "ok", "error"] and all(r["method"] == "theirs" for r in scored)
+    for r in scored[:2]:  # the background is untouched: the crop found the edit, not the strip's left part
+        assert r["mse_unedit"] == 0 and r["psnr_unedit"] == float("inf") and r["ssim_unedit"] == pytest.approx(1.0)
+        assert r["structure_distance"] > 0
+    assert "| theirs | 3 (1 failed) |" in (out / "table.md").read_text()
+    again = CliRunner().invoke(main, args, catch_exceptions=False)  # resumes: nothing is scored twice; as in
+    assert again.exit_code == 0 and len((out / "rows.jsonl").read_text().splitlines()) == 3  # bench quality, a failure
+    # is a data point, not retried
+
+
 def test_the_command_refuses_what_it_cannot_read(tmp_path):
     missing = CliRunner().invoke(main, ["bench", "piebench", str(tmp_path), "--no-lpips"])
     assert missing.exit_code == 1 and "mapping_file.json" in missing.output

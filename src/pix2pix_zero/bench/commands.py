@@ -186,12 +186,18 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
 @click.option("--write-example", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a miniature benchmark of ShapesWorld scenes in PIE-Bench's layout to this folder, then exit.")
+@click.option("--score-outputs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Instead of editing, score another tool's edited images laid out like annotation_images/ in this "
+                   "folder (PIE-Bench's published result folders are; their strips are cropped to the rightmost "
+                   "512×512).")
+@click.option("--label", default=None, help="Method name for --score-outputs' rows [default: the folder's name].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @user_errors
 def bench_piebench(data_dir: Path | None, model: str, method_names: tuple[str, ...], list_methods: bool,
                    types: tuple[str, ...], limit: int | None, steps: int, captions: str, clip_model: str,
                    dino_model: str, lpips_net: str, no_lpips: bool, device: str, dtype: str, output: Path,
-                   cache_dir: Path | None, write_example: Path | None, quiet: bool) -> None:
+                   cache_dir: Path | None, write_example: Path | None, score_outputs: Path | None, label: str | None,
+                   quiet: bool) -> None:
     """PIE-Bench (DATA_DIR: mapping_file.json and annotation_images/) scored with its seven metrics, per image and per
     edit type, beside the literature's rows; docs/piebench.md says how to get the data."""
     from ..api import Pix2PixZero
@@ -217,13 +223,19 @@ def bench_piebench(data_dir: Path | None, model: str, method_names: tuple[str, .
         raise click.ClickException(f"{error} (or pass --no-lpips)") from error
     scorer = piebench.PieBenchScorer(rows, data_dir, pie_metrics.ClipScore(clip_model, device),
                                      pie_metrics.DinoStructure(dino_model, device), lpips)
-    editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, cache_dir=cache_dir, progress=False)
-    chosen = [table[n] for n in (method_names or piebench.DEFAULT_METHODS)]
     settings = piebench.settings_of(data_dir, steps, captions, clip_model, dino_model, None if no_lpips else lpips_net)
-    all_rows = piebench.run_piebench(editor, data_dir, rows, chosen, scorer, output, settings, captions,
-                                     progress=not quiet)
+    if score_outputs is not None:
+        scoring = {k: v for k, v in settings.items() if k not in ("steps", "captions")}  # nothing is edited here
+        name = label or score_outputs.resolve().name
+        all_rows = piebench.score_outputs(rows, score_outputs, name, scorer, output, scoring, progress=not quiet)
+        header = f"# PIE-Bench: outputs scored, {len(rows)} images"
+    else:
+        editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, cache_dir=cache_dir, progress=False)
+        chosen = [table[n] for n in (method_names or piebench.DEFAULT_METHODS)]
+        all_rows = piebench.run_piebench(editor, data_dir, rows, chosen, scorer, output, settings, captions,
+                                         progress=not quiet)
+        header = f"# PIE-Bench: {model}, {steps} steps, {len(rows)} images, captions from the {captions}"
     summary = piebench.summarize(all_rows)
-    header = f"# PIE-Bench: {model}, {steps} steps, {len(rows)} images, captions from the {captions}"
     report = piebench.format_report(summary, header)
     from ..files import atomic_write
 

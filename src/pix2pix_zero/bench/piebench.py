@@ -387,12 +387,12 @@ class PieBenchScorer:
         size = (pie_metrics.PIE_SIZE, pie_metrics.PIE_SIZE)
         return image if image.size == size else image.resize(size, Image.BICUBIC)
 
-    def __call__(self, case: quality.Case, result: EditResult) -> dict[str, Any]:
-        row = self.rows[case.id]
-        source, edited = self.source_image(row), pie_metrics.read_output(result.image)
+    def score(self, row: PieRow, output: Image.Image) -> dict[str, float]:
+        """The seven metrics of one edited image (read as PIE-Bench reads outputs) against its row."""
+        source, edited = self.source_image(row), pie_metrics.read_output(output)
         mask = pie_metrics.decode_mask(row.mask)
         keep = ~mask
-        scores: dict[str, Any] = {"structure_distance": self.dino(source, edited)}
+        scores: dict[str, float] = {"structure_distance": self.dino(source, edited)}
         if keep.any():
             scores.update(
                 psnr_unedit=pie_metrics.masked_psnr(source, edited, keep),
@@ -409,9 +409,44 @@ class PieBenchScorer:
                 scores["lpips_unedit"] = float("nan")
         scores["clip_whole"] = self.clip(edited, row.target_prompt)
         scores["clip_edited"] = self.clip.edited_region(edited, row.target_prompt, mask)
-        edit = result.edits[0] if result.edits else {}
-        scores.update(caption=result.caption, edit_source=edit.get("source"), edit_target=edit.get("target"))
         return scores
+
+    def __call__(self, case: quality.Case, result: EditResult) -> dict[str, Any]:
+        edit = result.edits[0] if result.edits else {}
+        return {**self.score(self.rows[case.id], result.image), "caption": result.caption,
+                "edit_source": edit.get("source"), "edit_target": edit.get("target")}
+
+
+def score_outputs(rows: Sequence[PieRow], outputs: Path, label: str, scorer: PieBenchScorer, output: Path,
+                  settings: dict[str, Any], progress: bool = True) -> list[dict[str, Any]]:
+    """Score another tool's edited images, laid out like annotation_images/ under `outputs` (PIE-Bench's own result
+    folders are), as method `label`; resumable like the edits' rows, under the same settings only."""
+    from tqdm.auto import tqdm
+
+    from ..batch import ResultsLog
+
+    output = Path(output)
+    run_file = output / quality.RUN_FILE
+    current = json.loads(json.dumps(settings, sort_keys=True))
+    if run_file.is_file():
+        recorded = json.loads(run_file.read_text())
+        changed = sorted(k for k in {*recorded, *current} if k in current and recorded.get(k) != current.get(k))
+        if changed:
+            raise ValueError(f"{output} holds rows made with other settings ({', '.join(changed)} differ from "
+                             f"{run_file}); "
+                             "choose another --output to keep both")
+    else:
+        atomic_write(run_file, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode())
+    log = ResultsLog(output / "rows.jsonl")
+    done = {(r["method"], r["id"]) for r in log.records()}
+    for row in tqdm([r for r in rows if (label, r.id) not in done], desc="score", unit="image", disable=not progress):
+        path = Path(outputs) / row.image_path
+        try:
+            record = {"status": "ok", **scorer.score(row, load_image(path))}
+        except Exception as error:  # a missing or unreadable output is a data point, not the end of the run
+            record = {"status": "error", "error": f"{type(error).__name__}: {error}"}
+        log.append({"method": label, "id": row.id, "task": row.edit_type, **record})
+    return log.records()
 
 
 def settings_of(data_dir: Path, steps: int, captions: str, clip: str, dino: str, lpips: str | None) -> dict[str, Any]:
@@ -515,7 +550,8 @@ def format_report(summary: dict[tuple[str, str], dict[str, float]], header: str)
     if left_out:
         parts += [
             "",
-            "Non-finite values left out of the means (nan where the mask covers the whole image): "
+            "Values left out of the means, per method (nan where the mask covers the whole image, inf PSNR "
+            "where the background is unchanged): "
             + ", ".join(f"{m} {n}" for m, n in left_out.items())
             + ".",
         ]
