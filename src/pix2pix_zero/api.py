@@ -36,7 +36,7 @@ from .attention import (
 )
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
 from .components import Components, load_components, pads_to_square, preset_for
-from .config import MAX_IMAGE_SIDE, EditConfig, ImageConfig, InversionConfig, Preset, override
+from .config import MAX_IMAGE_SIDE, MAX_STEPS, EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import AutoMask
 from .editing import edit as edit_latents
@@ -108,7 +108,7 @@ class Inversion:
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
         return cls(tensors["x_T"].float(), tensors["latents"].float(), meta["caption"], image, config,
                    meta["model"], int(meta["seed"]), meta["image_sha256"], meta.get("model_fingerprint", ""),
-                   _content_box(path, meta))
+                   _content_box(path, meta), tensors.get("trajectory"))
 
 
 def _content_box(path: str | os.PathLike[str], meta: dict[str, str]) -> Box | None:
@@ -129,13 +129,18 @@ def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor]
     """The tensors, metadata and config of an inversion file, each checked: keys, ranks, shapes, dtypes, finite values,
     a bounded file and latent size, and metadata a config can be made from. Anything else: one-line TensorFileError."""
     tensors, meta = read_tensor_file(path, "inversion", required=("x_T", "latents", "image"), optional=("trajectory",),
-                                     max_bytes=MAX_INVERSION_BYTES, remedy=REINVERT)
+                                     max_bytes=MAX_INVERSION_BYTES, max_rank=5, remedy=REINVERT)
     x_T, latents, image = tensors["x_T"], tensors["latents"], tensors["image"]
     if x_T.dim() != 4 or x_T.shape[0] != 1 or not 1 <= x_T.shape[1] <= 16 or max(x_T.shape[2:]) > MAX_LATENT_SIDE:
         raise TensorFileError(f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
                               f"{MAX_LATENT_SIDE}; {REINVERT}")
     if latents.shape != x_T.shape:
         raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}")
+    trajectory = tensors.get("trajectory")
+    if trajectory is not None and (trajectory.dim() != 5 or not 2 <= trajectory.shape[0] <= MAX_STEPS + 1
+                                   or trajectory.shape[1:] != x_T.shape):
+        raise TensorFileError(f"{path}: trajectory {tuple(trajectory.shape)} is not (steps + 1, *x_T's shape "
+                              f"{tuple(x_T.shape)}) with at most {MAX_STEPS} steps; {REINVERT}")
     height, width = x_T.shape[2:]
     if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
             or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
