@@ -65,7 +65,7 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
-    model_fingerprint: str = ""  # the weights it was made with (Components.fingerprint); "" in files of earlier versions
+    model_fingerprint: str = ""  # the weights it was made with (Components.fingerprint); "" in older files
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
@@ -91,11 +91,13 @@ def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor]
         raise TensorFileError(f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
                               f"{MAX_LATENT_SIDE}; {REINVERT}")
     if latents.shape != x_T.shape:
-        raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}")
+        raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; "
+                              f"{REINVERT}")
     height, width = x_T.shape[2:]
     if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
             or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
-        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the latent "
+        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the "
+                              "latent "
                               f"{height}x{width}; {REINVERT}")
     missing = [key for key in INVERSION_METADATA if key not in meta]
     if missing:
@@ -142,8 +144,10 @@ class EditResult:
         folder = Path(folder)
         edits = [folder / f"{stem}.edit-{safe_name(Path(target).stem, 'edit')}.png" for target in targets]
         if len(set(edits)) != len(edits):
-            raise ValueError(f"targets {list(targets)} give the same output file name twice; make them differ in letters or digits")
-        return [folder / f"{stem}.input.png", folder / f"{stem}.reconstruction.png", *edits, folder / f"{stem}.grid.png"]
+            raise ValueError(f"targets {list(targets)} give the same output file name twice; "
+                             "make them differ in letters or digits")
+        first = [folder / f"{stem}.input.png", folder / f"{stem}.reconstruction.png"]
+        return [*first, *edits, folder / f"{stem}.grid.png"]
 
     def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
         """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs, each with metadata and a JSON sidecar.
@@ -156,7 +160,8 @@ class EditResult:
             for path in paths:
                 for target in (path, path.with_suffix(".json")):
                     if target.exists():
-                        raise OutputExistsError(f"{target} exists already; choose another output folder or pass --overwrite")
+                        raise OutputExistsError(f"{target} exists already; "
+                                                "choose another output folder or pass --overwrite")
         base = {**self.config, "caption": self.caption}
         timings = {"timings_s": self.timings}
         input_path, reconstruction_path, *edit_paths, grid_path = paths
@@ -304,8 +309,9 @@ class Pix2PixZero:
             except (ValueError, OSError):  # a corrupt cache file is a miss: inverted again and replaced below
                 cached = None
             if cached is not None and cached.x_T.shape[1] == self.components.unet.config.in_channels:
-                return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                                 prepared, cfg, self.components.model_id, seed, image_sha, self.components.fingerprint())
+                c = self.components
+                return Inversion(cached.x_T.to(c.device), cached.latents.to(c.device), caption, prepared, cfg, c.model_id,
+                                 seed, image_sha, c.fingerprint())
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
@@ -322,12 +328,15 @@ class Pix2PixZero:
         for another latent space."""
         c = self.components
         if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
-            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), not with "
+            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
+                             "not with "
                              f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model")
         if not inversion.model_fingerprint and inversion.model != c.model_id:
-            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; {REINVERT} and this model")
+            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; "
+                             f"{REINVERT} and this model")
         channels, (height, width) = inversion.x_T.shape[1], inversion.x_T.shape[2:]
-        if channels != c.unet.config.in_channels or inversion.image.size != (width * c.vae_scale_factor, height * c.vae_scale_factor):
+        pixels = (width * c.vae_scale_factor, height * c.vae_scale_factor)
+        if channels != c.unet.config.in_channels or inversion.image.size != pixels:
             raise ValueError(f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
                              f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}")
 
@@ -375,7 +384,8 @@ class Pix2PixZero:
         cfg = override(base, **edit_overrides)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIDE):
+        whole = isinstance(size, int) and not isinstance(size, bool)
+        if size is not None and (not whole or not 8 <= size <= MAX_IMAGE_SIDE):
             raise ValueError(f"size must be a whole number of pixels from 8 to {MAX_IMAGE_SIDE}, got {size!r}")
         _check_seed(seed)
         side = max(1, (size or c.native_size) // c.vae_scale_factor)

@@ -183,7 +183,8 @@ class EditorApp:
             try:
                 caption = self.editor.caption(prepared).strip()
             except USER_ERRORS as error:  # e.g. no captioning model offline: the user can still type the caption
-                raise gr.Error(f"Captioning failed: {_without_paths(str(error))}\nType the caption in the Caption box instead.") from error
+                reason = _without_paths(str(error))
+                raise gr.Error(f"Captioning failed: {reason}\nType the caption in the Caption box instead.") from error
             self._captions[digest] = caption
             while len(self._captions) > 64:
                 self._captions.popitem(last=False)
@@ -202,7 +203,8 @@ class EditorApp:
 
     def run_edit(self, image: str | None, caption: str | None, source: str | None, targets: str | Sequence[str] | None,
                  xa_guidance: float, strength: float, steps: float, guidance_scale: float, seed: float,
-                 session_concepts: list[str] | None = None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
+                 session_concepts: list[str] | None = None,
+                 progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target.
 
         Returns (input PNG, reconstruction PNG, [(edit PNG, label)], caption used, [PNG files to download],
@@ -311,7 +313,8 @@ class EditorApp:
             with gr.Row():
                 with gr.Column(scale=1):
                     # image_mode=None: the file reaches `load_image` as uploaded, so the app edits what the CLI would
-                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath", image_mode=None,
+                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath",
+                                     image_mode=None,
                                      sources=["upload", "clipboard"], elem_id="input-image", height=300)
                     if self.examples:
                         gr.Examples([[str(e)] for e in self.examples], inputs=[image], label="Examples")
@@ -353,8 +356,10 @@ class EditorApp:
             session_concepts = gr.State([])  # per browser session: one user's words never reach another's dropdowns
             image.change(lambda _: "", inputs=[image], outputs=[caption], queue=False, show_progress="hidden").then(
                 self.caption_image, inputs=[image], outputs=[caption], concurrency_id="model")
-            run.click(self.run_edit, inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed, session_concepts],
-                      outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
+            run.click(self.run_edit,
+                      inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed, session_concepts],
+                      outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets,
+                               session_concepts],
                       concurrency_id="model")
         return demo
 
