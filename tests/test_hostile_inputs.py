@@ -528,3 +528,9 @@ def test_stale_temp_files_are_removed_and_fresh_ones_kept(tmp_path):
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert remove_stale_temp_files(tmp_path) == [stale]
     assert fresh.exists() and output.exists()
+
+
+def test_invert_refuses_a_bad_image_before_the_model_loads(root):
+    path = root / "scan.png"
+    path.write_bytes(HOSTILE_IMAGES["postscript.png"])
+    assert_refused(["invert", str(path), "-m", NO_MODEL], root, "scan.png")

@@ -310,8 +310,8 @@ class Pix2PixZero:
                 cached = None
             if cached is not None and cached.x_T.shape[1] == self.components.unet.config.in_channels:
                 c = self.components
-                return Inversion(cached.x_T.to(c.device), cached.latents.to(c.device), caption, prepared, cfg, c.model_id,
-                                 seed, image_sha, c.fingerprint())
+                return Inversion(cached.x_T.to(c.device), cached.latents.to(c.device), caption, prepared, cfg,
+                                 c.model_id, seed, image_sha, c.fingerprint())
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)

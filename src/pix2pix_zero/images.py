@@ -70,7 +70,7 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
         return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, SyntaxError, ValueError, TypeError, KeyError) as error:  # a crafted EXIF block or an unusual mode
         reason = str(error)[:200]
-        raise ImageError(f"{name}: cannot convert this image to RGB ({reason}); convert it to an 8-bit RGB PNG") from error
+        raise ImageError(f"{name}: cannot convert this image to RGB ({reason}); make it an 8-bit RGB PNG") from error
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
