@@ -51,8 +51,11 @@ def _write(name: str, data: bytes) -> Path:
 
 
 @FUZZ
-@given(seed=st.sampled_from(SEEDS), edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
-       cut=st.integers(0, 64))
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    cut=st.integers(0, 64),
+)
 def test_image_loader_on_mutated_images(seed, edits, cut):
     path = _write("mutated.png", _mutate(seed, edits, cut))
     try:
@@ -72,7 +75,9 @@ def test_image_loader_on_arbitrary_bytes(data):
         assert "arbitrary.jpg" in str(error)
 
 
-MANIFEST_TEXT = st.text(alphabet=st.sampled_from(list("a.png,|/\\\"'\n\r:\ufeff{}[]\x00 id image target source ..")), max_size=120)
+MANIFEST_TEXT = st.text(
+    alphabet=st.sampled_from(list("a.png,|/\\\"'\n\r:\ufeff{}[]\x00 id image target source ..")), max_size=120
+)
 
 
 def _check_items(items) -> None:
@@ -92,10 +97,14 @@ def test_csv_manifest_reader(text):
         _check_items(items)
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                           max_leaves=6)
-ROWS = st.dictionaries(st.sampled_from(["image", "id", "source", "target", "caption", "other"]), JSON_VALUES, max_size=5)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+ROWS = st.dictionaries(
+    st.sampled_from(["image", "id", "source", "target", "caption", "other"]), JSON_VALUES, max_size=5
+)
 
 
 @FUZZ
@@ -116,14 +125,18 @@ def _safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | No
 
 VALID_INVERSION = _safetensors(
     {"x_T": torch.zeros(1, 4, 2, 2), "latents": torch.zeros(1, 4, 2, 2), "image": torch.zeros(1, 3, 16, 16)},
-    {"caption": "a cat", "config": json.dumps({"num_steps": 4}), "model": "m", "seed": "0", "image_sha256": "0"})
+    {"caption": "a cat", "config": json.dumps({"num_steps": 4}), "model": "m", "seed": "0", "image_sha256": "0"},
+)
 VALID_DIRECTION = _safetensors({"direction": torch.zeros(1, 8, 4)})
 
 
 @FUZZ
-@given(seed=st.sampled_from([VALID_INVERSION, VALID_DIRECTION]),
-       edits=st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 255)), max_size=6), cut=st.integers(0, 32),
-       header=st.one_of(st.none(), st.integers(0, 2**64 - 1)))
+@given(
+    seed=st.sampled_from([VALID_INVERSION, VALID_DIRECTION]),
+    edits=st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 32),
+    header=st.one_of(st.none(), st.integers(0, 2**64 - 1)),
+)
 def test_inversion_and_direction_readers_on_mutated_files(seed, edits, cut, header):
     data = _mutate(seed, edits, cut)
     if header is not None:
@@ -137,8 +150,12 @@ def test_inversion_and_direction_readers_on_mutated_files(seed, edits, cut, head
 
 
 @FUZZ
-@given(shape=st.lists(st.integers(0, 9), min_size=0, max_size=5), dtype=st.sampled_from([torch.float32, torch.float16, torch.int8]),
-       fill=st.sampled_from([0.0, 1.0, float("nan"), float("inf")]), key=st.sampled_from(["x_T", "direction", "image"]))
+@given(
+    shape=st.lists(st.integers(0, 9), min_size=0, max_size=5),
+    dtype=st.sampled_from([torch.float32, torch.float16, torch.int8]),
+    fill=st.sampled_from([0.0, 1.0, float("nan"), float("inf")]),
+    key=st.sampled_from(["x_T", "direction", "image"]),
+)
 def test_readers_on_wellformed_files_with_odd_tensors(shape, dtype, fill, key):
     tensor = torch.full(shape, fill if dtype.is_floating_point else 1).to(dtype)
     path = _write("odd.safetensors", _safetensors({key: tensor}))

@@ -39,12 +39,17 @@ from pix2pix_zero.images import ImageError, load_image
 
 REFUSAL_SECONDS = 2.0
 REFUSAL_EXTRA_RSS_MB = 1024
-NO_MODEL = "nobody/no-such-model"  # a hub id: offline, loading it fails, so a check after the load shows the wrong error
+NO_MODEL = (
+    "nobody/no-such-model"  # a hub id: offline, loading it fails, so a check after the load shows the wrong error
+)
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, str]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*")) if p.is_file() and p.stat().st_size < 2**26}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.stat().st_size < 2**26
+    }
 
 
 def _peak_rss_mb() -> float:
@@ -96,8 +101,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def _png_bomb(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _truncated_png() -> bytes:
@@ -135,14 +144,18 @@ def test_hostile_images_are_refused_before_the_model_loads(root, name):
 def test_a_real_image_with_too_many_pixels_is_refused(root):
     path = root / "large.png"
     Image.new("1", (9000, 8000)).save(path)  # 72 million pixels, 9 kB on disk
-    assert "more than the limit" in assert_refused(["edit", str(path), "-s", "cat", "-t", "dog", "-m", NO_MODEL], root, "large.png")
+    assert "more than the limit" in assert_refused(
+        ["edit", str(path), "-s", "cat", "-t", "dog", "-m", NO_MODEL], root, "large.png"
+    )
 
 
 def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch):
     from PIL import EpsImagePlugin
 
     called = []
-    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(OSError))
+    monkeypatch.setattr(
+        EpsImagePlugin, "Ghostscript", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(OSError)
+    )
     path = root / "drawing.png"
     path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
     with pytest.raises(ImageError, match="not a PNG, JPEG, WebP, GIF, TIFF or BMP"):
@@ -150,8 +163,10 @@ def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch):
     assert not called
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("PNG", ".jpg"), ("JPEG", ".png"), ("WEBP", ".png"), ("GIF", ".png"),
-                                            ("TIFF", ".jpg"), ("BMP", ".webp")])
+@pytest.mark.parametrize(
+    ("fmt", "suffix"),
+    [("PNG", ".jpg"), ("JPEG", ".png"), ("WEBP", ".png"), ("GIF", ".png"), ("TIFF", ".jpg"), ("BMP", ".webp")],
+)
 def test_every_documented_format_is_read_by_content_whatever_its_name(tmp_path, fmt, suffix):
     path = tmp_path / f"picture{suffix}"
     Image.new("RGB", (12, 8), (200, 40, 10)).save(path, format=fmt)
@@ -163,13 +178,22 @@ def test_every_documented_format_is_read_by_content_whatever_its_name(tmp_path, 
 
 
 def _inversion_tensors(side: int = 2, dtype=torch.float32) -> dict[str, torch.Tensor]:
-    return {"x_T": torch.zeros(1, 4, side, side, dtype=dtype), "latents": torch.zeros(1, 4, side, side, dtype=dtype),
-            "image": torch.zeros(1, 3, side * 8, side * 8, dtype=dtype)}
+    return {
+        "x_T": torch.zeros(1, 4, side, side, dtype=dtype),
+        "latents": torch.zeros(1, 4, side, side, dtype=dtype),
+        "image": torch.zeros(1, 3, side * 8, side * 8, dtype=dtype),
+    }
 
 
 def _inversion_meta(**changes: str) -> dict[str, str]:
-    meta = {"caption": "a cat", "config": json.dumps({"num_steps": 4}), "model": "m", "seed": "0", "image_sha256": "0" * 64,
-            "model_fingerprint": "f"}
+    meta = {
+        "caption": "a cat",
+        "config": json.dumps({"num_steps": 4}),
+        "model": "m",
+        "seed": "0",
+        "image_sha256": "0" * 64,
+        "model_fingerprint": "f",
+    }
     return {**meta, **changes}
 
 
@@ -193,22 +217,44 @@ HOSTILE_INVERSIONS = {
     "huge-header-length": lambda p: p.write_bytes(struct.pack("<Q", 2**62) + b"{}"),
     "header-not-json": lambda p: p.write_bytes(struct.pack("<Q", 8) + b"not json"),
     "missing-keys": lambda p: save_file({"x_T": torch.zeros(1, 4, 2, 2)}, str(p), metadata=_inversion_meta()),
-    "extra-key": lambda p: save_file(_with(_inversion_tensors(), payload=torch.zeros(3)), str(p), metadata=_inversion_meta()),
-    "wrong-rank": lambda p: save_file(_with(_inversion_tensors(), x_T=torch.zeros(4, 2, 2)), str(p), metadata=_inversion_meta()),
-    "integer-dtype": lambda p: save_file(_with(_inversion_tensors(), x_T=torch.zeros(1, 4, 2, 2, dtype=torch.int32)), str(p),
-                                         metadata=_inversion_meta()),
-    "nan": lambda p: save_file(_with(_inversion_tensors(), x_T=torch.full((1, 4, 2, 2), math.nan)), str(p), metadata=_inversion_meta()),
-    "inf-image": lambda p: save_file(_with(_inversion_tensors(), image=torch.full((1, 3, 16, 16), math.inf)), str(p),
-                                     metadata=_inversion_meta()),
-    "huge-latent": lambda p: save_file({"x_T": torch.zeros(1, 4, 300, 300, dtype=torch.float16),
-                                        "latents": torch.zeros(1, 4, 300, 300, dtype=torch.float16),
-                                        "image": torch.zeros(1, 3, 300, 300, dtype=torch.float16)}, str(p), metadata=_inversion_meta()),
-    "shapes-differ": lambda p: save_file(_with(_inversion_tensors(), latents=torch.zeros(1, 4, 3, 3)), str(p), metadata=_inversion_meta()),
-    "image-off-grid": lambda p: save_file(_with(_inversion_tensors(), image=torch.zeros(1, 3, 17, 16)), str(p), metadata=_inversion_meta()),
+    "extra-key": lambda p: save_file(
+        _with(_inversion_tensors(), payload=torch.zeros(3)), str(p), metadata=_inversion_meta()
+    ),
+    "wrong-rank": lambda p: save_file(
+        _with(_inversion_tensors(), x_T=torch.zeros(4, 2, 2)), str(p), metadata=_inversion_meta()
+    ),
+    "integer-dtype": lambda p: save_file(
+        _with(_inversion_tensors(), x_T=torch.zeros(1, 4, 2, 2, dtype=torch.int32)), str(p), metadata=_inversion_meta()
+    ),
+    "nan": lambda p: save_file(
+        _with(_inversion_tensors(), x_T=torch.full((1, 4, 2, 2), math.nan)), str(p), metadata=_inversion_meta()
+    ),
+    "inf-image": lambda p: save_file(
+        _with(_inversion_tensors(), image=torch.full((1, 3, 16, 16), math.inf)), str(p), metadata=_inversion_meta()
+    ),
+    "huge-latent": lambda p: save_file(
+        {
+            "x_T": torch.zeros(1, 4, 300, 300, dtype=torch.float16),
+            "latents": torch.zeros(1, 4, 300, 300, dtype=torch.float16),
+            "image": torch.zeros(1, 3, 300, 300, dtype=torch.float16),
+        },
+        str(p),
+        metadata=_inversion_meta(),
+    ),
+    "shapes-differ": lambda p: save_file(
+        _with(_inversion_tensors(), latents=torch.zeros(1, 4, 3, 3)), str(p), metadata=_inversion_meta()
+    ),
+    "image-off-grid": lambda p: save_file(
+        _with(_inversion_tensors(), image=torch.zeros(1, 3, 17, 16)), str(p), metadata=_inversion_meta()
+    ),
     "no-metadata": lambda p: save_file(_inversion_tensors(), str(p)),
     "config-not-json": lambda p: save_file(_inversion_tensors(), str(p), metadata=_inversion_meta(config="{oops")),
-    "config-nan": lambda p: save_file(_inversion_tensors(), str(p), metadata=_inversion_meta(config='{"lambda_ac": NaN}')),
-    "config-unknown-field": lambda p: save_file(_inversion_tensors(), str(p), metadata=_inversion_meta(config='{"evil": 1}')),
+    "config-nan": lambda p: save_file(
+        _inversion_tensors(), str(p), metadata=_inversion_meta(config='{"lambda_ac": NaN}')
+    ),
+    "config-unknown-field": lambda p: save_file(
+        _inversion_tensors(), str(p), metadata=_inversion_meta(config='{"evil": 1}')
+    ),
     "seed-not-a-number": lambda p: save_file(_inversion_tensors(), str(p), metadata=_inversion_meta(seed="x")),
     "larger-than-the-limit": lambda p: _sparse(p, api.MAX_INVERSION_BYTES + 1),
 }
@@ -219,7 +265,9 @@ def test_crafted_inversion_files_are_refused_in_one_line(root, kind):
     path = root / f"{kind}.inversion.safetensors"
     HOSTILE_INVERSIONS[kind](path)
     out = root / "out"
-    error = assert_refused(["edit", str(path), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL, "-q"], root, path.name, out)
+    error = assert_refused(
+        ["edit", str(path), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL, "-q"], root, path.name, out
+    )
     assert "invert the image again" in error
     with pytest.raises(TensorFileError, match=kind):
         read_inversion_file(path)
@@ -229,7 +277,9 @@ def test_a_wellformed_inversion_file_passes_the_checks(tmp_path):
     path = tmp_path / "fine.safetensors"
     save_file(_inversion_tensors(), str(path), metadata=_inversion_meta())
     inversion = Inversion.load(path)
-    assert inversion.x_T.shape == (1, 4, 2, 2) and inversion.model_fingerprint == "f" and inversion.config.num_steps == 4
+    assert (
+        inversion.x_T.shape == (1, 4, 2, 2) and inversion.model_fingerprint == "f" and inversion.config.num_steps == 4
+    )
 
 
 # -- direction files ---------------------------------------------------------------------------------------------------
@@ -305,8 +355,9 @@ def test_hostile_manifests_are_refused_before_the_model_loads(root, manifest_dir
     manifest = manifest_dir / name
     manifest.write_text(text)
     out = root / "out"
-    error = assert_refused(["batch", str(manifest), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL, "-q"], root,
-                           name, out)
+    error = assert_refused(
+        ["batch", str(manifest), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL, "-q"], root, name, out
+    )
     assert reason.lower() in error.lower()
     assert not (root / "escaped").exists() and not Path("/tmp/escaped").exists()
 
@@ -314,8 +365,12 @@ def test_hostile_manifests_are_refused_before_the_model_loads(root, manifest_dir
 def test_a_manifest_in_another_encoding_is_refused(root, manifest_dir):
     manifest = manifest_dir / "latin1.csv"
     manifest.write_bytes("image,caption\na.png,caf\xe9 au lait\n".encode("latin-1"))
-    assert "not UTF-8" in assert_refused(["batch", str(manifest), "-s", "cat", "-t", "dog", "-o", str(root / "out"),
-                                          "-m", NO_MODEL], root, "latin1.csv", root / "out")
+    assert "not UTF-8" in assert_refused(
+        ["batch", str(manifest), "-s", "cat", "-t", "dog", "-o", str(root / "out"), "-m", NO_MODEL],
+        root,
+        "latin1.csv",
+        root / "out",
+    )
 
 
 def test_excel_csv_with_a_byte_order_mark_is_read(manifest_dir):
@@ -332,7 +387,9 @@ def test_ids_made_from_image_paths_never_leave_the_output_folder(manifest_dir):
     items = read_items(manifest, "cat", ["dog"])
     for item in items:
         assert "/" not in item.id and "\\" not in item.id and not item.id.startswith(".")
-        assert (manifest_dir / "out" / "images" / item.id).resolve().parent == (manifest_dir / "out" / "images").resolve()
+        assert (manifest_dir / "out" / "images" / item.id).resolve().parent == (
+            manifest_dir / "out" / "images"
+        ).resolve()
     assert items[1].targets == ("dog", "horse")
 
 
@@ -383,7 +440,11 @@ OTHER_FLAGS = [
     (["edit", "PHOTO", "-s", "cat", "-t", "dog", "--seed"], ["-1", str(2**64), "nan"], "--seed"),
     (["edit", "PHOTO", "-s", "cat", "-t", "dog", "--add"], ["cat:dog:nan", "cat:dog:inf", "cat:dog:1e9"], "--add"),
     (["batch", "PHOTO", "-s", "cat", "-t", "dog", "-o", "OUT", "--replicas"], ["0", "-3"], "--replicas"),
-    (["batch", "PHOTO", "-s", "cat", "-t", "dog", "-o", "OUT", "--cpus-per-replica"], ["nan", "inf", "0", "-1"], "--cpus-per-replica"),
+    (
+        ["batch", "PHOTO", "-s", "cat", "-t", "dog", "-o", "OUT", "--cpus-per-replica"],
+        ["nan", "inf", "0", "-1"],
+        "--cpus-per-replica",
+    ),
     (["demo", "--steps"], ["0", "100000"], "--steps"),
     (["direction", "show", "cat", "--num"], ["-1"], "--num"),
     (["ui", "--port"], ["0", "70000"], "--port"),
@@ -409,7 +470,9 @@ def test_unknown_device_and_non_utf8_text_are_one_line_errors(root):
     assert "unsupported device" in assert_refused([*base, "--device", "meta"], root, "--device")
     bad_caption = b"caf\xe9".decode("utf-8", "surrogateescape")  # how Python hands over a Latin-1 argument
     assert "UTF-8" in assert_refused([*base, "--caption", bad_caption], root, "--caption")
-    assert "UTF-8" in assert_refused(["generate", "-p", bad_caption, "-s", "cat", "-t", "dog", "-m", NO_MODEL], root, "--prompt")
+    assert "UTF-8" in assert_refused(
+        ["generate", "-p", bad_caption, "-s", "cat", "-t", "dog", "-m", NO_MODEL], root, "--prompt"
+    )
 
 
 def test_edit_and_direction_build_refuse_existing_outputs_before_the_model_loads(root):
@@ -418,12 +481,15 @@ def test_edit_and_direction_build_refuse_existing_outputs_before_the_model_loads
     out = root / "out"
     out.mkdir()
     (out / "photo.edit-dog.json").write_text("{}")
-    error = assert_refused(["edit", str(photo), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL], root, "photo.edit-dog.json")
+    error = assert_refused(
+        ["edit", str(photo), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL], root, "photo.edit-dog.json"
+    )
     assert "exists already" in error
     existing = root / "d.safetensors"
     existing.write_bytes(b"old")
-    assert "exists already" in assert_refused(["direction", "build", "-s", "cat", "-t", "dog", "-o", str(existing), "-m", NO_MODEL],
-                                              root, "d.safetensors")
+    assert "exists already" in assert_refused(
+        ["direction", "build", "-s", "cat", "-t", "dog", "-o", str(existing), "-m", NO_MODEL], root, "d.safetensors"
+    )
 
 
 # -- the shared file helpers ------------------------------------------------------------------------------------------
@@ -446,7 +512,9 @@ def test_atomic_write_gives_the_umasks_permissions_and_refuses_to_overwrite(tmp_
     assert path.read_bytes() == b"one" and not list(tmp_path.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("text", ["../../etc/passwd", "/etc/passwd", "..", "a/../../b", "C:\\Windows\\x", "\x00nul", "", ".hidden"])
+@pytest.mark.parametrize(
+    "text", ["../../etc/passwd", "/etc/passwd", "..", "a/../../b", "C:\\Windows\\x", "\x00nul", "", ".hidden"]
+)
 def test_safe_name_flattens_paths_into_one_plain_name(text):
     name = safe_name(text, "item")
     assert name and "/" not in name and "\\" not in name and ".." not in name and not name.startswith(".")
@@ -460,3 +528,9 @@ def test_stale_temp_files_are_removed_and_fresh_ones_kept(tmp_path):
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert remove_stale_temp_files(tmp_path) == [stale]
     assert fresh.exists() and output.exists()
+
+
+def test_invert_refuses_a_bad_image_before_the_model_loads(root):
+    path = root / "scan.png"
+    path.write_bytes(HOSTILE_IMAGES["postscript.png"])
+    assert_refused(["invert", str(path), "-m", NO_MODEL], root, "scan.png")

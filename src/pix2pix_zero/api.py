@@ -144,7 +144,8 @@ def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor]
     height, width = x_T.shape[2:]
     if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
             or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
-        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the latent "
+        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the "
+                              "latent "
                               f"{height}x{width}; {REINVERT}")
     missing = [key for key in INVERSION_METADATA if key not in meta]
     if missing:
@@ -224,7 +225,8 @@ class EditResult:
             for path in paths:
                 for target in (path, path.with_suffix(".json")):
                     if target.exists():
-                        raise OutputExistsError(f"{target} exists already; choose another output folder or pass --overwrite")
+                        raise OutputExistsError(f"{target} exists already; "
+                                                "choose another output folder or pass --overwrite")
         base = {**self.config, "caption": self.caption}
         timings = {"timings_s": self.timings}
         input_path, reconstruction_path, *edit_paths, grid_path = paths
@@ -445,12 +447,15 @@ class Pix2PixZero:
         for another latent space."""
         c = self.components
         if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
-            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), not with "
+            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
+                             "not with "
                              f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model")
         if not inversion.model_fingerprint and inversion.model != c.model_id:
-            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; {REINVERT} and this model")
+            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; "
+                             f"{REINVERT} and this model")
         channels, (height, width) = inversion.x_T.shape[1], inversion.x_T.shape[2:]
-        if channels != c.unet.config.in_channels or inversion.image.size != (width * c.vae_scale_factor, height * c.vae_scale_factor):
+        pixels = (width * c.vae_scale_factor, height * c.vae_scale_factor)
+        if channels != c.unet.config.in_channels or inversion.image.size != pixels:
             raise ValueError(f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
                              f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}")
 
@@ -503,7 +508,8 @@ class Pix2PixZero:
         cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= MAX_IMAGE_SIDE):
+        whole = isinstance(size, int) and not isinstance(size, bool)
+        if size is not None and (not whole or not 8 <= size <= MAX_IMAGE_SIDE):
             raise ValueError(f"size must be a whole number of pixels from 8 to {MAX_IMAGE_SIDE}, got {size!r}")
         _check_seed(seed)
         side = max(1, (size or c.native_size) // c.vae_scale_factor)

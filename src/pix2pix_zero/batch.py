@@ -86,7 +86,8 @@ def read_items(source_input: str | os.PathLike[str], source: str | None = None, 
         if isinstance(raw_targets, list):
             row_targets = tuple(t.strip() for t in raw_targets if t.strip())
         else:
-            row_targets = tuple(t.strip() for t in str(raw_targets).split("|") if t.strip()) if raw_targets else tuple(targets)
+            split = str(raw_targets).split("|") if raw_targets else []
+            row_targets = tuple(t.strip() for t in split if t.strip()) if raw_targets else tuple(targets)
         row_source = row.get("source") or source
         if not row_source or not row_targets:
             raise ValueError(f"{where} ({row['image']}) has no source/target and none was given with --source/--target")
@@ -115,7 +116,7 @@ def _folder_rows(folder: Path, recursive: bool, exclude: Sequence[str | os.PathL
             continue
         resolved = candidate.resolve()
         if any(resolved.is_relative_to(e) for e in excluded):
-            continue  # an output folder inside the input: never read back as input (not reported: there may be thousands)
+            continue  # an output folder inside the input is never read back (nor reported: it may hold thousands)
         if candidate.suffix.lower() not in IMAGE_SUFFIXES:
             if on_skip is not None:
                 on_skip(candidate, f"not an image type batch reads ({candidate.suffix or 'no extension'}; it reads "
@@ -143,13 +144,14 @@ def _check_id(item_id: str, where: str) -> str:
     """A manifest's `id` as given, or a clear error: ids name files inside -o and must never point elsewhere."""
     if not item_id.strip() or item_id in (".", "..") or item_id.startswith(".") or _UNSAFE_ID.search(item_id) \
             or len(item_id) > MAX_ID_CHARS:
-        raise ValueError(f"{where}: id {item_id[:60]!r} cannot name output files (no '/', '\\', ':', leading '.', control "
+        raise ValueError(f"{where}: id {item_id[:60]!r} cannot name output files (no '/', '\\', ':', leading '.', "
+                         "control "
                          f"characters, at most {MAX_ID_CHARS} characters); use letters, digits, '-' and '_'")
     return item_id
 
 
 def _manifest_concept(concept: str, base: Path, where: str) -> str:
-    """A manifest's source/target: a word, or a sentence file inside the manifest's folder (given as an absolute path)."""
+    """A manifest's source/target: a word, or a sentence file inside the manifest's folder (made absolute)."""
     if not (concept.lower().endswith(".txt") or any(sep in concept for sep in "/\\") or Path(concept).is_absolute()):
         return concept
     resolved = (base / concept).resolve()
@@ -189,7 +191,8 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
             value = row.get(key)
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)
                                       or (isinstance(value, list) and not all(isinstance(v, str) for v in value))):
-                raise ValueError(f"{path}: row {number}: '{key}' must be {'text or a list of text' if key == 'target' else 'text'}, "
+                kind_name = "text or a list of text" if key == "target" else "text"
+                raise ValueError(f"{path}: row {number}: '{key}' must be {kind_name}, "
                                  f"got {json.dumps(value)[:60]}")
     return rows
 
@@ -217,7 +220,8 @@ class ResultsLog:
     def earlier_failures(self) -> dict[str, str]:
         """id -> error of every item recorded as failed and never since as done."""
         done = {r.get("id") for r in self.records() if r.get("status") == "ok"}
-        return {r["id"]: r.get("error", "?") for r in self.records() if r.get("status") != "ok" and r.get("id") not in done}
+        records = self.records()
+        return {r["id"]: r.get("error", "?") for r in records if r.get("status") != "ok" and r.get("id") not in done}
 
 
     def append(self, record: dict[str, Any]) -> None:
@@ -242,7 +246,8 @@ def plan_batch(log: ResultsLog, items: Sequence[BatchItem], retry_failed: bool) 
     earlier = {} if retry_failed else log.earlier_failures()
     failed_before = [item for item in items if item.id in earlier and item.id in finished]
     summary = BatchSummary(skipped=len(items) - len(todo) - len(failed_before), failed=len(failed_before),
-                           failures=[{"id": item.id, "error": f"{earlier[item.id]} (an earlier run; --retry-failed retries it)"}
+                           failures=[{"id": item.id,
+                                      "error": f"{earlier[item.id]} (an earlier run; --retry-failed retries it)"}
                                      for item in failed_before])
     return todo, summary
 
@@ -289,7 +294,8 @@ def run_batch(editor: Pix2PixZero, items: Sequence[BatchItem], output: str | os.
     started = time.perf_counter()
     pairs = Path(export_pairs) if export_pairs is not None else None
     prepare_output(output, pairs)
-    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch", unit="image", disable=not progress) as bar:
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch", unit="image",
+              disable=not progress) as bar:
         for item in todo:
             record = process_item(editor, item, output, pairs, **edit_kwargs)
             log.append(record)

@@ -320,9 +320,12 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
         if config_flags.get("EditConfig__num_steps") not in (None, config_flags["InversionConfig__num_steps"]):
             raise click.UsageError("--steps and --inversion-steps disagree; give only --steps")
     inversion_cfg, _, image_cfg = _configs_from(config_flags, opts.preset_settings())
+    from .images import load_image
+
     output = output or Path(f"{image.stem}.inversion.safetensors")
     if output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
+    load_image(image, max_pixels=image_cfg.max_input_pixels)  # a bad image costs no model time
     editor = opts.editor()
     inversion = editor.invert(image, caption=caption, config=inversion_cfg, image_config=image_cfg, seed=seed)
     inversion.save(output)

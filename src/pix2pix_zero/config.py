@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 MAX_STEPS = 1000  # the DDPM training schedule of every supported model has 1000 timesteps
-MAX_IMAGE_SIDE = 2048  # 4x SD 1.x's native 512 px, 2x SDXL's 1024 px; a larger side needs more memory than a machine has
+MAX_IMAGE_SIDE = 2048  # 4x SD 1.x's native 512 px, 2x SDXL's 1024 px; larger sides outgrow any machine's memory
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -50,7 +50,10 @@ def _check_bounds(cfg: Any) -> None:
 class InversionConfig:
     """Regularized DDIM inversion (paper §3.1; authors' `src/utils/ddim_inv.py`)."""
 
-    num_steps: int = _opt(50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).", bounds=(1, MAX_STEPS))
+    num_steps: int = _opt(
+        50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).",
+        bounds=(1, MAX_STEPS),
+    )
     grid: Literal["mirror", "official"] = _opt(
         "mirror",
         "Inversion timestep grid. 'mirror': the exact reverse of the sampling grid, num_steps UNet calls. "
@@ -58,12 +61,27 @@ class InversionConfig:
         "(docs/method.md#the-ddim-grid).",
         choices=("mirror", "official"),
     )
-    lambda_ac: float = _opt(20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).", bounds=(0, 1e6))
-    lambda_kl: float = _opt(20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).", bounds=(0, 1e6))
+    lambda_ac: float = _opt(
+        20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).",
+        bounds=(0, 1e6),
+    )
+    lambda_kl: float = _opt(
+        20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).",
+        bounds=(0, 1e6),
+    )
     num_reg_steps: int = _opt(5, "Regularization rounds per inversion step (authors' default 5).", bounds=(1, 100))
-    num_ac_rolls: int = _opt(5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).", bounds=(1, 100))
-    ac_min_roll: int = _opt(1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).", bounds=(1, 64))
-    ac_min_size: int = _opt(8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).", bounds=(1, 1024))
+    num_ac_rolls: int = _opt(
+        5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).",
+        bounds=(1, 100),
+    )
+    ac_min_roll: int = _opt(
+        1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).",
+        bounds=(1, 64),
+    )
+    ac_min_size: int = _opt(
+        8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).",
+        bounds=(1, 1024),
+    )
     latent_sampling: Literal["mean", "sample"] = _opt(
         "mean",
         "How the VAE posterior becomes a latent: 'mean' (deterministic) or 'sample' (the authors' choice; seeded here).",
@@ -90,12 +108,17 @@ class EditConfig:
 
     num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).", bounds=(1, MAX_STEPS))
     guidance_scale: float = _opt(
-        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5).", bounds=(0, 100)
+        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5).",
+        bounds=(0, 100),
     )
     xa_guidance: float = _opt(
-        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic).", bounds=(0, 100)
+        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic).",
+        bounds=(0, 100),
     )
-    strength: float = _opt(1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).", bounds=(-10, 10))
+    strength: float = _opt(
+        1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).",
+        bounds=(-10, 10),
+    )
     negative_prompt: Literal["caption", "empty"] = _opt(
         "caption",
         "Negative prompt of CFG: the source caption (the authors' choice for real images: guidance pushes away from the "
@@ -167,11 +190,17 @@ class EditConfig:
 class ImageConfig:
     """How an input image becomes model input."""
 
-    size: int | None = _opt(None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).", bounds=(8, MAX_IMAGE_SIDE))
+    size: int | None = _opt(
+        None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).",
+        bounds=(8, MAX_IMAGE_SIDE),
+    )
     keep_aspect: bool = _opt(
         True, "Keep the aspect ratio (long side = size, both sides rounded to the model's multiple); off = square (the authors' CLI)."
     )
-    max_input_pixels: int = _opt(64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).", bounds=(1, 1_000_000_000))
+    max_input_pixels: int = _opt(
+        64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).",
+        bounds=(1, 1_000_000_000),
+    )
 
     def __post_init__(self) -> None:
         _check_bounds(self)

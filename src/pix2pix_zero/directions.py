@@ -162,8 +162,9 @@ class ConceptCache:
 
 def read_concept_file(path: Path) -> tuple[Tensor, dict[str, str]]:
     """A cached (1, T, D) mean embedding and its metadata, checked as `load_direction` checks directions."""
-    tensors, meta = read_tensor_file(path, "cached concept embedding", required=("mean_embedding",), max_bytes=MAX_DIRECTION_BYTES,
-                                     max_rank=3, remedy="delete it; it is made again when needed")
+    tensors, meta = read_tensor_file(path, "cached concept embedding", required=("mean_embedding",),
+                                     max_bytes=MAX_DIRECTION_BYTES, max_rank=3,
+                                     remedy="delete it; it is made again when needed")
     mean = tensors["mean_embedding"]
     if mean.dim() != 3 or mean.shape[0] != 1 or mean.shape[1] > MAX_TOKENS or mean.shape[2] > MAX_WIDTH:
         raise TensorFileError(f"{path}: embedding shape {tuple(mean.shape)} is not (1, tokens, features); delete it")

@@ -69,7 +69,8 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
     try:
         return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, SyntaxError, ValueError, TypeError, KeyError) as error:  # a crafted EXIF block or an unusual mode
-        raise ImageError(f"{name}: cannot convert this image to RGB ({str(error)[:200]}); convert it to an 8-bit RGB PNG") from error
+        reason = str(error)[:200]
+        raise ImageError(f"{name}: cannot convert this image to RGB ({reason}); make it an 8-bit RGB PNG") from error
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
@@ -155,8 +156,8 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None
     atomic_write(path, data, overwrite)
 
 
-def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False,
-             sidecar_only: dict[str, Any] | None = None) -> Path:
+def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
+             overwrite: bool = False, sidecar_only: dict[str, Any] | None = None) -> Path:
     """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically.
 
     `sidecar_only` (e.g. wall-clock timings) goes to the sidecar alone, so the same run gives byte-identical PNGs.
@@ -175,7 +176,8 @@ def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[st
     image.save(buffer, format="PNG", pnginfo=info)
     if metadata is not None:
         sidecar_data = {**metadata, **(sidecar_only or {})}
-        atomic_write(sidecar, (json.dumps(sidecar_data, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
+        text = json.dumps(sidecar_data, indent=2, sort_keys=True, default=str) + "\n"
+        atomic_write(sidecar, text.encode(), overwrite)
     atomic_write(path, buffer.getvalue(), overwrite)
     return path
 

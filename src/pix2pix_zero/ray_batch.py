@@ -63,7 +63,8 @@ def run_batch_on_ray(model: str, items: list[BatchItem], output: str | os.PathLi
         fn_constructor_kwargs=dict(model=model, output=str(output), export_pairs=str(Path(export_pairs).resolve()) if export_pairs else None,
                                    editor_kwargs={**(editor_kwargs or {}), "use_gpu": use_gpu}, edit_kwargs=edit_kwargs),
     )
-    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch (ray)", unit="image", disable=not progress) as bar:
+    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch (ray)", unit="image",
+              disable=not progress) as bar:
         for row in results.iter_rows():
             record = json.loads(row["record"])
             log.append(record)

@@ -187,7 +187,8 @@ class EditorApp:
             try:
                 caption = self.editor.caption(prepared).strip()
             except USER_ERRORS as error:  # e.g. no captioning model offline: the user can still type the caption
-                raise gr.Error(f"Captioning failed: {_without_paths(str(error))}\nType the caption in the Caption box instead.") from error
+                reason = _without_paths(str(error))
+                raise gr.Error(f"Captioning failed: {reason}\nType the caption in the Caption box instead.") from error
             self._captions[digest] = caption
             while len(self._captions) > 64:
                 self._captions.popitem(last=False)
@@ -335,7 +336,8 @@ class EditorApp:
             with gr.Row():
                 with gr.Column(scale=1):
                     # image_mode=None: the file reaches `load_image` as uploaded, so the app edits what the CLI would
-                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath", image_mode=None,
+                    image = gr.Image(label=f"Image (at most {self.max_upload_mb:g} MB)", type="filepath",
+                                     image_mode=None,
                                      sources=["upload", "clipboard"], elem_id="input-image", height=300)
                     if self.examples:
                         gr.Examples([[str(e)] for e in self.examples], inputs=[image], label="Examples")

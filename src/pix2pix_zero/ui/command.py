@@ -10,21 +10,11 @@ from ..cli_common import USER_ERRORS, quiet_libraries
 from ..config import PRESETS
 
 
-def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..components import check_device
-
-    try:
-        return check_device(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error), ctx, param) from None
-
-
 @click.command("ui")
 @click.option("--model", "-m", default="shapesworld", show_default=True,
               help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id, a local folder, or 'shapesworld' "
                    "(the bundled offline model). It is loaded once, before the app starts.")
-@click.option("--device", default="cpu", show_default=True, callback=lambda ctx, param, value: _check_device(ctx, param, value),
-              help="Torch device: cpu, cuda, cuda:1, mps.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
               help="Model weights' dtype; float16/bfloat16 halve memory on a GPU.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True,
