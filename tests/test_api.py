@@ -89,8 +89,12 @@ def test_same_seed_same_bytes_other_seed_differs(editor, image):
 
 
 def test_zero_strength_and_zero_guidance_reproduce_the_reconstruction(editor, image):
-    result = editor.edit(image, "cat", "dog", config=EditConfig(num_steps=6, strength=0.0, xa_guidance=0.0), inversion_config=FAST_INV)
-    diff = torch.tensor(list(result.image.tobytes()), dtype=torch.int16) - torch.tensor(list(result.reconstruction.tobytes()), dtype=torch.int16)
+    result = editor.edit(
+        image, "cat", "dog", config=EditConfig(num_steps=6, strength=0.0, xa_guidance=0.0), inversion_config=FAST_INV
+    )
+    diff = torch.tensor(list(result.image.tobytes()), dtype=torch.int16) - torch.tensor(
+        list(result.reconstruction.tobytes()), dtype=torch.int16
+    )
     assert diff.abs().max() <= 1
 
 
@@ -98,7 +102,9 @@ def test_concept_embeddings_are_cached_on_disk(editor, cache_dir, monkeypatch):
     editor.direction("cat", "dog")
     files = sorted((cache_dir / "concepts").glob("*.safetensors"))
     assert len(files) == 2
-    monkeypatch.setattr(editor.components, "encode_text", lambda *a, **k: pytest.fail("cached embedding was recomputed"))
+    monkeypatch.setattr(
+        editor.components, "encode_text", lambda *a, **k: pytest.fail("cached embedding was recomputed")
+    )
     assert torch.equal(editor.direction("cat", "dog"), editor.direction("cat", "dog"))
 
 
@@ -110,8 +116,12 @@ def test_sentence_file_generated_sentences_and_weighted_extra_directions(editor,
     generated, origin = editor.sentences("unicorn")
     assert origin == "generated" and all("unicorn" in s for s in generated)
     base = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV)
-    zero_extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 0.0)])
-    extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 2.0)])
+    zero_extra = editor.edit(
+        image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 0.0)]
+    )
+    extra = editor.edit(
+        image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 2.0)]
+    )
     assert zero_extra.image.tobytes() == base.image.tobytes()
     assert extra.image.tobytes() != base.image.tobytes()
 
@@ -131,7 +141,9 @@ def test_save_writes_png_with_metadata_and_never_overwrites(editor, image, tmp_p
 
 
 def test_official_preset_runs_and_records_itself(tiny_model_dir, cache_dir, image):
-    editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False, preset="official")
+    editor = Pix2PixZero.from_pretrained(
+        tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False, preset="official"
+    )
     inv = InversionConfig(num_steps=6, grid="official", latent_sampling="sample", num_reg_steps=1, num_ac_rolls=1)
     result = editor.edit(image, "cat", "dog", num_steps=6, inversion_config=inv)
     assert result.input.size == (16, 16)  # square, as the authors' CLI
@@ -149,7 +161,9 @@ def test_synthetic_generation_and_edit_is_deterministic(editor):
 
 
 def test_v_prediction_model_edits(tiny_vpred_model_dir, cache_dir, image):
-    editor = Pix2PixZero.from_pretrained(tiny_vpred_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        tiny_vpred_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False
+    )
     assert editor.components.schedule.prediction_type == "v_prediction"
     result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
     assert result.image.size == (16, 12)
@@ -172,10 +186,13 @@ def test_blip_is_loaded_lazily_and_missing_blip_says_how_to_recover(tiny_model_d
     assert "Salesforce/blip-image-captioning-large" in str(error.value)
 
 
-@pytest.mark.parametrize("model,message", [
-    ("CompVis/stable-diffusion-v1-4", "local folder"),
-    ("./no/such/folder", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        ("CompVis/stable-diffusion-v1-4", "local folder"),
+        ("./no/such/folder", "does not exist"),
+    ],
+)
 def test_missing_models_name_themselves_and_the_fix(model, message):
     with pytest.raises(ModelNotAvailableError, match=message) as error:
         Pix2PixZero.from_pretrained(model)
@@ -233,7 +250,7 @@ def test_caption_cache_follows_the_captioner_folders_files(tmp_path):
     assert BlipCaptioner("Salesforce/blip-image-captioning-large").cache_key == "Salesforce/blip-image-captioning-large"
 
 
-# -- hardening: inversions from other weights, corrupt caches, byte-identical PNGs --------------------------------------
+# -- hardening: inversions from other weights, corrupt caches, byte-identical PNGs ---------------------------------
 
 
 def test_an_inversion_made_with_other_weights_is_refused(editor, image, tmp_path):
@@ -262,7 +279,9 @@ def test_corrupt_cache_files_are_misses_and_get_replaced(editor, image, cache_di
     assert torch.equal(again.x_T, first.x_T)
     assert torch.equal(Inversion.load(inversion_file).x_T, first.x_T)  # replaced by a good file
     editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)  # reads the concept files again
-    assert editor.concepts.entries() and all(entry.shape[0] == 1 for entry in editor.concepts.entries())  # the concept files were rebuilt
+    assert editor.concepts.entries() and all(
+        entry.shape[0] == 1 for entry in editor.concepts.entries()
+    )  # the concept files were rebuilt
 
 
 def test_the_same_run_gives_byte_identical_pngs(editor, image, tmp_path):

@@ -17,8 +17,11 @@ def bundled():
 
 
 def test_every_bank_of_the_bundled_model_ships_its_embedding(bundled):
-    shipped = {entry.concept: entry for entry in bundled.concepts.entries(bundled.components.fingerprint(),
-                                                                          include_shipped=True) if entry.shipped}
+    shipped = {
+        entry.concept: entry
+        for entry in bundled.concepts.entries(bundled.components.fingerprint(), include_shipped=True)
+        if entry.shipped
+    }
     banks = sorted(p.stem for p in (BUNDLED_MODEL_DIR / "sentences").glob("*.txt"))
     assert sorted(shipped) == banks and len(banks) >= 17
     for concept in ("circle", "yellow"):  # exactly the bank's sentences on these weights
@@ -70,8 +73,12 @@ def test_cache_key_does_not_depend_on_the_model_path(tmp_path):
     sentences = ["a red circle", "a blue circle"]
     computed = []
     for editor in (first, second):
-        editor.concepts.get_or_compute("two circles", sentences, editor.components.fingerprint(),
-                                       editor.components.model_id,
-                                       lambda s, e=editor: computed.append(1) or e.components.encode_text(s))
+        editor.concepts.get_or_compute(
+            "two circles",
+            sentences,
+            editor.components.fingerprint(),
+            editor.components.model_id,
+            lambda s, e=editor: computed.append(1) or e.components.encode_text(s),
+        )
     assert len(computed) == 1  # the second checkout reuses the first one's embedding
     assert [e.concept for e in ConceptCache(cache_dir).entries()] == ["two circles"]  # no duplicate

@@ -59,11 +59,21 @@ def test_exact_inversion_with_a_zero_edit_returns_the_vae_round_trip(editor, ima
     target = Conditioning(cond=reference.cond + zero, uncond=reference.cond, scale=5.0)
     recorder = AttentionRecorder()
     with hooked_cross_attention(c.unet, recorder):
-        edited, reconstructed = edit(c.eps_model, recorder, c.schedule, inversion.x_T, reference, target, exact,
-                                     trajectory=inversion.trajectory)
-        plain, plain_ref = edit(c.eps_model, recorder, c.schedule, inversion.x_T, reference, target, FAST_EDIT.__class__(
-            num_steps=6, xa_guidance=0.0))
-    assert torch.allclose(edited, inversion.latents, atol=1e-5) and torch.allclose(reconstructed, inversion.latents, atol=1e-6)
+        edited, reconstructed = edit(
+            c.eps_model, recorder, c.schedule, inversion.x_T, reference, target, exact, trajectory=inversion.trajectory
+        )
+        plain, plain_ref = edit(
+            c.eps_model,
+            recorder,
+            c.schedule,
+            inversion.x_T,
+            reference,
+            target,
+            FAST_EDIT.__class__(num_steps=6, xa_guidance=0.0),
+        )
+    assert torch.allclose(edited, inversion.latents, atol=1e-5) and torch.allclose(
+        reconstructed, inversion.latents, atol=1e-6
+    )
     assert (plain_ref - inversion.latents).abs().max() > 1e-3  # plain DDIM on this random model does not come back
     # images: the decoded edit is the VAE round trip of the input
     result = editor.edit(inversion, "cat", "dog", EditOptions(config=exact, direction=zero))
@@ -76,7 +86,9 @@ def test_exact_inversion_with_a_zero_edit_returns_the_vae_round_trip(editor, ima
 def test_trajectory_round_trips_through_save_load_and_the_cache(editor, image, tmp_path):
     inversion = editor.invert(image, config=FAST_INV)
     assert inversion.trajectory.shape == (7, 1, 4, 6, 8)  # steps + 1 points of (1, 4, h, w)
-    assert torch.equal(inversion.trajectory[-1], inversion.x_T) and torch.equal(inversion.trajectory[0], inversion.latents)
+    assert torch.equal(inversion.trajectory[-1], inversion.x_T) and torch.equal(
+        inversion.trajectory[0], inversion.latents
+    )
     loaded = Inversion.load(inversion.save(tmp_path / "inv.safetensors"))
     assert torch.equal(loaded.trajectory, inversion.trajectory)
     calls = editor.components.eps_model.num_calls
@@ -86,12 +98,22 @@ def test_trajectory_round_trips_through_save_load_and_the_cache(editor, image, t
 
 def test_exact_inversion_refuses_what_it_cannot_retrace(editor, image):
     exact = EditConfig(num_steps=6, exact_inversion=True)
-    official = editor.invert(image, config=InversionConfig(num_steps=6, num_reg_steps=1, num_ac_rolls=1, grid="official"))
+    official = editor.invert(
+        image, config=InversionConfig(num_steps=6, num_reg_steps=1, num_ac_rolls=1, grid="official")
+    )
     with pytest.raises(ValueError, match="mirror"):
         editor.edit(official, "cat", "dog", EditOptions(config=exact))
     inversion = editor.invert(image, config=FAST_INV)
-    old = Inversion(inversion.x_T, inversion.latents, inversion.caption, inversion.image, inversion.config, inversion.model,
-                    inversion.seed, inversion.image_sha256)
+    old = Inversion(
+        inversion.x_T,
+        inversion.latents,
+        inversion.caption,
+        inversion.image,
+        inversion.config,
+        inversion.model,
+        inversion.seed,
+        inversion.image_sha256,
+    )
     with pytest.raises(ValueError, match="no stored trajectory"):
         editor.edit(old, "cat", "dog", EditOptions(config=exact))
 
@@ -103,7 +125,9 @@ def test_baselines_run_with_exact_inversion(editor, image):
     plain = ddim_word_swap(editor, inversion, "cat", "dog", "a photo of a cat", num_steps=6)
     exact = ddim_word_swap(editor, inversion, "cat", "dog", "a photo of a cat", num_steps=6, exact_inversion=True)
     assert plain.image.tobytes() != exact.image.tobytes()
-    p2p = prompt_to_prompt_word_swap(editor, inversion, "cat", "dog", "a photo of a cat", num_steps=6, exact_inversion=True)
+    p2p = prompt_to_prompt_word_swap(
+        editor, inversion, "cat", "dog", "a photo of a cat", num_steps=6, exact_inversion=True
+    )
     c = editor.components
     round_trip = tensor_to_pil(c.decode_latents(inversion.latents))[0]
     assert np.abs(_pixels(p2p.reconstruction) - _pixels(round_trip)).max() <= 1  # its reference is back on the input
@@ -116,9 +140,15 @@ def test_self_attention_injection_changes_the_edit_and_matches_with_and_without_
     inversion = editor.invert(image, config=FAST_INV)
     before = dict(editor.components.unet.attn_processors)
     plain = editor.edit(inversion, "cat", "dog", EditOptions(config=FAST_EDIT))
-    injected = editor.edit(inversion, "cat", "dog", EditOptions(config=EditConfig(num_steps=6, self_attention_injection=0.5)))
-    unfused = editor.edit(inversion, "cat", "dog",
-                          EditOptions(config=EditConfig(num_steps=6, self_attention_injection=0.5, fuse_reference=False)))
+    injected = editor.edit(
+        inversion, "cat", "dog", EditOptions(config=EditConfig(num_steps=6, self_attention_injection=0.5))
+    )
+    unfused = editor.edit(
+        inversion,
+        "cat",
+        "dog",
+        EditOptions(config=EditConfig(num_steps=6, self_attention_injection=0.5, fuse_reference=False)),
+    )
     assert plain.image.tobytes() != injected.image.tobytes()
     assert np.abs(_pixels(injected.image) - _pixels(unfused.image)).max() <= 1  # the same reference step is shared
     assert dict(editor.components.unet.attn_processors) == before
@@ -167,7 +197,7 @@ def test_pixels_outside_a_mask_are_the_inputs_beyond_the_soft_edge(editor, image
     masked = editor.edit(inversion, "cat", "dog", EditOptions(config=cfg, mask=mask))
     free = editor.edit(inversion, "cat", "dog", EditOptions(config=cfg))
     got, original = _pixels(masked.image), _pixels(inversion.image)
-    assert np.array_equal(got[:, 8 + 1:], original[:, 8 + 1:])  # right of the edge (8) and its 1-pixel soft band
+    assert np.array_equal(got[:, 8 + 1 :], original[:, 8 + 1 :])  # right of the edge (8) and its 1-pixel soft band
     assert not np.array_equal(got[:, :7], original[:, :7])
     assert not np.array_equal(_pixels(free.image)[:, 9:], original[:, 9:])  # without the mask the right side changes
     assert masked.metadata()["mask"] == f"file:{mask}"
@@ -222,8 +252,10 @@ def test_auto_mask_reads_where_the_edit_changes_the_maps():
 def test_batch_manifest_column_mask(editor, tmp_path, image):
     image.save(tmp_path / "a.png")
     _left_half_mask(tmp_path / "a-mask.png")
-    (tmp_path / "m.csv").write_text("image,source,target,caption,mask,id\na.png,cat,dog,a photo of a cat,a-mask.png,a\n"
-                                    "a.png,cat,horse,a photo of a cat,auto,second\n")
+    (tmp_path / "m.csv").write_text(
+        "image,source,target,caption,mask,id\na.png,cat,dog,a photo of a cat,a-mask.png,a\n"
+        "a.png,cat,horse,a photo of a cat,auto,second\n"
+    )
     (tmp_path / "m2.csv").write_text("image,source,target,caption,id,mask\na.png,cat,dog,a photo of a cat,plain,\n")
     items = read_items(tmp_path / "m.csv")
     assert items[0].mask == str(tmp_path / "a-mask.png") and items[1].mask == "auto"
@@ -239,9 +271,32 @@ def test_batch_manifest_column_mask(editor, tmp_path, image):
 def test_cli_edit_with_mask_and_new_flags(tmp_path, image, tiny_model_dir, cache_dir):
     image.save(tmp_path / "a.png")
     _left_half_mask(tmp_path / "mask.png")
-    args = ["edit", str(tmp_path / "a.png"), "-s", "cat", "-t", "dog", "-o", str(tmp_path / "out"), "--model",
-            str(tiny_model_dir), "--steps", "4", "--num-reg-steps", "1", "--num-ac-rolls", "1", "--caption", "a photo of a cat",
-            "--mask", str(tmp_path / "mask.png"), "--exact-inversion", "--self-attention-injection", "0.5", "-q"]
+    args = [
+        "edit",
+        str(tmp_path / "a.png"),
+        "-s",
+        "cat",
+        "-t",
+        "dog",
+        "-o",
+        str(tmp_path / "out"),
+        "--model",
+        str(tiny_model_dir),
+        "--steps",
+        "4",
+        "--num-reg-steps",
+        "1",
+        "--num-ac-rolls",
+        "1",
+        "--caption",
+        "a photo of a cat",
+        "--mask",
+        str(tmp_path / "mask.png"),
+        "--exact-inversion",
+        "--self-attention-injection",
+        "0.5",
+        "-q",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "out/a.edit-dog.json").read_text())
@@ -249,7 +304,7 @@ def test_cli_edit_with_mask_and_new_flags(tmp_path, image, tiny_model_dir, cache
     assert (tmp_path / "out/a.mask.png").is_file()
     Image.new("L", (4, 4), 0).save(tmp_path / "black.png")
     at = args.index("--mask") + 1
-    bad = CliRunner().invoke(main, args[:at] + [str(tmp_path / "black.png")] + args[at + 1:] + ["--overwrite"])
+    bad = CliRunner().invoke(main, args[:at] + [str(tmp_path / "black.png")] + args[at + 1 :] + ["--overwrite"])
     assert bad.exit_code != 0 and "all black" in bad.output and "Traceback" not in bad.output
 
 
@@ -275,12 +330,14 @@ def test_deprecated_edit_keywords_still_work_and_warn(editor, image):
 
 def test_generate_uses_and_records_its_negative_prompt(editor):
     caption = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1, config=EditConfig(num_steps=4))
-    empty = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1,
-                                     config=EditConfig(num_steps=4, negative_prompt="empty"))
+    empty = editor.generate_and_edit(
+        "a photo of a cat", "cat", "dog", seed=1, config=EditConfig(num_steps=4, negative_prompt="empty")
+    )
     assert caption.metadata()["edit_config"]["negative_prompt"] == "caption"
     assert empty.metadata()["edit_config"]["negative_prompt"] == "empty"
     assert caption.input.tobytes() == empty.input.tobytes()  # the same generation (the reference branch)
     assert caption.image.tobytes() != empty.image.tobytes()  # a different edit: the negative prompt ran
-    exact = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1,
-                                     config=EditConfig(num_steps=4, exact_inversion=True))
+    exact = editor.generate_and_edit(
+        "a photo of a cat", "cat", "dog", seed=1, config=EditConfig(num_steps=4, exact_inversion=True)
+    )
     assert exact.metadata()["edit_config"]["exact_inversion"] is False  # nothing inverted: recorded as what ran

@@ -54,9 +54,15 @@ def test_the_bundled_model_pads_a_wide_input_and_crops_the_edit_back(bundled, tm
     width, height = _red_extent(prepared)
     assert abs(width - height) <= 1  # the circle stays round
     fast_inversion = override(bundled.preset.inversion, num_steps=4, num_reg_steps=1, num_ac_rolls=1)
-    result = bundled.edit(_wide_scene(), "circle", "square", caption="a red circle in the center on a white background",
-                          config=override(bundled.preset.edit, num_steps=4), inversion_config=fast_inversion,
-                          use_cache=False)
+    result = bundled.edit(
+        _wide_scene(),
+        "circle",
+        "square",
+        caption="a red circle in the center on a white background",
+        config=override(bundled.preset.edit, num_steps=4),
+        inversion_config=fast_inversion,
+        use_cache=False,
+    )
     assert result.input.size == result.reconstruction.size == result.image.size == (64, 42)
     assert result.config["padded_to_square"] == {"content_box": [0.0, 35 / 200, 1.0, 165 / 200]}
     inversion = bundled.invert(_wide_scene(), caption="a red circle", config=fast_inversion, use_cache=False)
@@ -86,7 +92,8 @@ def test_repeated_phrase():
 
 
 class _FakeBlip:
-    """Greedy decoding that loops unless phrases may not repeat: the captioner must retry, then warn if still cut off."""
+    """Greedy decoding that loops unless phrases may not repeat: the captioner must retry, then warn if still cut
+    off."""
 
     def __init__(self, loops_on_retry):
         self.loops_on_retry, self.calls = loops_on_retry, []
@@ -109,8 +116,11 @@ class _FakeProcessor:
         return Inputs(pixel_values=torch.zeros(1, 3, 4, 4))
 
     def batch_decode(self, out, skip_special_tokens):
-        return [" ".join({5: "", 7: "red circle", 8: "a red circle on a white background", 3: ""}[int(t)]
-                         for t in out[0]).strip()]
+        return [
+            " ".join(
+                {5: "", 7: "red circle", 8: "a red circle on a white background", 3: ""}[int(t)] for t in out[0]
+            ).strip()
+        ]
 
 
 @pytest.mark.parametrize("loops_on_retry", [False, True])

@@ -431,9 +431,23 @@ def test_another_tools_outputs_are_scored_from_their_strips(tiny_clip_dir, tiny_
         Image.fromarray(strip).save(outputs / row.image_path.replace(".jpg", ".png"))
         (outputs / row.image_path).write_bytes((outputs / row.image_path.replace(".jpg", ".png")).read_bytes())
     out = tmp_path / "out"
-    args = ["bench", "piebench", str(data), "--score-outputs", str(outputs), "--label", "theirs",
-            "--clip", str(tiny_clip_dir),
-            "--dino", str(tiny_vit_dir), "--no-lpips", "-o", str(out), "-q"]
+    args = [
+        "bench",
+        "piebench",
+        str(data),
+        "--score-outputs",
+        str(outputs),
+        "--label",
+        "theirs",
+        "--clip",
+        str(tiny_clip_dir),
+        "--dino",
+        str(tiny_vit_dir),
+        "--no-lpips",
+        "-o",
+        str(out),
+        "-q",
+    ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     scored = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]

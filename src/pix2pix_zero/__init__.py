@@ -8,6 +8,19 @@ from .components import Components, ModelNotAvailableError, load_components
 from .config import PRESETS, EditConfig, ImageConfig, InversionConfig, Preset, get_preset
 
 __all__ = [
-    "PRESETS", "BlipCaptioner", "Captioner", "Components", "EditConfig", "EditOptions", "EditResult", "ImageConfig", "Inversion",
-    "InversionConfig", "ModelNotAvailableError", "Pix2PixZero", "Preset", "get_preset", "load_components",
+    "PRESETS",
+    "BlipCaptioner",
+    "Captioner",
+    "Components",
+    "EditConfig",
+    "EditOptions",
+    "EditResult",
+    "ImageConfig",
+    "Inversion",
+    "InversionConfig",
+    "ModelNotAvailableError",
+    "Pix2PixZero",
+    "Preset",
+    "get_preset",
+    "load_components",
 ]

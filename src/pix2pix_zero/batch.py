@@ -51,9 +51,15 @@ class BatchSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_items(source_input: str | os.PathLike[str], source: str | None = None, targets: Sequence[str] = (),
-               recursive: bool = True, exclude: Sequence[str | os.PathLike[str]] = (),
-               on_skip: Callable[[Path, str], None] | None = None, mask: str | None = None) -> list[BatchItem]:
+def read_items(
+    source_input: str | os.PathLike[str],
+    source: str | None = None,
+    targets: Sequence[str] = (),
+    recursive: bool = True,
+    exclude: Sequence[str | os.PathLike[str]] = (),
+    on_skip: Callable[[Path, str], None] | None = None,
+    mask: str | None = None,
+) -> list[BatchItem]:
     """Items from a folder of images (same source/targets for all) or a CSV/JSONL manifest.
 
     Folders: every file whose extension is one of IMAGE_SUFFIXES, except those inside `exclude` (the output
@@ -103,12 +109,18 @@ def read_items(source_input: str | os.PathLike[str], source: str | None = None, 
         row_mask = str(row.get("mask") or "").strip() or None
         if row_mask is not None and row_mask != "auto" and not Path(row_mask).is_absolute():
             row_mask = str(base / row_mask)
-        items.append(BatchItem(item_id, str(image), row_source, row_targets, row.get("caption") or None, row_mask or mask))
+        items.append(
+            BatchItem(item_id, str(image), row_source, row_targets, row.get("caption") or None, row_mask or mask)
+        )
     return items
 
 
-def _folder_rows(folder: Path, recursive: bool, exclude: Sequence[str | os.PathLike[str]],
-                 on_skip: Callable[[Path, str], None] | None) -> list[dict[str, Any]]:
+def _folder_rows(
+    folder: Path,
+    recursive: bool,
+    exclude: Sequence[str | os.PathLike[str]],
+    on_skip: Callable[[Path, str], None] | None,
+) -> list[dict[str, Any]]:
     excluded = [Path(e).resolve() for e in exclude if e is not None]
     files = []
     for candidate in sorted(folder.glob("**/*" if recursive else "*")):
@@ -119,8 +131,11 @@ def _folder_rows(folder: Path, recursive: bool, exclude: Sequence[str | os.PathL
             continue  # an output folder inside the input is never read back (nor reported: it may hold thousands)
         if candidate.suffix.lower() not in IMAGE_SUFFIXES:
             if on_skip is not None:
-                on_skip(candidate, f"not an image type batch reads ({candidate.suffix or 'no extension'}; it reads "
-                                   f"{', '.join(IMAGE_SUFFIXES)})")
+                on_skip(
+                    candidate,
+                    f"not an image type batch reads ({candidate.suffix or 'no extension'}; it reads "
+                    f"{', '.join(IMAGE_SUFFIXES)})",
+                )
             continue
         files.append(candidate)
     if not files:
@@ -130,8 +145,10 @@ def _folder_rows(folder: Path, recursive: bool, exclude: Sequence[str | os.PathL
     for item_id in ids:
         counts[item_id.lower()] = counts.get(item_id.lower(), 0) + 1
     # x.png and x.jpg side by side: the extension names them apart (only those, so other ids stay as they were)
-    return [{"image": str(p), "id": f"{i}-{p.suffix.lstrip('.').lower()}" if counts[i.lower()] > 1 else i}
-            for p, i in zip(files, ids)]
+    return [
+        {"image": str(p), "id": f"{i}-{p.suffix.lstrip('.').lower()}" if counts[i.lower()] > 1 else i}
+        for p, i in zip(files, ids)
+    ]
 
 
 def _id_for(relative: Path) -> str:
@@ -142,11 +159,18 @@ def _id_for(relative: Path) -> str:
 
 def _check_id(item_id: str, where: str) -> str:
     """A manifest's `id` as given, or a clear error: ids name files inside -o and must never point elsewhere."""
-    if not item_id.strip() or item_id in (".", "..") or item_id.startswith(".") or _UNSAFE_ID.search(item_id) \
-            or len(item_id) > MAX_ID_CHARS:
-        raise ValueError(f"{where}: id {item_id[:60]!r} cannot name output files (no '/', '\\', ':', leading '.', "
-                         "control "
-                         f"characters, at most {MAX_ID_CHARS} characters); use letters, digits, '-' and '_'")
+    if (
+        not item_id.strip()
+        or item_id in (".", "..")
+        or item_id.startswith(".")
+        or _UNSAFE_ID.search(item_id)
+        or len(item_id) > MAX_ID_CHARS
+    ):
+        raise ValueError(
+            f"{where}: id {item_id[:60]!r} cannot name output files (no '/', '\\', ':', leading '.', "
+            "control "
+            f"characters, at most {MAX_ID_CHARS} characters); use letters, digits, '-' and '_'"
+        )
     return item_id
 
 
@@ -184,16 +208,20 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from None
                 if not isinstance(rows[-1], dict):
-                    raise ValueError(f"{path}: line {number} is a JSON {type(rows[-1]).__name__}, not an object "
-                                     '({"image": ..., "target": ...})')
+                    raise ValueError(
+                        f"{path}: line {number} is a JSON {type(rows[-1]).__name__}, not an object "
+                        '({"image": ..., "target": ...})'
+                    )
     for number, row in enumerate(rows, start=1):
         for key, kind in MANIFEST_FIELDS.items():
             value = row.get(key)
-            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)
-                                      or (isinstance(value, list) and not all(isinstance(v, str) for v in value))):
+            if value is not None and (
+                not isinstance(value, kind)
+                or isinstance(value, bool)
+                or (isinstance(value, list) and not all(isinstance(v, str) for v in value))
+            ):
                 kind_name = "text or a list of text" if key == "target" else "text"
-                raise ValueError(f"{path}: row {number}: '{key}' must be {kind_name}, "
-                                 f"got {json.dumps(value)[:60]}")
+                raise ValueError(f"{path}: row {number}: '{key}' must be {kind_name}, got {json.dumps(value)[:60]}")
     return rows
 
 
@@ -223,7 +251,6 @@ class ResultsLog:
         records = self.records()
         return {r["id"]: r.get("error", "?") for r in records if r.get("status") != "ok" and r.get("id") not in done}
 
-
     def append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+b") as handle:
@@ -245,10 +272,14 @@ def plan_batch(log: ResultsLog, items: Sequence[BatchItem], retry_failed: bool) 
     todo = [item for item in items if item.id not in finished]
     earlier = {} if retry_failed else log.earlier_failures()
     failed_before = [item for item in items if item.id in earlier and item.id in finished]
-    summary = BatchSummary(skipped=len(items) - len(todo) - len(failed_before), failed=len(failed_before),
-                           failures=[{"id": item.id,
-                                      "error": f"{earlier[item.id]} (an earlier run; --retry-failed retries it)"}
-                                     for item in failed_before])
+    summary = BatchSummary(
+        skipped=len(items) - len(todo) - len(failed_before),
+        failed=len(failed_before),
+        failures=[
+            {"id": item.id, "error": f"{earlier[item.id]} (an earlier run; --retry-failed retries it)"}
+            for item in failed_before
+        ],
+    )
     return todo, summary
 
 
@@ -261,23 +292,46 @@ def prepare_output(output: Path, export_pairs: Path | None) -> None:
             remove_stale_temp_files(folder)
 
 
-def process_item(editor: Pix2PixZero, item: BatchItem, output: Path, export_pairs: Path | None = None,
-                 config: EditConfig | None = None, inversion_config: InversionConfig | None = None,
-                 image_config: ImageConfig | None = None, seed: int = 0) -> dict[str, Any]:
+def process_item(
+    editor: Pix2PixZero,
+    item: BatchItem,
+    output: Path,
+    export_pairs: Path | None = None,
+    config: EditConfig | None = None,
+    inversion_config: InversionConfig | None = None,
+    image_config: ImageConfig | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Edit one item and write its outputs; returns its results record (status 'ok' or 'error')."""
     started = time.perf_counter()
-    record: dict[str, Any] = {"id": item.id, "image": item.image, "source": item.source, "targets": list(item.targets),
-                              **({"mask": item.mask} if item.mask else {})}
+    record: dict[str, Any] = {
+        "id": item.id,
+        "image": item.image,
+        "source": item.source,
+        "targets": list(item.targets),
+        **({"mask": item.mask} if item.mask else {}),
+    }
     try:
-        options = EditOptions(config=config, inversion=inversion_config, image=image_config, caption=item.caption, seed=seed,
-                              mask=item.mask)
+        options = EditOptions(
+            config=config,
+            inversion=inversion_config,
+            image=image_config,
+            caption=item.caption,
+            seed=seed,
+            mask=item.mask,
+        )
         result = editor.edit(item.image, item.source, list(item.targets), options=options)
-        # An unrecorded item may have left complete files from an interrupted attempt: replacing them is redoing unfinished work.
+        # An unrecorded item may have left complete files from an interrupted attempt: replacing them is redoing
+        # unfinished work.
         written = result.save(output / "images", stem=item.id, overwrite=True)
         if export_pairs is not None:
             save_png(result.input, export_pairs / "A" / f"{item.id}.png", overwrite=True)
             for edit, image in zip(result.edits, result.images):
-                save_png(image, export_pairs / "B" / safe_name(Path(edit["target"]).stem, "target") / f"{item.id}.png", overwrite=True)
+                save_png(
+                    image,
+                    export_pairs / "B" / safe_name(Path(edit["target"]).stem, "target") / f"{item.id}.png",
+                    overwrite=True,
+                )
         record.update(status="ok", caption=result.caption, outputs=[str(p) for p in written], timings_s=result.timings)
     except Exception as error:  # one bad item never stops the run
         record.update(status="error", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=3))
@@ -285,8 +339,15 @@ def process_item(editor: Pix2PixZero, item: BatchItem, output: Path, export_pair
     return record
 
 
-def run_batch(editor: Pix2PixZero, items: Sequence[BatchItem], output: str | os.PathLike[str], export_pairs: str | os.PathLike[str] | None = None,
-              retry_failed: bool = False, progress: bool = True, **edit_kwargs: Any) -> BatchSummary:
+def run_batch(
+    editor: Pix2PixZero,
+    items: Sequence[BatchItem],
+    output: str | os.PathLike[str],
+    export_pairs: str | os.PathLike[str] | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    **edit_kwargs: Any,
+) -> BatchSummary:
     """Process every item not yet recorded in <output>/results.jsonl, appending a record after each one."""
     output = Path(output)
     log = ResultsLog(output / RESULTS_FILE)
@@ -294,8 +355,9 @@ def run_batch(editor: Pix2PixZero, items: Sequence[BatchItem], output: str | os.
     started = time.perf_counter()
     pairs = Path(export_pairs) if export_pairs is not None else None
     prepare_output(output, pairs)
-    with tqdm(total=len(items), initial=len(items) - len(todo), desc="batch", unit="image",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(items), initial=len(items) - len(todo), desc="batch", unit="image", disable=not progress
+    ) as bar:
         for item in todo:
             record = process_item(editor, item, output, pairs, **edit_kwargs)
             log.append(record)
@@ -308,4 +370,3 @@ def run_batch(editor: Pix2PixZero, items: Sequence[BatchItem], output: str | os.
             bar.set_postfix(failed=summary.failed)
     summary.seconds = time.perf_counter() - started
     return summary
-

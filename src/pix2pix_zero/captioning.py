@@ -28,8 +28,14 @@ class BlipCaptioner:
     "a photography of"), stripped from the result.
     """
 
-    def __init__(self, model: str = DEFAULT_CAPTIONER, device: str = "cpu", dtype: Any = None,
-                 prompt: str | None = None, max_new_tokens: int = 40) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_CAPTIONER,
+        device: str = "cpu",
+        dtype: Any = None,
+        prompt: str | None = None,
+        max_new_tokens: int = 40,
+    ) -> None:
         self.model_name, self.device, self.dtype = model, device, dtype
         self.prompt, self.max_new_tokens = prompt, max_new_tokens
         self._model: Any = None
@@ -56,7 +62,9 @@ class BlipCaptioner:
             kwargs = {"torch_dtype": self.dtype} if self.dtype is not None else {}
             self._model = _load(BlipForConditionalGeneration.from_pretrained, self.model_name, "captioner", **kwargs)
         except ModelNotAvailableError as error:
-            raise ModelNotAvailableError(f"{error}\nOr skip captioning by giving the caption yourself (--caption).") from error
+            raise ModelNotAvailableError(
+                f"{error}\nOr skip captioning by giving the caption yourself (--caption)."
+            ) from error
         self._model.to(self.device).eval()
 
     def __call__(self, image: Image.Image) -> str:
@@ -74,8 +82,11 @@ class BlipCaptioner:
             # with any REPEAT_WORDS-word phrase said only once, and a warning if that still runs out of tokens
             caption, finished = self._generate(inputs, no_repeat_ngram_size=REPEAT_WORDS)
             if not finished:
-                warnings.warn(f"the captioner's caption was cut off after {self.max_new_tokens} tokens: '{caption}'; "
-                              "give the caption yourself (--caption) if it misdescribes the image", stacklevel=2)
+                warnings.warn(
+                    f"the captioner's caption was cut off after {self.max_new_tokens} tokens: '{caption}'; "
+                    "give the caption yourself (--caption) if it misdescribes the image",
+                    stacklevel=2,
+                )
         return caption
 
     def _generate(self, inputs: Any, **settings: Any) -> tuple[str, bool]:
@@ -91,7 +102,7 @@ class BlipCaptioner:
         finished = bool(eos_ids & set(new_tokens)) or len(new_tokens) < self.max_new_tokens
         caption = self._processor.batch_decode(out, skip_special_tokens=True)[0].strip()
         if self.prompt and caption.startswith(self.prompt):
-            caption = caption[len(self.prompt):].strip()
+            caption = caption[len(self.prompt) :].strip()
         return caption, finished
 
 
@@ -101,5 +112,5 @@ REPEAT_WORDS = 5  # a phrase this long said three times is a loop, not a descrip
 def repeated_phrase(caption: str, words: int = REPEAT_WORDS, times: int = 3) -> bool:
     """Whether some run of `words` words occurs `times` times or more in the caption."""
     tokens = caption.lower().split()
-    runs = [tuple(tokens[i:i + words]) for i in range(len(tokens) - words + 1)]
+    runs = [tuple(tokens[i : i + words]) for i in range(len(tokens) - words + 1)]
     return any(runs.count(run) >= times for run in set(runs))

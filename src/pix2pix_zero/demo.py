@@ -40,9 +40,18 @@ def find_shape(caption: str, shapes: tuple[str, ...]) -> str | None:
     return next((w for w in words if w in shapes), None)
 
 
-def run_demo(image: str | Path | None = None, example: str | None = None, targets: tuple[str, ...] = (),
-             source: str | None = None, model: str = "shapesworld", output: Path = Path("pix2pix-zero-demo"),
-             seed: int = 0, progress: bool = True, num_steps: int = 50, **editor_kwargs: Any) -> DemoRun:
+def run_demo(
+    image: str | Path | None = None,
+    example: str | None = None,
+    targets: tuple[str, ...] = (),
+    source: str | None = None,
+    model: str = "shapesworld",
+    output: Path = Path("pix2pix-zero-demo"),
+    seed: int = 0,
+    progress: bool = True,
+    num_steps: int = 50,
+    **editor_kwargs: Any,
+) -> DemoRun:
     from . import shapesworld
 
     started = time.perf_counter()
@@ -72,4 +81,3 @@ def run_demo(image: str | Path | None = None, example: str | None = None, target
     written = result.save(folder, stem=name)
     grid_path = folder / f"{name}.grid.png"
     return DemoRun(result, source, name, grid_path, written, load_seconds)
-

@@ -37,7 +37,9 @@ def default_cache_dir() -> Path:
 def make_direction(source_mean: Tensor, target_mean: Tensor) -> Tensor:
     """Δc = mean(target embeddings) − mean(source embeddings); (1, T, D) each."""
     if source_mean.shape != target_mean.shape:
-        raise ValueError(f"concept embeddings differ in shape: {tuple(source_mean.shape)} vs {tuple(target_mean.shape)}")
+        raise ValueError(
+            f"concept embeddings differ in shape: {tuple(source_mean.shape)} vs {tuple(target_mean.shape)}"
+        )
     return target_mean - source_mean
 
 
@@ -76,7 +78,9 @@ class ConceptCache:
     embeddings, same file names) are read first and never written.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, shipped: Sequence[str | os.PathLike[str]] = ()) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, shipped: Sequence[str | os.PathLike[str]] = ()
+    ) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self.folder = self.root / "concepts"
         self.shipped = [Path(folder) for folder in shipped]
@@ -107,7 +111,11 @@ class ConceptCache:
         return self.find(concept, model_fingerprint, sentences) is not None
 
     def get_or_compute(
-        self, concept: str, sentences: Sequence[str], model_fingerprint: str, model_name: str,
+        self,
+        concept: str,
+        sentences: Sequence[str],
+        model_fingerprint: str,
+        model_name: str,
         embed: Callable[[Sequence[str]], Tensor],
     ) -> Tensor:
         """The (1, T, D) mean embedding of `sentences`, from the cache or computed by `embed` (N, T, D) and stored."""
@@ -120,17 +128,30 @@ class ConceptCache:
             except (ValueError, OSError):  # a corrupt cache file is a miss: computed again and replaced below
                 pass
         mean = embed(sentences).float().mean(dim=0, keepdim=True)  # (1, T, D): every token position
-        self.store(self.path_for(concept, model_fingerprint, sentences), mean, concept, sentences, model_fingerprint,
-                   model_name)
+        self.store(
+            self.path_for(concept, model_fingerprint, sentences),
+            mean,
+            concept,
+            sentences,
+            model_fingerprint,
+            model_name,
+        )
         return mean
 
     @staticmethod
-    def store(path: Path, mean: Tensor, concept: str, sentences: Sequence[str], model_fingerprint: str,
-              model_name: str) -> Path:
+    def store(
+        path: Path, mean: Tensor, concept: str, sentences: Sequence[str], model_fingerprint: str, model_name: str
+    ) -> Path:
         """Write one mean embedding with the metadata `entries` reads, atomically (a reader never sees half a file)."""
-        metadata = {"concept": concept, "model": model_name, "model_fingerprint": model_fingerprint,
-                    "num_sentences": str(len(sentences)), "sentences_sha256": sentences_digest(sentences),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sentences_preview": json.dumps(list(sentences[:5]))}
+        metadata = {
+            "concept": concept,
+            "model": model_name,
+            "model_fingerprint": model_fingerprint,
+            "num_sentences": str(len(sentences)),
+            "sentences_sha256": sentences_digest(sentences),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "sentences_preview": json.dumps(list(sentences[:5])),
+        }
         tensors = {"mean_embedding": mean.float().contiguous().cpu()}
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), True)
 
@@ -145,9 +166,17 @@ class ConceptCache:
                     count = int(meta.get("num_sentences", 0))
                 except (ValueError, OSError):  # unreadable: skipped here, replaced when the concept is next embedded
                     continue
-                entry = CachedConcept(path, meta.get("concept", path.stem), meta.get("model", "?"), count,
-                                      float(mean.norm()), tuple(mean.shape), meta.get("model_fingerprint", ""),
-                                      meta.get("sentences_sha256", ""), shipped)
+                entry = CachedConcept(
+                    path,
+                    meta.get("concept", path.stem),
+                    meta.get("model", "?"),
+                    count,
+                    float(mean.norm()),
+                    tuple(mean.shape),
+                    meta.get("model_fingerprint", ""),
+                    meta.get("sentences_sha256", ""),
+                    shipped,
+                )
                 if model_fingerprint is None or entry.model_fingerprint == model_fingerprint:
                     found.append(entry)
         return found
@@ -162,9 +191,14 @@ class ConceptCache:
 
 def read_concept_file(path: Path) -> tuple[Tensor, dict[str, str]]:
     """A cached (1, T, D) mean embedding and its metadata, checked as `load_direction` checks directions."""
-    tensors, meta = read_tensor_file(path, "cached concept embedding", required=("mean_embedding",),
-                                     max_bytes=MAX_DIRECTION_BYTES, max_rank=3,
-                                     remedy="delete it; it is made again when needed")
+    tensors, meta = read_tensor_file(
+        path,
+        "cached concept embedding",
+        required=("mean_embedding",),
+        max_bytes=MAX_DIRECTION_BYTES,
+        max_rank=3,
+        remedy="delete it; it is made again when needed",
+    )
     mean = tensors["mean_embedding"]
     if mean.dim() != 3 or mean.shape[0] != 1 or mean.shape[1] > MAX_TOKENS or mean.shape[2] > MAX_WIDTH:
         raise TensorFileError(f"{path}: embedding shape {tuple(mean.shape)} is not (1, tokens, features); delete it")
@@ -184,16 +218,24 @@ def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...]
     """
     path = Path(path)
     remedy = "build it again with `pix2pix-zero direction build -o`"
-    tensors, _ = read_tensor_file(path, "direction", required=("direction",), max_bytes=MAX_DIRECTION_BYTES, max_rank=3,
-                                  remedy=remedy)
+    tensors, _ = read_tensor_file(
+        path, "direction", required=("direction",), max_bytes=MAX_DIRECTION_BYTES, max_rank=3, remedy=remedy
+    )
     direction = tensors["direction"].float()
-    if direction.dim() not in (2, 3) or (direction.dim() == 3 and not 1 <= direction.shape[0] <= MAX_DIRECTIONS) \
-            or not 1 <= direction.shape[-2] <= MAX_TOKENS or not 1 <= direction.shape[-1] <= MAX_WIDTH:
-        raise TensorFileError(f"{path}: direction shape {tuple(direction.shape)} is not (tokens, features) or "
-                              f"(directions <= {MAX_DIRECTIONS}, tokens, features); {remedy}")
+    if (
+        direction.dim() not in (2, 3)
+        or (direction.dim() == 3 and not 1 <= direction.shape[0] <= MAX_DIRECTIONS)
+        or not 1 <= direction.shape[-2] <= MAX_TOKENS
+        or not 1 <= direction.shape[-1] <= MAX_WIDTH
+    ):
+        raise TensorFileError(
+            f"{path}: direction shape {tuple(direction.shape)} is not (tokens, features) or "
+            f"(directions <= {MAX_DIRECTIONS}, tokens, features); {remedy}"
+        )
     if expected_shape is not None and tuple(direction.shape[-2:]) != tuple(expected_shape[-2:]):
         raise ValueError(
-            f"{path}: direction shape {tuple(direction.shape)} does not fit this model's text embeddings {tuple(expected_shape)}; "
+            f"{path}: direction shape {tuple(direction.shape)} does not fit this model's text embeddings "
+            f"{tuple(expected_shape)}; "
             "directions belong to the text encoder they were built with"
         )
     return direction if direction.dim() == 3 else direction[None]

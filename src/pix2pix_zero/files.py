@@ -93,9 +93,15 @@ class TensorFileError(ValueError):
     """A tensor file (inversion, direction, cached embedding) is unreadable, or holds what it must not."""
 
 
-def read_tensor_file(path: str | os.PathLike[str], what: str, required: Collection[str], optional: Collection[str] = (),
-                     max_bytes: int = 2**30, max_rank: int = 4,
-                     remedy: str = "make it again") -> tuple[dict[str, Any], dict[str, str]]:
+def read_tensor_file(
+    path: str | os.PathLike[str],
+    what: str,
+    required: Collection[str],
+    optional: Collection[str] = (),
+    max_bytes: int = 2**30,
+    max_rank: int = 4,
+    remedy: str = "make it again",
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The tensors and metadata of a safetensors file, checked before use: at most `max_bytes`, exactly the `required`
     keys (plus any `optional` ones), floating-point tensors of rank <= `max_rank`, every value finite.
 
@@ -122,9 +128,11 @@ def read_tensor_file(path: str | os.PathLike[str], what: str, required: Collecti
                 piece = handle.get_slice(key)
                 dtype, shape = piece.get_dtype(), piece.get_shape()
                 if dtype not in FLOAT_DTYPES or len(shape) > max_rank:
-                    raise TensorFileError(f"{path}: tensor '{key}' is {dtype} of shape {tuple(shape)}, not a "
-                                          "floating-point "
-                                          f"tensor of rank <= {max_rank}; {remedy}")
+                    raise TensorFileError(
+                        f"{path}: tensor '{key}' is {dtype} of shape {tuple(shape)}, not a "
+                        "floating-point "
+                        f"tensor of rank <= {max_rank}; {remedy}"
+                    )
                 tensors[key] = handle.get_tensor(key)
     except TensorFileError:
         raise

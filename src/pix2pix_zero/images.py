@@ -59,8 +59,10 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             raise ImageError(f"{path}: image is too large to process safely ({error})") from error
         except UnidentifiedImageError as error:
-            raise ImageError(f"{path}: not a PNG, JPEG, WebP, GIF, TIFF or BMP image (judged by its content, not its "
-                             "name); convert it to PNG") from error
+            raise ImageError(
+                f"{path}: not a PNG, JPEG, WebP, GIF, TIFF or BMP image (judged by its content, not its "
+                "name); convert it to PNG"
+            ) from error
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
             if isinstance(error, ImageError):
                 raise
@@ -76,7 +78,9 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
 def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageError(f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}")
+        raise ImageError(
+            f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}"
+        )
     if width < 1 or height < 1:
         raise ImageError(f"{name}: empty image ({width}x{height})")
 
@@ -156,8 +160,13 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None
     atomic_write(path, data, overwrite)
 
 
-def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
-             overwrite: bool = False, sidecar_only: dict[str, Any] | None = None) -> Path:
+def save_png(
+    image: Image.Image,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    sidecar_only: dict[str, Any] | None = None,
+) -> Path:
     """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically.
 
     `sidecar_only` (e.g. wall-clock timings) goes to the sidecar alone, so the same run gives byte-identical PNGs.
@@ -201,7 +210,9 @@ def labelled_grid(images: Sequence[Image.Image], labels: Sequence[str], tile: in
     draw = ImageDraw.Draw(grid)
     for i, (image, label) in enumerate(zip(images, labels)):
         scale = tile / max(image.size)
-        shown = image.resize((round(image.width * scale), round(image.height * scale)), Image.NEAREST if scale > 1 else Image.LANCZOS)
+        shown = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.NEAREST if scale > 1 else Image.LANCZOS
+        )
         grid.paste(shown, (i * tile + (tile - shown.width) // 2, (tile - shown.height) // 2))
         text = label if len(label) <= tile // 6 else label[: tile // 6 - 1] + "…"
         draw.text((i * tile + 4, tile + 8), text, fill="black")

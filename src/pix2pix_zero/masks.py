@@ -91,7 +91,8 @@ def soft_edge(pixel_mask: Tensor, feather: int) -> Tensor:
 
 
 def composite(edited: Image.Image, original: Image.Image, weight: Tensor) -> Image.Image:
-    """weight·edited + (1 − weight)·original per pixel, `weight` (H, W) in [0, 1]; where it is 0 the original's bytes."""
+    """weight·edited + (1 − weight)·original per pixel, `weight` (H, W) in [0, 1]; where it is 0 the original's
+    bytes."""
     if edited.size != original.size:
         edited = edited.resize(original.size, Image.Resampling.BICUBIC)
     a = torch.from_numpy(np.asarray(edited.convert("RGB"), dtype=np.float32))

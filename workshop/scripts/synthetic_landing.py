@@ -16,7 +16,10 @@ from pix2pix_zero import Pix2PixZero
 from pix2pix_zero.config import override
 from pix2pix_zero.shapesworld.judge import Judge
 
-PROMPTS = ["a large red circle in the center on a white background", "a medium blue circle in the center on a gray background"]
+PROMPTS = [
+    "a large red circle in the center on a white background",
+    "a medium blue circle in the center on a gray background",
+]
 
 
 def main() -> None:
@@ -30,11 +33,16 @@ def main() -> None:
         for prompt in PROMPTS:
             for seed in range(int(sys.argv[1])):
                 base = override(editor.preset.edit, xa_guidance=editor.preset.synthetic_xa_guidance)
-                result = editor.generate_and_edit(prompt, "circle", "square", seed=seed, config=override(base, **changes))
+                result = editor.generate_and_edit(
+                    prompt, "circle", "square", seed=seed, config=override(base, **changes)
+                )
                 generated, edited = judge.predict([result.input, result.image])
                 landed += "circle" in generated["shapes"] and edited["shapes"] == ["square"]
                 with_circle += "circle" in generated["shapes"]
-        print(f"{name}: landed {landed}/{with_circle} (generations with a circle), {time.time() - started:.0f}s", flush=True)
+        print(
+            f"{name}: landed {landed}/{with_circle} (generations with a circle), {time.time() - started:.0f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

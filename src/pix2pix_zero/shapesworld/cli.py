@@ -16,8 +16,11 @@ import click
 COMMAND_GROUP = "pix2pix_zero.shapesworld_commands"
 
 
-@click.group(name="shapesworld", help="ShapesWorld, the bundled miniature world: what it knows (info), render scenes; with the workshop "
-             "package installed (pip install -e ./workshop from a checkout) also train, pool, export and report.")
+@click.group(
+    name="shapesworld",
+    help="ShapesWorld, the bundled miniature world: what it knows (info), render scenes; with the workshop "
+    "package installed (pip install -e ./workshop from a checkout) also train, pool, export and report.",
+)
 def shapesworld() -> None:
     pass
 
@@ -72,8 +75,11 @@ def world_facts() -> dict:
     }
 
 
-@shapesworld.command("info", help="What the bundled model knows: its words, palette (RGB), object sizes and image "
-                     "size; concepts outside these words get template sentences it was never trained on.")
+@shapesworld.command(
+    "info",
+    help="What the bundled model knows: its words, palette (RGB), object sizes and image "
+    "size; concepts outside these words get template sentences it was never trained on.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
 def info_cmd(as_json: bool) -> None:
     facts = world_facts()
@@ -81,8 +87,10 @@ def info_cmd(as_json: bool) -> None:
         click.echo(json.dumps(facts, indent=2))
         return
     size = facts["image_size"]
-    click.echo(f"image:        {size[0]}x{size[1]} pixels, square (a non-square input is padded with its border colour "
-               "to a square, then cropped back)")
+    click.echo(
+        f"image:        {size[0]}x{size[1]} pixels, square (a non-square input is padded with its border colour "
+        "to a square, then cropped back)"
+    )
     click.echo(f"shapes:       {', '.join(facts['shapes'])}")
     click.echo("object colours (RGB; the model knows only these: use colours close to them):")
     for name, rgb in facts["object_colors"].items():
@@ -91,10 +99,14 @@ def info_cmd(as_json: bool) -> None:
     for name, rgb in facts["background_colors"].items():
         click.echo(f"  {name:10s} {tuple(rgb)}")
     click.echo(f"backgrounds:  {', '.join(facts['background_styles'])}")
-    click.echo("sizes:        " + ", ".join(f"{name} (radius {s['radius_px']:g} px)" for name, s in facts["sizes"].items()))
+    click.echo(
+        "sizes:        " + ", ".join(f"{name} (radius {s['radius_px']:g} px)" for name, s in facts["sizes"].items())
+    )
     click.echo(f"positions:    {', '.join(facts['regions'])}; rotated up to ±{facts['max_rotation_degrees']:g}°")
     click.echo("objects:      one or two per scene")
-    click.echo(f"banks:        {', '.join(facts['sentence_banks'])} (edit concepts: `pix2pix-zero direction list --banks`)")
+    click.echo(
+        f"banks:        {', '.join(facts['sentence_banks'])} (edit concepts: `pix2pix-zero direction list --banks`)"
+    )
     click.echo(f"words:        {' '.join(facts['words'])}")
     click.echo(f"caption:      e.g. '{facts['example_caption']}'")
 
