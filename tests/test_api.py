@@ -89,8 +89,12 @@ def test_same_seed_same_bytes_other_seed_differs(editor, image):
 
 
 def test_zero_strength_and_zero_guidance_reproduce_the_reconstruction(editor, image):
-    result = editor.edit(image, "cat", "dog", config=EditConfig(num_steps=6, strength=0.0, xa_guidance=0.0), inversion_config=FAST_INV)
-    diff = torch.tensor(list(result.image.tobytes()), dtype=torch.int16) - torch.tensor(list(result.reconstruction.tobytes()), dtype=torch.int16)
+    result = editor.edit(
+        image, "cat", "dog", config=EditConfig(num_steps=6, strength=0.0, xa_guidance=0.0), inversion_config=FAST_INV
+    )
+    diff = torch.tensor(list(result.image.tobytes()), dtype=torch.int16) - torch.tensor(
+        list(result.reconstruction.tobytes()), dtype=torch.int16
+    )
     assert diff.abs().max() <= 1
 
 
@@ -98,7 +102,9 @@ def test_concept_embeddings_are_cached_on_disk(editor, cache_dir, monkeypatch):
     editor.direction("cat", "dog")
     files = sorted((cache_dir / "concepts").glob("*.safetensors"))
     assert len(files) == 2
-    monkeypatch.setattr(editor.components, "encode_text", lambda *a, **k: pytest.fail("cached embedding was recomputed"))
+    monkeypatch.setattr(
+        editor.components, "encode_text", lambda *a, **k: pytest.fail("cached embedding was recomputed")
+    )
     assert torch.equal(editor.direction("cat", "dog"), editor.direction("cat", "dog"))
 
 
@@ -110,8 +116,12 @@ def test_sentence_file_generated_sentences_and_weighted_extra_directions(editor,
     generated, origin = editor.sentences("unicorn")
     assert origin == "generated" and all("unicorn" in s for s in generated)
     base = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV)
-    zero_extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 0.0)])
-    extra = editor.edit(image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 2.0)])
+    zero_extra = editor.edit(
+        image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 0.0)]
+    )
+    extra = editor.edit(
+        image, str(bank), "dog", config=FAST_EDIT, inversion_config=FAST_INV, extra=[("cat", "horse", 2.0)]
+    )
     assert zero_extra.image.tobytes() == base.image.tobytes()
     assert extra.image.tobytes() != base.image.tobytes()
 
@@ -131,7 +141,9 @@ def test_save_writes_png_with_metadata_and_never_overwrites(editor, image, tmp_p
 
 
 def test_official_preset_runs_and_records_itself(tiny_model_dir, cache_dir, image):
-    editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False, preset="official")
+    editor = Pix2PixZero.from_pretrained(
+        tiny_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False, preset="official"
+    )
     inv = InversionConfig(num_steps=6, grid="official", latent_sampling="sample", num_reg_steps=1, num_ac_rolls=1)
     result = editor.edit(image, "cat", "dog", num_steps=6, inversion_config=inv)
     assert result.input.size == (16, 16)  # square, as the authors' CLI
@@ -149,7 +161,9 @@ def test_synthetic_generation_and_edit_is_deterministic(editor):
 
 
 def test_v_prediction_model_edits(tiny_vpred_model_dir, cache_dir, image):
-    editor = Pix2PixZero.from_pretrained(tiny_vpred_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        tiny_vpred_model_dir, captioner=FixedCaptioner(), cache_dir=cache_dir, progress=False
+    )
     assert editor.components.schedule.prediction_type == "v_prediction"
     result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
     assert result.image.size == (16, 12)
@@ -172,10 +186,13 @@ def test_blip_is_loaded_lazily_and_missing_blip_says_how_to_recover(tiny_model_d
     assert "Salesforce/blip-image-captioning-large" in str(error.value)
 
 
-@pytest.mark.parametrize("model,message", [
-    ("CompVis/stable-diffusion-v1-4", "local folder"),
-    ("./no/such/folder", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        ("CompVis/stable-diffusion-v1-4", "local folder"),
+        ("./no/such/folder", "does not exist"),
+    ],
+)
 def test_missing_models_name_themselves_and_the_fix(model, message):
     with pytest.raises(ModelNotAvailableError, match=message) as error:
         Pix2PixZero.from_pretrained(model)
@@ -194,7 +211,7 @@ def test_bad_requests_give_clear_errors(editor, image):
         editor.edit(image, "  ", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
     with pytest.raises(ValueError, match="unknown EditConfig fields"):
         editor.edit(image, "cat", "dog", xa_guidence=0.2)
-    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+    with pytest.raises(ValueError, match="num_steps must be a finite number from 1 to 1000, got 0"):
         EditConfig(num_steps=0)
     with pytest.raises(FileNotFoundError):
         editor.sentences("missing-bank.txt")
@@ -231,3 +248,70 @@ def test_caption_cache_follows_the_captioner_folders_files(tmp_path):
     (folder / "model.safetensors").write_bytes(b"new weights, other size")
     assert captioner.cache_key != before
     assert BlipCaptioner("Salesforce/blip-image-captioning-large").cache_key == "Salesforce/blip-image-captioning-large"
+
+
+# -- hardening: inversions from other weights, corrupt caches, byte-identical PNGs ---------------------------------
+
+
+def test_an_inversion_made_with_other_weights_is_refused(editor, image, tmp_path):
+    from dataclasses import replace
+
+    inversion = editor.invert(image, config=FAST_INV, use_cache=False)
+    assert inversion.model_fingerprint == editor.components.fingerprint()
+    saved = Inversion.load(inversion.save(tmp_path / "inv.safetensors"))
+    assert saved.model_fingerprint == inversion.model_fingerprint
+    editor.edit(saved, "cat", "dog", config=FAST_EDIT)  # the same weights: accepted
+    with pytest.raises(ValueError, match="invert the image again"):
+        editor.edit(replace(saved, model_fingerprint="0123456789abcdef"), "cat", "dog", config=FAST_EDIT)
+    old = replace(saved, model_fingerprint="")  # files of earlier versions: judged by the model id
+    editor.edit(old, "cat", "dog", config=FAST_EDIT)
+    with pytest.raises(ValueError, match="not with"):
+        editor.edit(replace(old, model="someone/other-model"), "cat", "dog", config=FAST_EDIT)
+
+
+def test_corrupt_cache_files_are_misses_and_get_replaced(editor, image, cache_dir):
+    first = editor.invert(image, config=FAST_INV)
+    [inversion_file] = (cache_dir / "inversions").glob("*.safetensors")
+    inversion_file.write_bytes(b"\x00" * 100)  # a disk error, a kill from an older version, a hostile write
+    for concept_file in (cache_dir / "concepts").glob("*.safetensors"):
+        concept_file.write_bytes(b"garbage")
+    again = editor.invert(image, config=FAST_INV)
+    assert torch.equal(again.x_T, first.x_T)
+    assert torch.equal(Inversion.load(inversion_file).x_T, first.x_T)  # replaced by a good file
+    editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)  # reads the concept files again
+    assert editor.concepts.entries() and all(
+        entry.shape[0] == 1 for entry in editor.concepts.entries()
+    )  # the concept files were rebuilt
+
+
+def test_the_same_run_gives_byte_identical_pngs(editor, image, tmp_path):
+    runs = []
+    for folder in ("one", "two"):
+        result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV, seed=3, use_cache=False)
+        written = result.save(tmp_path / folder)
+        runs.append({p.name: p.read_bytes() for p in written})
+    assert runs[0] == runs[1]  # the wall-clock timings live in the .json sidecars only
+    sidecar = (tmp_path / "one" / "image.grid.json").read_text()
+    assert "timings_s" in sidecar and "timings_s" not in read_png_metadata(tmp_path / "one" / "image.grid.png")
+
+
+def test_outputs_are_written_all_or_none(editor, image, tmp_path):
+    result = editor.edit(image, "cat", ["dog", "horse"], config=FAST_EDIT, inversion_config=FAST_INV)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "image.edit-horse.png").write_bytes(b"earlier")
+    with pytest.raises(OutputExistsError, match="image.edit-horse.png"):
+        result.save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["image.edit-horse.png"]  # nothing new beside the stale file
+    assert (out / "image.edit-horse.png").read_bytes() == b"earlier"
+    with pytest.raises(ValueError, match="same output file name"):
+        result.output_paths(tmp_path, "image", ["Dog", "dog!"])
+
+
+def test_api_refuses_bad_seeds_and_sizes(editor, image):
+    for seed in (-1, 2**63, 1.5, True):
+        with pytest.raises(ValueError, match="seed"):
+            editor.invert(image, config=FAST_INV, seed=seed)
+    for size in (0, -64, 100_000):
+        with pytest.raises(ValueError, match="size"):
+            editor.generate_and_edit("a cat", "cat", "dog", size=size, config=FAST_EDIT)

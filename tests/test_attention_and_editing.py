@@ -9,7 +9,14 @@ from pix2pix_zero.components import load_components
 from pix2pix_zero.config import EditConfig
 from pix2pix_zero.ddim import ddim_step, sampling_steps
 from pix2pix_zero.editing import edit
-from pix2pix_zero.guidance import Conditioning, predict_eps, xa_guidance_step, xa_guidance_step_official, xa_loss, xa_step_scale
+from pix2pix_zero.guidance import (
+    Conditioning,
+    predict_eps,
+    xa_guidance_step,
+    xa_guidance_step_official,
+    xa_loss,
+    xa_step_scale,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,9 @@ def test_guidance_gradient_reaches_the_latent_only(components, inputs):
             components.eps_model(x, 500, caption)
         ref_maps = recorder.take()
         same, _ = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption), ref_maps, 1.0)
-        moved, moved_prompt = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0)
+        moved, moved_prompt = xa_guidance_step(
+            components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0
+        )
     assert torch.allclose(same, x, atol=1e-7)  # identical maps: zero loss, zero gradient
     assert not torch.allclose(moved, x) and torch.equal(moved, moved_prompt)
     assert all(p.grad is None for p in components.unet.parameters())  # weights frozen, never receive gradients
@@ -113,7 +122,9 @@ def _two_pass_edit(components, x_T, reference, target, cfg):
             with recorder.recording():
                 eps = predict_eps(components.eps_model, x_ref, step.t_model, reference)
             all_maps.append(recorder.take())
-            x_ref = ddim_step(x_ref, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to))
+            x_ref = ddim_step(
+                x_ref, eps, components.schedule.alpha_bar(step.t_from), components.schedule.alpha_bar(step.t_to)
+            )
         x = x_T
         for step, ref_maps in zip(steps, all_maps):
             step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
@@ -142,9 +153,17 @@ def test_lockstep_equals_two_pass(components, inputs):
 def test_zero_direction_and_zero_guidance_reproduce_the_reconstruction(components, inputs):
     x, caption, delta = inputs
     cfg = EditConfig(num_steps=8, xa_guidance=0.0)
-    edited, recon = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + 0 * delta, uncond=caption, scale=5.0), cfg)
+    edited, recon = _edit(
+        components,
+        x,
+        Conditioning(cond=caption),
+        Conditioning(cond=caption + 0 * delta, uncond=caption, scale=5.0),
+        cfg,
+    )
     assert torch.allclose(edited, recon, atol=1e-5)
-    moved, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0), cfg)
+    moved, _ = _edit(
+        components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0), cfg
+    )
     assert (moved - recon).abs().max() > 1e-2
 
 
@@ -152,9 +171,17 @@ def test_batched_targets_equal_separate_edits(components, inputs):
     x, caption, delta = inputs
     cfg = EditConfig(num_steps=5, xa_guidance=1.0, xa_loss_scale="sum")
     deltas = torch.cat([delta, -delta])
-    both, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas, uncond=caption, scale=5.0), cfg)
+    both, _ = _edit(
+        components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas, uncond=caption, scale=5.0), cfg
+    )
     for i in range(2):
-        single, _ = _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + deltas[i : i + 1], uncond=caption, scale=5.0), cfg)
+        single, _ = _edit(
+            components,
+            x,
+            Conditioning(cond=caption),
+            Conditioning(cond=caption + deltas[i : i + 1], uncond=caption, scale=5.0),
+            cfg,
+        )
         assert torch.allclose(both[i : i + 1], single, atol=1e-5)
 
 
@@ -165,8 +192,13 @@ def test_unet_calls_per_edit_step(components, inputs, mode, xa, calls_per_step, 
     reference's next forward shares the CFG call: one call fewer per step, plus the first step's reference."""
     x, caption, delta = inputs
     before = components.eps_model.num_calls
-    _edit(components, x, Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0),
-          EditConfig(num_steps=4, xa_guidance=xa, guidance_mode=mode, fuse_reference=fuse))
+    _edit(
+        components,
+        x,
+        Conditioning(cond=caption),
+        Conditioning(cond=caption + delta, uncond=caption, scale=5.0),
+        EditConfig(num_steps=4, xa_guidance=xa, guidance_mode=mode, fuse_reference=fuse),
+    )
     assert components.eps_model.num_calls - before == (1 + 4 * (calls_per_step - 1) if fuse else 4 * calls_per_step)
 
 
@@ -179,8 +211,16 @@ def test_fused_reference_call_gives_the_same_edit(components, inputs, mode, refe
     empty = components.encode_text([""])
     reference = Conditioning(cond=caption, uncond=empty, scale=5.0) if reference_cfg else Conditioning(cond=caption)
     target = Conditioning(cond=caption + torch.cat([delta, -delta]), uncond=caption, scale=5.0)
-    runs = [_edit(components, x, reference, target, EditConfig(num_steps=5, xa_guidance=2.0, guidance_mode=mode,
-                                                               fuse_reference=fuse)) for fuse in (True, False)]
+    runs = [
+        _edit(
+            components,
+            x,
+            reference,
+            target,
+            EditConfig(num_steps=5, xa_guidance=2.0, guidance_mode=mode, fuse_reference=fuse),
+        )
+        for fuse in (True, False)
+    ]
     (fused_x, fused_ref), (alone_x, alone_ref) = runs
     for fused, alone in ((fused_ref, alone_ref), (fused_x, alone_x)):  # float rounding only: within 1e-6 of the scale
         assert (fused - alone).abs().max() <= 1e-6 * alone.abs().max()
@@ -241,7 +281,8 @@ def test_injected_maps_replace_the_computed_ones_on_the_chosen_rows(components, 
         free_eps = components.eps_model(pair_x, 500, pair_emb)
     for key in ref:
         assert torch.allclose(injected[key][1:], ref[key], atol=1e-6)  # row 1 carries the reference maps
-    # Every attention map of row 1 equals the reference's, and the values only differ through the text: the edit survives
+    # Every attention map of row 1 equals the reference's, and the values only differ through the text: the edit
+    # survives
     assert not torch.allclose(injected_eps[1:], free_eps[1:], atol=1e-5)
     assert torch.allclose(injected_eps[:1], free_eps[:1], atol=1e-5)  # row 0 untouched
 
@@ -262,10 +303,19 @@ def test_sdedit_and_prompt_to_prompt_baselines_run_and_behave(components, inputs
     recorder = AttentionRecorder()
     reference = Conditioning(cond=caption, uncond=torch.zeros_like(caption), scale=5.0)
     with hooked_cross_attention(components.unet, recorder, select=is_transformer_attention_key):
-        same, recon = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference,
-                                       Conditioning(cond=caption, uncond=torch.zeros_like(caption), scale=5.0), 6)
+        same, recon = prompt_to_prompt(
+            components.eps_model,
+            recorder,
+            components.schedule,
+            x,
+            reference,
+            Conditioning(cond=caption, uncond=torch.zeros_like(caption), scale=5.0),
+            6,
+        )
         swapped, _ = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference, target, 6)
-        unreplaced, _ = prompt_to_prompt(components.eps_model, recorder, components.schedule, x, reference, target, 6, 0.0, 0.0)
+        unreplaced, _ = prompt_to_prompt(
+            components.eps_model, recorder, components.schedule, x, reference, target, 6, 0.0, 0.0
+        )
     assert torch.allclose(same, recon, atol=1e-5)  # the same prompt reproduces the reference branch
     assert not torch.allclose(swapped, recon, atol=1e-4)
     assert (swapped - recon).abs().mean() < (unreplaced - recon).abs().mean()  # injected maps keep it closer
@@ -279,17 +329,23 @@ def test_sampling_matches_a_diffusers_ddim_loop(components, inputs, tiny_model_d
 
     x, caption, delta = inputs
     uncond = torch.zeros_like(caption)
-    ours = sample(components.eps_model, components.schedule, x, Conditioning(cond=caption + delta, uncond=uncond, scale=5.0), 6)
+    ours = sample(
+        components.eps_model, components.schedule, x, Conditioning(cond=caption + delta, uncond=uncond, scale=5.0), 6
+    )
     scheduler = DDIMScheduler.from_pretrained(tiny_model_dir, subfolder="scheduler")
     scheduler.set_timesteps(6)
     latents = x.clone()
     with torch.no_grad():
         for t in scheduler.timesteps:
-            out = components.unet(torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([uncond, caption + delta])).sample
+            out = components.unet(
+                torch.cat([latents, latents]), t, encoder_hidden_states=torch.cat([uncond, caption + delta])
+            ).sample
             eps_u, eps_c = out.chunk(2)
             latents = scheduler.step(eps_u + 5.0 * (eps_c - eps_u), t, latents).prev_sample
     assert torch.allclose(ours, latents, atol=1e-4), (ours - latents).abs().max()
-    assert not torch.allclose(ours, sample(components.eps_model, components.schedule, x, Conditioning(cond=caption), 6), atol=1e-3)
+    assert not torch.allclose(
+        ours, sample(components.eps_model, components.schedule, x, Conditioning(cond=caption), 6), atol=1e-3
+    )
 
 
 def _guidance_gradient_without_early_exit(components, recorder, x, emb, ref_maps, t=500):
@@ -314,15 +370,20 @@ def test_guided_forward_stops_after_the_last_guided_layer_with_the_same_gradient
             ref_maps = recorder.take()
             assert len(decoder_calls) == 1  # the reference pass runs the whole UNet
             expected = _guidance_gradient_without_early_exit(components, recorder, x, caption + delta, ref_maps)
-            moved, _ = xa_guidance_step(components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0)
+            moved, _ = xa_guidance_step(
+                components.eps_model, recorder, x, 500, Conditioning(cond=caption + delta), ref_maps, 1.0
+            )
     finally:
         hook.remove()
     assert len(decoder_calls) == 2  # reference + the check above; the guided forward never reached conv_out
     assert expected.abs().max() > 1e-3
     torch.testing.assert_close(x - moved, expected, rtol=1e-4, atol=1e-6)  # x − (x − g): rounding of x's size
     if layers == "encoder":
-        assert sorted(ref_maps) == sorted(k for k in components.unet.attn_processors
-                                          if k.endswith("attn2.processor") and not k.startswith("up_blocks."))
+        assert sorted(ref_maps) == sorted(
+            k
+            for k in components.unet.attn_processors
+            if k.endswith("attn2.processor") and not k.startswith("up_blocks.")
+        )
 
 
 def test_encoder_layer_guidance_is_a_different_edit(components, inputs):
@@ -332,8 +393,15 @@ def test_encoder_layer_guidance_is_a_different_edit(components, inputs):
         recorder = AttentionRecorder()
         with hooked_cross_attention(components.unet, recorder, select=GUIDED_LAYERS[layers]):
             cfg = EditConfig(num_steps=4, xa_guidance=5.0, xa_layers=layers)
-            results[layers], _ = edit(components.eps_model, recorder, components.schedule, x, Conditioning(cond=caption),
-                                      Conditioning(cond=caption + delta), cfg)
+            results[layers], _ = edit(
+                components.eps_model,
+                recorder,
+                components.schedule,
+                x,
+                Conditioning(cond=caption),
+                Conditioning(cond=caption + delta),
+                cfg,
+            )
     assert not torch.allclose(results["all"], results["encoder"])
 
 
@@ -370,8 +438,12 @@ def test_sd512_loss_scale_is_one_on_sd_at_512px_and_a_rescaled_step_elsewhere(co
         factor = xa_step_scale(recorder.take(), "sd512")
     assert factor > 1  # the tiny UNet has far fewer map elements than SD at 512 px
     reference, target = Conditioning(cond=caption), Conditioning(cond=caption + delta, uncond=caption, scale=5.0)
-    scaled, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01, xa_loss_scale="sd512"))
-    by_hand, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01 * factor, xa_loss_scale="sum"))
+    scaled, _ = _edit(
+        components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01, xa_loss_scale="sd512")
+    )
+    by_hand, _ = _edit(
+        components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01 * factor, xa_loss_scale="sum")
+    )
     plain, _ = _edit(components, x, reference, target, EditConfig(num_steps=3, xa_guidance=0.01, xa_loss_scale="sum"))
     torch.testing.assert_close(scaled, by_hand)
     assert not torch.allclose(scaled, plain)

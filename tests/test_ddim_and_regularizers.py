@@ -17,8 +17,14 @@ NO_REG = InversionConfig(lambda_ac=0.0, lambda_kl=0.0)
 def test_sd_timesteps_and_alpha_bars_match_diffusers():
     from diffusers import DDIMScheduler
 
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
     scheduler.set_timesteps(50)
     assert timesteps(50, SD) == scheduler.timesteps.tolist()
     assert torch.allclose(SD.alphas_cumprod.float(), scheduler.alphas_cumprod)
@@ -44,7 +50,9 @@ def test_official_grid_has_48_calls_offset_by_one():
 @pytest.mark.parametrize("grid,calls", [("mirror", 50), ("official", 48)])
 def test_inversion_makes_exactly_one_model_call_per_step(grid, calls):
     model = ConstantEps()
-    invert(model, SD, torch.randn(1, 4, 8, 8), torch.zeros(1, 3, 4), InversionConfig(grid=grid, lambda_ac=0, lambda_kl=0))
+    invert(
+        model, SD, torch.randn(1, 4, 8, 8), torch.zeros(1, 3, 4), InversionConfig(grid=grid, lambda_ac=0, lambda_kl=0)
+    )
     assert model.num_calls == calls
 
 
@@ -91,7 +99,8 @@ def test_roll_offsets_never_zero_and_cover_the_range(monkeypatch):
 
 
 def _auto_corr_loss_reference(eps, generator, min_roll=1, min_size=8):
-    """The authors' loop (src/utils/ddim_inv.py, algorithm.md §2), one map and one roll at a time."""
+    """The authors' loop (their src/utils/ddim_inv.py; docs/method.md#noise-regularization), one map and one roll
+    at a time."""
     loss = eps.new_zeros(())
     for b in range(eps.shape[0]):
         for c in range(eps.shape[1]):
@@ -122,7 +131,9 @@ def test_auto_correlation_loss_is_larger_for_correlated_noise():
     generator = torch.Generator().manual_seed(0)
     white = torch.randn(1, 4, 32, 32, generator=generator)
     smooth = torch.nn.functional.avg_pool2d(torch.randn(1, 4, 36, 36, generator=generator), 5, stride=1) * 5
-    assert auto_corr_loss(smooth, torch.Generator().manual_seed(1)) > 20 * auto_corr_loss(white, torch.Generator().manual_seed(1))
+    assert auto_corr_loss(smooth, torch.Generator().manual_seed(1)) > 20 * auto_corr_loss(
+        white, torch.Generator().manual_seed(1)
+    )
 
 
 def test_kl_is_zero_only_for_unit_gaussian_statistics():
@@ -180,8 +191,14 @@ def _regularize_with_autograd(eps, cfg, generator):
 
 @pytest.mark.parametrize("shape", [(1, 4, 16, 16), (2, 4, 24, 40)])
 def test_regularize_eps_equals_the_autograd_loop(shape):
-    eps = torch.nn.functional.avg_pool2d(torch.randn(shape[0], shape[1], shape[2] + 4, shape[3] + 4,
-                                                     generator=torch.Generator().manual_seed(0)), 5, stride=1) * 3
+    eps = (
+        torch.nn.functional.avg_pool2d(
+            torch.randn(shape[0], shape[1], shape[2] + 4, shape[3] + 4, generator=torch.Generator().manual_seed(0)),
+            5,
+            stride=1,
+        )
+        * 3
+    )
     cfg = InversionConfig(reg_loss_scale="mean")  # the authors' losses as written
     ours = regularize_eps(eps, cfg, torch.Generator().manual_seed(11))
     reference = _regularize_with_autograd(eps, cfg, torch.Generator().manual_seed(11))
@@ -191,6 +208,7 @@ def test_regularize_eps_equals_the_autograd_loop(shape):
 
 def test_sd512_loss_scale_keeps_the_authors_steps_per_element():
     """'sd512' is the authors' λ on SD 1.x's 4×64×64 ε and λ·N/16384 on other sizes (a mean's gradient is 1/N)."""
+
     def run(shape, cfg):
         eps = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 1.5 + 0.2
         return regularize_eps(eps, cfg, torch.Generator().manual_seed(5))
@@ -199,7 +217,9 @@ def test_sd512_loss_scale_keeps_the_authors_steps_per_element():
     assert torch.equal(run(sd, InversionConfig()), run(sd, InversionConfig(reg_loss_scale="mean")))
     small = (1, 4, 16, 16)  # ShapesWorld's latent: 1/16 of the elements
     scaled = run(small, InversionConfig())
-    torch.testing.assert_close(scaled, run(small, InversionConfig(reg_loss_scale="mean", lambda_ac=20 / 16, lambda_kl=20 / 16)))
+    torch.testing.assert_close(
+        scaled, run(small, InversionConfig(reg_loss_scale="mean", lambda_ac=20 / 16, lambda_kl=20 / 16))
+    )
     assert not torch.allclose(scaled, run(small, InversionConfig(reg_loss_scale="mean")), atol=1e-3)
 
 
@@ -211,8 +231,9 @@ def test_regularizer_replays_as_a_cuda_graph_with_the_eager_result():
         eps = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(seed)).cuda()
         graphed = regularize_eps(eps, cfg, torch.Generator().manual_seed(seed))
         sizes = regularizers._pyramid_sizes(64, 64, cfg.ac_min_size)
-        shifts = regularizers._draw_shifts(cfg.num_reg_steps * cfg.num_ac_rolls, 4, sizes, cfg.ac_min_roll,
-                                           torch.Generator().manual_seed(seed))
+        shifts = regularizers._draw_shifts(
+            cfg.num_reg_steps * cfg.num_ac_rolls, 4, sizes, cfg.ac_min_roll, torch.Generator().manual_seed(seed)
+        )
         eager = regularizers._descend(eps, shifts.cuda(), cfg)
         assert torch.allclose(graphed, eager, atol=1e-6) and not torch.allclose(graphed, eps, atol=1e-3)
     assert list(regularizers._graphed_descent(cfg).captured.values()) != [None]  # captured, not the eager fallback

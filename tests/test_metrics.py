@@ -62,7 +62,9 @@ def test_clip_scorer_and_its_vision_structure_on_a_tiny_clip(tiny_clip_dir):
     red, blue = Image.new("RGB", (40, 40), "red"), Image.new("RGB", (40, 40), "blue")
     result = scorer.accuracy([red, blue], "circle", "square")
     assert result.dtype == torch.bool and result.shape == (2,)
-    expected = metrics.clip_accuracy(scorer.image_embeds([red, blue]), scorer.text_embed("circle"), scorer.text_embed("square"))
+    expected = metrics.clip_accuracy(
+        scorer.image_embeds([red, blue]), scorer.text_embed("circle"), scorer.text_embed("square")
+    )
     assert torch.equal(result, expected)
     structure = scorer.structure()
     assert structure.distance([red], [red]).item() == pytest.approx(0.0, abs=1e-6)
@@ -74,8 +76,17 @@ def test_dino_structure_conventions_on_a_tiny_vit(tmp_path):
     from transformers import ViTConfig, ViTModel
 
     torch.manual_seed(0)
-    ViTModel(ViTConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=2, image_size=224, patch_size=32),
-             add_pooling_layer=False).save_pretrained(str(tmp_path / "vit"))
+    ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=2,
+            image_size=224,
+            patch_size=32,
+        ),
+        add_pooling_layer=False,
+    ).save_pretrained(str(tmp_path / "vit"))
     splice = metrics.dino_structure(str(tmp_path / "vit"), "splice")
     piebench = metrics.dino_structure(str(tmp_path / "vit"), "piebench")
     a = Image.fromarray((np.indices((224, 224)).sum(0) % 64 < 32).astype(np.uint8)[..., None].repeat(3, -1) * 200)

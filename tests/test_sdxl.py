@@ -2,15 +2,17 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from pix2pix_zero import Pix2PixZero
+from pix2pix_zero.api import EditOptions
 from pix2pix_zero.attention import AttentionRecorder, hooked_cross_attention
 from pix2pix_zero.bench.random_models import build_random_sdxl, native_size
-from pix2pix_zero.components import ModelNotAvailableError, load_components, preset_for
-from pix2pix_zero.components_sdxl import SDXLComponents, pack_pooled, unpack_pooled
+from pix2pix_zero.components import ModelNotAvailableError, SDXLComponents, load_components, preset_for
+from pix2pix_zero.components_sdxl import pack_pooled, unpack_pooled
 from pix2pix_zero.config import EditConfig, ImageConfig, InversionConfig, override
 from pix2pix_zero.editing import sample
 from pix2pix_zero.guidance import Conditioning, xa_guidance_step
@@ -185,9 +187,9 @@ def test_an_sdxl_edit_end_to_end_keeps_its_size_conditioning(sdxl_dir, cache_dir
     assert inversion.original_size == (48, 32)
     inversion.save(tmp_path / "inv.safetensors")
     assert type(inversion).load(tmp_path / "inv.safetensors").original_size == (48, 32)
-    result = editor.edit(inversion, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config)
+    result = editor.edit(inversion, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), EditOptions(config=config))
     assert result.image.size == (16, 12)
-    pixels = torch.tensor(list(result.image.getdata()), dtype=torch.float32)
+    pixels = torch.from_numpy(np.asarray(result.image, dtype=np.float32))
     assert pixels.std() > 0  # not a blank image
     generated = editor.generate_and_edit(CAPTION, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config)
     assert generated.image.size == (16, 16)
@@ -304,7 +306,8 @@ def test_both_presets_edit_on_sdxl(sdxl_dir, cache_dir, tmp_path, preset):
     (tmp_path / "source.txt").write_text("\n".join(SOURCE))
     (tmp_path / "target.txt").write_text("\n".join(TARGET))
     editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False, preset=preset)
-    result = editor.edit(_picture(32, 32), str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), num_steps=3,
-                         xa_layers="encoder", inversion_config=override(editor.preset.inversion, num_steps=3))
+    options = EditOptions(config=override(editor.preset.edit, num_steps=3, xa_layers="encoder"),
+                          inversion=override(editor.preset.inversion, num_steps=3))
+    result = editor.edit(_picture(32, 32), str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), options)
     assert result.config["preset"] == preset and result.config["edit_config"]["xa_loss_scale"] == "sd512"
     assert result.image.size == (16, 16) and result.image.tobytes() != result.reconstruction.tobytes()

@@ -155,7 +155,9 @@ def test_read_sentence_file_errors(tmp_path):
 # -------------------------------------------------------------- generate_sentences
 
 
-@pytest.mark.parametrize("word", ["cat", "apple", "cat wearing a hat", "a cat wearing a hat", "tree in autumn", "trees"])
+@pytest.mark.parametrize(
+    "word", ["cat", "apple", "cat wearing a hat", "a cat wearing a hat", "tree in autumn", "trees"]
+)
 def test_generate_sentences_basic(word):
     out = S.generate_sentences(word, num=300, seed=3)
     assert len(out) == 300
@@ -238,12 +240,29 @@ def _tiny_lm(folder: Path, word: str, seq2seq: bool = False) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>")
     torch.manual_seed(0)
     if seq2seq:
-        cfg = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-                       eos_token_id=1, pad_token_id=1, decoder_start_token_id=1)
+        cfg = T5Config(
+            vocab_size=len(vocab),
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            eos_token_id=1,
+            pad_token_id=1,
+            decoder_start_token_id=1,
+        )
         model = T5ForConditionalGeneration(cfg)
     else:
-        cfg = GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=len(vocab), n_positions=128,
-                         bos_token_id=1, eos_token_id=1, pad_token_id=1)
+        cfg = GPT2Config(
+            n_layer=1,
+            n_head=2,
+            n_embd=16,
+            vocab_size=len(vocab),
+            n_positions=128,
+            bos_token_id=1,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
         model = GPT2LMHeadModel(cfg)
     model.save_pretrained(folder)
     fast.save_pretrained(folder)

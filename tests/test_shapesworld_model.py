@@ -17,9 +17,10 @@ from pix2pix_zero.shapesworld import world as W
 
 FOLDER = Path(sw.BUNDLED_MODEL_DIR)
 
+
 def _psnr(a, b):
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 @pytest.fixture(scope="module")
@@ -42,20 +43,38 @@ def test_bundle_layout_and_size():
     sch = json.loads((FOLDER / "scheduler" / "scheduler_config.json").read_text())
     assert sch["_class_name"] == "DDIMScheduler"
     assert (sch["beta_schedule"], sch["beta_start"], sch["beta_end"], sch["num_train_timesteps"]) == (
-        "scaled_linear", 0.00085, 0.012, 1000)
+        "scaled_linear",
+        0.00085,
+        0.012,
+        1000,
+    )
     assert (sch["steps_offset"], sch["set_alpha_to_one"], sch["clip_sample"], sch["prediction_type"]) == (
-        1, False, False, "epsilon")
+        1,
+        False,
+        False,
+        "epsilon",
+    )
 
 
 def test_pipeline_loads_offline_and_generates(pipe):
     assert pipe.unet.dtype == torch.float32  # fp16 weights on disk load back as fp32
-    assert pipe.unet.config.sample_size == 16 and pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
+    assert (
+        pipe.unet.config.sample_size == 16
+        and pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
+    )
     assert pipe.vae.config.block_out_channels and len(pipe.vae.config.block_out_channels) == 3
     assert pipe.tokenizer.model_max_length >= 24
     assert pipe.tokenizer.model_max_length == pipe.text_encoder.config.max_position_embeddings
     g = torch.Generator().manual_seed(0)
-    out = pipe("a large red circle in the center on a white background", num_inference_steps=4,
-               guidance_scale=5.0, height=64, width=64, generator=g, output_type="np")
+    out = pipe(
+        "a large red circle in the center on a white background",
+        num_inference_steps=4,
+        guidance_scale=5.0,
+        height=64,
+        width=64,
+        generator=g,
+        output_type="np",
+    )
     img = out.images[0]
     assert img.shape == (64, 64, 3) and np.isfinite(img).all()
     assert img.std() > 0.02  # not a blank image
@@ -93,8 +112,9 @@ def test_clip_zero_shot_on_shipped_example():
     proc = CLIPProcessor.from_pretrained(str(FOLDER / "clip"))
     img, scene, _ = sw.load_example("red_circle_white")
     texts = [f"a red {s}" for s in W.SHAPES] + [f"a blue {s}" for s in W.SHAPES]
-    inputs = proc(text=texts, images=[img], return_tensors="pt", padding="max_length",
-                  max_length=proc.tokenizer.model_max_length)
+    inputs = proc(
+        text=texts, images=[img], return_tensors="pt", padding="max_length", max_length=proc.tokenizer.model_max_length
+    )
     with torch.no_grad():
         logits = clip(**inputs).logits_per_image[0]
     assert texts[int(logits.argmax())] == "a red circle"

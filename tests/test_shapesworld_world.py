@@ -42,7 +42,7 @@ def test_world_has_the_required_variety():
     cols = {**W.OBJECT_COLORS, **W.BACKGROUND_COLORS}
     names = list(cols)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             d = np.linalg.norm(np.subtract(cols[a], cols[b]))
             assert d > 60, (a, b, d)
     scenes = _scenes(400)
@@ -112,12 +112,25 @@ def test_two_objects_do_not_overlap_much():
 
 
 def test_edit_scene_changes_only_the_shape():
-    sc = sw.Scene((sw.SceneObject("circle", "red", "medium", "top left", 1.0, -1.0, 20.0),
-                   sw.SceneObject("star", "yellow", "small", "bottom right")), "gray", "gradient_h")
+    sc = sw.Scene(
+        (
+            sw.SceneObject("circle", "red", "medium", "top left", 1.0, -1.0, 20.0),
+            sw.SceneObject("star", "yellow", "small", "bottom right"),
+        ),
+        "gray",
+        "gradient_h",
+    )
     ed = sw.edit_scene(sc, 0, shape="square")
     o0, e0 = sc.objects[0], ed.objects[0]
     assert e0.shape == "square"
-    assert (e0.color, e0.size, e0.region, e0.dx, e0.dy, e0.rotation) == (o0.color, o0.size, o0.region, o0.dx, o0.dy, o0.rotation)
+    assert (e0.color, e0.size, e0.region, e0.dx, e0.dy, e0.rotation) == (
+        o0.color,
+        o0.size,
+        o0.region,
+        o0.dx,
+        o0.dy,
+        o0.rotation,
+    )
     assert ed.objects[1] == sc.objects[1] and ed.background == sc.background
     assert ed.background_style == sc.background_style
     r0, r1 = sw.render(sc), sw.render(ed)
@@ -138,7 +151,9 @@ def test_edit_scene_changes_only_the_shape():
 def test_a_circle_has_no_rotation_to_keep_so_its_ideal_edit_may_take_any():
     sc = sw.Scene((sw.SceneObject("circle", "red", "large", "center", 0.0, 0.0, 20.0),), "gray", "plain")
     turned, upright = sw.render(sw.edit_scene(sc, 0, rotation=-10.0)).masks[0], sw.render(sc).masks[0]
-    assert (turned ^ upright).sum() <= 0.02 * upright.sum()  # a circle (a 64-gon) shows no rotation past a few edge pixels
+    assert (
+        turned ^ upright
+    ).sum() <= 0.02 * upright.sum()  # a circle (a 64-gon) shows no rotation past a few edge pixels
     ideals = sw.ideal_edits(sc, 0, shape="square")
     rotations = [s.objects[0].rotation for s in ideals]
     assert ideals[0] == sw.edit_scene(sc, 0, shape="square")  # its own rotation first, then the world's whole range

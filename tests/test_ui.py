@@ -66,10 +66,34 @@ def image_file(tmp_path_factory) -> Path:
     return path
 
 
-def edit(app, image, caption="", source="cat", targets=("dog",), xa=0.1, strength=1.0, steps=STEPS, guidance=5.0, seed=0,
-         progress=None):
-    return app.run_edit(None if image is None else str(image), caption, source, list(targets) if not isinstance(targets, str) else targets,
-                        xa, strength, steps, guidance, seed, progress=progress or RecordingProgress())
+def edit(
+    app,
+    image,
+    caption="",
+    source="cat",
+    targets=("dog",),
+    xa=0.1,
+    strength=1.0,
+    steps=STEPS,
+    guidance=5.0,
+    seed=0,
+    progress=None,
+    session=None,
+):
+    """The first eight outputs of `run_edit` (the ninth, the session's typed words, is tested on its own)."""
+    return app.run_edit(
+        None if image is None else str(image),
+        caption,
+        source,
+        list(targets) if not isinstance(targets, str) else targets,
+        xa,
+        strength,
+        steps,
+        guidance,
+        seed,
+        session_concepts=session,
+        progress=progress or RecordingProgress(),
+    )[:8]
 
 
 # -- callbacks --------------------------------------------------------------------------------------
@@ -77,21 +101,32 @@ def edit(app, image, caption="", source="cat", targets=("dog",), xa=0.1, strengt
 
 def test_edit_shows_input_reconstruction_edits_and_offers_pngs_with_metadata(app, image_file):
     input_png, recon_png, gallery, caption, files, summary, source_update, target_update = edit(
-        app, image_file, source="cat", targets=["dog", "horse"], xa=0.2, strength=1.5, guidance=3.0, seed=3)
+        app, image_file, source="cat", targets=["dog", "horse"], xa=0.2, strength=1.5, guidance=3.0, seed=3
+    )
     assert caption == "a photo of a cat" and "a photo of a cat" in summary
     assert [label for _, label in gallery] == ["cat → dog", "cat → horse"]
     sizes = {Image.open(p).size for p in [input_png, recon_png, *(p for p, _ in gallery)]}
     assert sizes == {(16, 12)}  # input, reconstruction and edits all at the prepared size
     assert Image.open(gallery[0][0]).tobytes() != Image.open(gallery[1][0]).tobytes()
     names = sorted(Path(f).name for f in files)
-    assert names == ["gradient.edit-dog.png", "gradient.edit-horse.png", "gradient.grid.png", "gradient.input.png",
-                     "gradient.reconstruction.png"]
+    assert names == [
+        "gradient.edit-dog.png",
+        "gradient.edit-horse.png",
+        "gradient.grid.png",
+        "gradient.input.png",
+        "gradient.reconstruction.png",
+    ]
     assert all(Path(f).is_relative_to(app.output_root) for f in files)
     meta = read_png_metadata(next(f for f in files if f.endswith("edit-horse.png")))
     assert meta["source"] == "cat" and meta["target"] == "horse" and meta["caption"] == "a photo of a cat"
     assert meta["seed"] == 3 and meta["strength"] == 1.5
-    assert meta["edit_config"] == {**meta["edit_config"], "num_steps": STEPS, "xa_guidance": 0.2, "strength": 1.5,
-                                   "guidance_scale": 3.0}
+    assert meta["edit_config"] == {
+        **meta["edit_config"],
+        "num_steps": STEPS,
+        "xa_guidance": 0.2,
+        "strength": 1.5,
+        "guidance_scale": 3.0,
+    }
     assert meta["inversion_config"]["num_steps"] == STEPS
     assert "dog" in source_update["choices"] and source_update["choices"] == target_update["choices"]
 
@@ -118,7 +153,10 @@ def test_without_a_working_captioner_a_typed_caption_still_works(tiny_model_dir,
 
     editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=broken, cache_dir=cache_dir, progress=False)
     app = EditorApp(editor, output_root=tmp_path)
-    for call in (lambda: app.caption_image(str(image_file), progress=RecordingProgress()), lambda: edit(app, image_file)):
+    for call in (
+        lambda: app.caption_image(str(image_file), progress=RecordingProgress()),
+        lambda: edit(app, image_file),
+    ):
         with pytest.raises(gr.Error) as raised:
             call()
         assert "not available offline" in raised.value.message and "Type the caption" in raised.value.message
@@ -143,7 +181,9 @@ def test_a_new_concept_gets_a_direction_built_on_the_fly_with_progress(app, imag
     assert any("new direction" in d and "500 sentences" in d and "sparrow" in d for d in progress.descriptions)
     assert any("Inverting" in d for d in progress.descriptions)
     assert [label for _, label in gallery] == ["cat → sparrow"] and "generated, 500" in summary
-    assert "sparrow" in source_update["choices"] and "sparrow" in app.concept_choices()  # now in the library
+    assert "sparrow" in source_update["choices"] and "sparrow" in app.concept_choices(
+        ["sparrow"]
+    )  # in this session's library
     progress = RecordingProgress()
     edit(app, image_file, targets=["sparrow"], progress=progress)
     assert not any("new direction" in d for d in progress.descriptions)
@@ -156,22 +196,25 @@ def test_the_directions_library_lists_the_shipped_banks(app):
     assert len(choices) == len(set(choices))
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"image": None}, "No image"),
-    ({"source": "  "}, "Empty source"),
-    ({"targets": []}, "Empty target"),
-    ({"targets": ["", "  "]}, "Empty target"),
-    ({"targets": ["Cat"]}, "Source and target are the same"),
-    ({"targets": ["dog", "cat"]}, "Source and target are the same"),
-    ({"steps": 0}, "Steps must be between"),
-    ({"seed": None}, "Seed must be a number"),
-    ({"seed": 1.5}, "whole numbers"),
-    ({"xa": -1.0}, "xa_guidance must be >= 0"),
-    ({"targets": ["/etc/hostname"]}, "looks like a file"),  # the server's files are never read as sentence files
-    ({"source": "cats.txt"}, "looks like a file"),
-    ({"targets": ["..\\secret"]}, "looks like a file"),
-    ({"targets": ["dog " * 30]}, "too long"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"image": None}, "No image"),
+        ({"source": "  "}, "Empty source"),
+        ({"targets": []}, "Empty target"),
+        ({"targets": ["", "  "]}, "Empty target"),
+        ({"targets": ["Cat"]}, "Source and target are the same"),
+        ({"targets": ["dog", "cat"]}, "Source and target are the same"),
+        ({"steps": 0}, "Steps must be between"),
+        ({"seed": None}, "Seed must be a number"),
+        ({"seed": 1.5}, "whole numbers"),
+        ({"xa": -1.0}, "xa_guidance must be a finite number from 0 to 100"),
+        ({"targets": ["/etc/hostname"]}, "looks like a file"),  # the server's files are never read as sentence files
+        ({"source": "cats.txt"}, "looks like a file"),
+        ({"targets": ["..\\secret"]}, "looks like a file"),
+        ({"targets": ["dog " * 30]}, "too long"),
+    ],
+)
 def test_bad_input_gives_a_clear_message(app, image_file, change, message):
     kwargs = {"image": image_file, **change}
     with pytest.raises(gr.Error) as raised:
@@ -179,10 +222,13 @@ def test_bad_input_gives_a_clear_message(app, image_file, change, message):
     assert message in raised.value.message
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not an image file"),
-    (b"just some text, not a picture", "not an image file"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not a PNG, JPEG, WebP, GIF, TIFF or BMP image"),
+        (b"just some text, not a picture", "not a PNG, JPEG, WebP, GIF, TIFF or BMP image"),
+    ],
+)
 def test_a_corrupt_upload_gives_a_clear_message_without_the_server_path(app, tmp_path, content, message):
     bad = tmp_path / "upload" / "broken.png"
     bad.parent.mkdir()
@@ -205,8 +251,10 @@ def test_a_truncated_image_gives_a_clear_message(app, tmp_path, image_file):
 
 def test_uploads_over_the_size_limit_are_refused(editor, tmp_path, image_file):
     small_limit = EditorApp(editor, max_upload_mb=image_file.stat().st_size / 2**20 / 2, output_root=tmp_path)
-    for call in (lambda: small_limit.caption_image(str(image_file), progress=RecordingProgress()),
-                 lambda: edit(small_limit, image_file)):
+    for call in (
+        lambda: small_limit.caption_image(str(image_file), progress=RecordingProgress()),
+        lambda: edit(small_limit, image_file),
+    ):
         with pytest.raises(gr.Error) as raised:
             call()
         assert "the limit is" in raised.value.message and "MB" in raised.value.message
@@ -220,15 +268,83 @@ def test_build_app_wires_the_controls_and_checks_examples(editor, image_file, tm
     demo = build_app(editor, max_upload_mb=5, examples=[image_file])
     assert isinstance(demo, gr.Blocks)
     ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
-    assert {"input-image", "caption", "source", "targets", "xa-guidance", "strength", "steps", "guidance-scale", "seed",
-            "edit-button", "input-out", "reconstruction-out", "edits-out", "downloads"} <= ids
+    assert {
+        "input-image",
+        "caption",
+        "source",
+        "targets",
+        "xa-guidance",
+        "strength",
+        "steps",
+        "guidance-scale",
+        "seed",
+        "edit-button",
+        "input-out",
+        "reconstruction-out",
+        "edits-out",
+        "downloads",
+    } <= ids
     sliders = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Slider)}
-    assert sliders["steps"].value == editor.preset.edit.num_steps and sliders["xa-guidance"].value == editor.preset.edit.xa_guidance
+    assert (
+        sliders["steps"].value == editor.preset.edit.num_steps
+        and sliders["xa-guidance"].value == editor.preset.edit.xa_guidance
+    )
     with pytest.raises(FileNotFoundError, match="missing.png"):
         build_app(editor, examples=[tmp_path / "missing.png"])
 
 
 # -- the command ------------------------------------------------------------------------------------
+
+
+def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, editor, image_file):
+    import numpy as np
+
+    from pix2pix_zero.ui.app import MASK_MODES, mask_from_strokes
+
+    strokes = np.zeros((30, 40, 4), dtype=np.uint8)
+    strokes[:, :20] = (255, 255, 255, 255)  # the left half painted
+    painted = {"background": None, "layers": [strokes], "composite": None}
+    assert np.asarray(mask_from_strokes(painted))[:, :20].min() == 255 and mask_from_strokes({"layers": []}) is None
+    input_png, _, gallery, _, files, _, _, _, _ = app.run_edit(
+        str(image_file),
+        "",
+        "cat",
+        ["dog"],
+        0.1,
+        1.0,
+        STEPS,
+        5.0,
+        0,
+        True,
+        0.5,
+        MASK_MODES[2],
+        painted,
+        progress=RecordingProgress(),
+    )
+    meta = read_png_metadata(files[2])
+    assert meta["edit_config"]["exact_inversion"] is True and meta["edit_config"]["self_attention_injection"] == 0.5
+    assert meta["mask"] == "image" and gallery[-1][1] == "mask"
+    edited, original = np.asarray(Image.open(gallery[0][0])), np.asarray(Image.open(input_png))
+    assert np.array_equal(edited[:, 8 + 2 :], original[:, 8 + 2 :])  # 16 px wide: right of the edge and its soft band
+    with pytest.raises(gr.Error, match="Painted mask"):
+        app.run_edit(
+            str(image_file),
+            "",
+            "cat",
+            ["dog"],
+            0.1,
+            1.0,
+            STEPS,
+            5.0,
+            0,
+            None,
+            None,
+            MASK_MODES[2],
+            None,
+            progress=RecordingProgress(),
+        )
+    ids = {block.elem_id for block in build_app(editor).blocks.values() if getattr(block, "elem_id", None)}
+    assert {"exact-inversion", "self-attention", "mask-mode", "mask-brush"} <= ids
 
 
 def test_the_ui_command_documents_every_option_and_passes_them_on(monkeypatch, tmp_path, image_file):
@@ -239,17 +355,50 @@ def test_the_ui_command_documents_every_option_and_passes_them_on(monkeypatch, t
         assert flag in result.output
     seen = {}
     monkeypatch.setattr(ui_app, "launch", lambda **kwargs: seen.update(kwargs))
-    result = CliRunner().invoke(ui_command, ["--model", "some/model", "--device", "cuda", "--dtype", "float16", "--port", "8123",
-                                             "--host", "0.0.0.0", "--max-upload-mb", "3.5", "--cache-dir", str(tmp_path),
-                                             "--preset", "official", "--example", str(image_file)])
+    result = CliRunner().invoke(
+        ui_command,
+        [
+            "--model",
+            "some/model",
+            "--device",
+            "cuda",
+            "--dtype",
+            "float16",
+            "--port",
+            "8123",
+            "--host",
+            "0.0.0.0",
+            "--max-upload-mb",
+            "3.5",
+            "--cache-dir",
+            str(tmp_path),
+            "--preset",
+            "official",
+            "--example",
+            str(image_file),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert seen == {"model": "some/model", "device": "cuda", "dtype": "float16", "host": "0.0.0.0", "port": 8123, "share": False,
-                    "max_upload_mb": 3.5, "cache_dir": tmp_path, "concurrency": 1, "preset": "official", "captioner": None,
-                    "examples": [image_file]}
+    assert seen == {
+        "model": "some/model",
+        "device": "cuda",
+        "dtype": "float16",
+        "host": "0.0.0.0",
+        "port": 8123,
+        "share": False,
+        "max_upload_mb": 3.5,
+        "cache_dir": tmp_path,
+        "concurrency": 1,
+        "preset": "official",
+        "captioner": None,
+        "examples": [image_file],
+    }
 
 
 def test_the_ui_command_says_how_to_install_gradio_when_it_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now fails, as on an install without the [ui] extra
+    monkeypatch.setitem(
+        sys.modules, "gradio", None
+    )  # `import gradio` now fails, as on an install without the [ui] extra
     monkeypatch.delitem(sys.modules, "pix2pix_zero.ui.app")
     result = CliRunner().invoke(ui_command, [])
     assert result.exit_code == 1 and "pip install 'pix2pix-zero[ui]'" in result.output
@@ -281,8 +430,17 @@ def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             yield chromium
         finally:
@@ -297,14 +455,19 @@ class BrightnessCaptioner:
         return "a white picture" if mean > 200 else "a photo of a cat"
 
 
+@pytest.mark.slow
 def test_edit_in_a_real_browser(browser, tiny_model_dir, cache_dir, image_file, tmp_path):
     from playwright.sync_api import expect
 
     white = tmp_path / "white.png"
     Image.new("RGB", (20, 20), "white").save(white)
-    editor = Pix2PixZero.from_pretrained(tiny_model_dir, captioner=BrightnessCaptioner(), cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        tiny_model_dir, captioner=BrightnessCaptioner(), cache_dir=cache_dir, progress=False
+    )
     noise = tmp_path / "noise.png"  # about 66 KB: over the 50 KB limit below
-    Image.fromarray(torch.randint(0, 256, (150, 150, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).numpy()).save(noise)
+    Image.fromarray(
+        torch.randint(0, 256, (150, 150, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).numpy()
+    ).save(noise)
     limit_mb = 0.05
     assert image_file.stat().st_size < limit_mb * 2**20 < noise.stat().st_size
     app = EditorApp(editor, output_root=tmp_path / "outputs", examples=[white], max_upload_mb=limit_mb)
@@ -370,3 +533,118 @@ def test_edit_in_a_real_browser(browser, tiny_model_dir, cache_dir, image_file, 
         assert outside == [] and len(local) > 10  # every request was seen, and none left the machine
     finally:
         demo.close()
+
+
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "ui.png"
+
+
+@pytest.mark.slow
+def test_a_real_edit_on_the_bundled_model_in_a_real_browser(browser, tmp_path):
+    """The bundled model edits a shipped scene in the browser: the reconstruction matches the input and every edit is
+    the target shape the judge reads, in the input's colour. PIX2PIX_ZERO_UPDATE_DOCS=1 writes the screenshot to
+    docs/ui.png, so the README's picture of the app is always this run."""
+    from playwright.sync_api import expect
+
+    from pix2pix_zero import shapesworld
+    from pix2pix_zero.shapesworld.judge import Judge
+
+    editor = Pix2PixZero.from_pretrained("shapesworld", cache_dir=tmp_path / "cache", progress=False)
+    scene = shapesworld.example_path("red_circle_white")
+    app = EditorApp(editor, output_root=tmp_path / "outputs", examples=ui_app.default_examples("shapesworld"))
+    demo = app.build()
+    port = _free_port()
+    serve(demo, port=port, block=False, quiet=True)
+    targets = ("square", "heart", "triangle")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.locator("#input-image input[type=file]").set_input_files(str(scene))
+        expect(page.locator("#caption textarea")).to_have_value(
+            "a large red circle in the center on a white background", timeout=60_000
+        )
+        page.locator("#source input").fill("circle")
+        page.keyboard.press("Enter")
+        for target in targets:
+            page.locator("#targets input").fill(target)
+            page.keyboard.press("Enter")
+        page.locator("#edit-button").click()
+        edits = page.locator("#edits-out img")
+        expect(edits).to_have_count(len(targets), timeout=600_000)
+        for img in [edits.first, edits.last, page.locator("#reconstruction-out img")]:
+            img.scroll_into_view_if_needed()
+            expect(img).to_have_js_property("complete", True)
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(tmp_path / "ui.png"), full_page=True)
+    finally:
+        demo.close()
+
+    outputs = {p.name.split(".")[-2]: Image.open(p).convert("RGB") for p in (tmp_path / "outputs").rglob("*.png")}
+    source = torch.tensor(list(outputs["input"].tobytes()), dtype=torch.float32)
+    error = torch.tensor(list(outputs["reconstruction"].tobytes()), dtype=torch.float32) - source
+    assert 10 * torch.log10(255**2 / error.pow(2).mean()) > 20  # a reconstruction, not noise
+    judged = Judge.load(shapesworld.BUNDLED_MODEL_DIR / "judge").predict([outputs[f"edit-{t}"] for t in targets])
+    for target, seen in zip(targets, judged):
+        assert (seen["shapes"], seen["colors"], seen["background"]) == ([target], ["red"], "white"), (target, seen)
+    if os.environ.get("PIX2PIX_ZERO_UPDATE_DOCS"):
+        shutil.copy(tmp_path / "ui.png", DOCS_SCREENSHOT)
+
+
+# -- hardening: per-session words, no server paths, capped targets, the CLI's loader --------------------------------
+
+
+def test_words_one_session_types_never_reach_another_sessions_dropdowns(app, image_file):
+    outputs = app.run_edit(
+        str(image_file),
+        "",
+        "cat",
+        ["kestrel"],
+        0.1,
+        1.0,
+        STEPS,
+        5.0,
+        0,
+        session_concepts=[],
+        progress=RecordingProgress(),
+    )
+    session_a = outputs[8]
+    assert "kestrel" in session_a and "kestrel" in outputs[6]["choices"]
+    other = app.run_edit(
+        str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, session_concepts=[], progress=RecordingProgress()
+    )
+    assert (
+        "kestrel" not in other[6]["choices"] and "kestrel" not in other[8]
+    )  # a second session sees only its own words
+    assert "kestrel" not in app.concept_choices() and "kestrel" in app.concept_choices(session_a)
+
+
+def test_too_many_targets_are_refused(app, image_file):
+    with pytest.raises(gr.Error, match=f"at most {ui_app.MAX_TARGETS}"):
+        edit(app, image_file, targets=[f"thing{i}" for i in range(ui_app.MAX_TARGETS + 1)])
+
+
+def test_errors_never_show_server_paths(app, image_file, tmp_path):
+    bad = tmp_path / "deep" / "server" / "folder" / "bad.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")  # PostScript named .png
+    with pytest.raises(gr.Error) as caught:
+        edit(app, bad)
+    assert (
+        "server" not in str(caught.value) and str(tmp_path) not in str(caught.value) and "bad.png" in str(caught.value)
+    )
+    assert (
+        ui_app._without_paths("cannot write /srv/app/cache/x.safetensors: full") == "cannot write x.safetensors: full"
+    )
+
+
+def test_uploads_reach_the_clis_loader_unconverted(app, tmp_path):
+    """A 16-bit greyscale upload: the app edits exactly what `load_image` makes of the file, as the CLI does."""
+    from pix2pix_zero.images import load_image
+
+    pixels = (torch.arange(24 * 32, dtype=torch.int32).reshape(24, 32) * 80).numpy().astype("uint16")
+    path = tmp_path / "deep16.png"
+    Image.fromarray(pixels).save(path)
+    upload = [c for c in app.build().blocks.values() if isinstance(c, gr.Image) and c.elem_id == "input-image"][0]
+    assert upload.image_mode is None  # Gradio hands over the file as uploaded, without converting it itself
+    input_png, *_ = edit(app, path)
+    expected = app.editor.prepare_image(load_image(path))
+    assert Image.open(input_png).convert("RGB").tobytes() == expected.tobytes()

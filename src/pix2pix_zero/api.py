@@ -13,31 +13,54 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import sentences as sentence_banks
-from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
+from .attention import (
+    GUIDED_LAYERS,
+    AttentionRecorder,
+    SelfAttentionSharer,
+    hooked_cross_attention,
+    shared_self_attention,
+)
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
-from .components import Components, load_components, preset_for
-from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
-from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
+from .components import Components, load_components, pads_to_square, preset_for
+from .config import MAX_IMAGE_SIDE, MAX_STEPS, EditConfig, ImageConfig, InversionConfig, Preset, override
+from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
+from .editing import AutoMask
 from .editing import edit as edit_latents
-from .files import atomic_write, safe_name
+from .files import OutputExistsError, TensorFileError, atomic_write, read_tensor_file, safe_name
 from .guidance import Conditioning
-from .images import labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
-from .inversion import invert as invert_latents
+from .images import (
+    Box,
+    crop_to_box,
+    labelled_grid,
+    load_image,
+    pad_to_square,
+    pil_to_tensor,
+    prepare_image,
+    save_png,
+    tensor_to_pil,
+)
+from .inversion import invert_trajectory
+from .masks import AUTO, MaskSource, PixelMask, composite, latent_to_pixels, mask_to_image, read_mask, soft_edge
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
+MAX_LATENT_SIDE = MAX_IMAGE_SIDE // 8  # the VAEs of every supported model downsample by 8
+MAX_INVERSION_BYTES = 2**30
+INVERSION_METADATA = ("caption", "config", "model", "seed", "image_sha256")
+REINVERT = "invert the image again with `pix2pix-zero invert`"
 
 
 def versions() -> dict[str, str]:
@@ -62,26 +85,98 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
+    model_fingerprint: str = ""  # the weights it was made with (Components.fingerprint); "" in files of earlier versions
+    content_box: Box | None = None  # where a non-square input lies in the padded square `image` (see pad_to_square)
+    # (steps + 1, 1, 4, h, w): z*_0 (= latents) .. z*_T (= x_T), for exact inversion; float32, so (steps + 1)·4·h·w·4
+    # bytes: 3.3 MB for 50 steps at 512 px on SD 1.x (h = w = 64)
+    trajectory: Tensor | None = None
     original_size: tuple[int, int] | None = None  # (width, height) before resizing: SDXL's size conditioning
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
-                "seed": str(self.seed), "image_sha256": self.image_sha256,
-                **({"original_size": json.dumps(list(self.original_size))} if self.original_size else {})}
-        tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
+                "seed": str(self.seed), "image_sha256": self.image_sha256, "model_fingerprint": self.model_fingerprint}
+        if self.content_box is not None:
+            meta["content_box"] = json.dumps(list(self.content_box))
+        if self.original_size is not None:
+            meta["original_size"] = json.dumps(list(self.original_size))
+        # clones: x_T and latents are views of the trajectory, and safetensors stores no shared memory
+        tensors = {"x_T": self.x_T.cpu().clone(), "latents": self.latents.cpu().clone(), "image": pil_to_tensor(self.image)}
+        if self.trajectory is not None:
+            tensors["trajectory"] = self.trajectory.cpu().clone()
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Inversion:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata()
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+        tensors, meta, config = read_inversion_file(path)
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
+        return cls(tensors["x_T"].float(), tensors["latents"].float(), meta["caption"], image, config,
+                   meta["model"], int(meta["seed"]), meta["image_sha256"], meta.get("model_fingerprint", ""),
+                   _content_box(path, meta), tensors.get("trajectory"), _original_size(path, meta))
+
+
+def _original_size(path: str | os.PathLike[str], meta: dict[str, str]) -> tuple[int, int] | None:
+    """The input's (width, height) before resizing from an inversion file's metadata (SDXL's size conditioning)."""
+    if "original_size" not in meta:
+        return None
+    try:
+        size = tuple(int(v) for v in json.loads(meta["original_size"]))
+    except (ValueError, TypeError):
+        size = ()
+    if len(size) != 2 or not all(0 < v <= 1_000_000 for v in size):
+        raise TensorFileError(f"{path}: the inversion's original_size {meta['original_size'][:80]!r} is not (width, "
+                              f"height) in pixels; {REINVERT}")
+    return size  # type: ignore[return-value]
+
+
+def _content_box(path: str | os.PathLike[str], meta: dict[str, str]) -> Box | None:
+    """The padded input's box from an inversion file's metadata, checked to lie inside its image."""
+    if "content_box" not in meta:
+        return None
+    try:
+        box = tuple(float(v) for v in json.loads(meta["content_box"]))
+    except (ValueError, TypeError):
+        box = ()
+    if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        raise TensorFileError(f"{path}: the inversion's content_box {meta['content_box'][:80]!r} is not (left, top, "
+                              f"right, bottom) fractions of its image; {REINVERT}")
+    return box  # type: ignore[return-value]
+
+
+def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str], InversionConfig]:
+    """The tensors, metadata and config of an inversion file, each checked: keys, ranks, shapes, dtypes, finite values,
+    a bounded file and latent size, and metadata a config can be made from. Anything else: one-line TensorFileError."""
+    tensors, meta = read_tensor_file(path, "inversion", required=("x_T", "latents", "image"), optional=("trajectory",),
+                                     max_bytes=MAX_INVERSION_BYTES, max_rank=5, remedy=REINVERT)
+    x_T, latents, image = tensors["x_T"], tensors["latents"], tensors["image"]
+    if x_T.dim() != 4 or x_T.shape[0] != 1 or not 1 <= x_T.shape[1] <= 16 or max(x_T.shape[2:]) > MAX_LATENT_SIDE:
+        raise TensorFileError(f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
+                              f"{MAX_LATENT_SIDE}; {REINVERT}")
+    if latents.shape != x_T.shape:
+        raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}")
+    trajectory = tensors.get("trajectory")
+    if trajectory is not None and (trajectory.dim() != 5 or not 2 <= trajectory.shape[0] <= MAX_STEPS + 1
+                                   or trajectory.shape[1:] != x_T.shape):
+        raise TensorFileError(f"{path}: trajectory {tuple(trajectory.shape)} is not (steps + 1, *x_T's shape "
+                              f"{tuple(x_T.shape)}) with at most {MAX_STEPS} steps; {REINVERT}")
+    height, width = x_T.shape[2:]
+    if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
+            or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
+        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the "
+                              "latent "
+                              f"{height}x{width}; {REINVERT}")
+    missing = [key for key in INVERSION_METADATA if key not in meta]
+    if missing:
+        raise TensorFileError(f"{path}: the inversion's metadata lacks {missing}; {REINVERT}")
+    try:
+        int(meta["seed"])
+        fields = json.loads(meta["config"])
+        if not isinstance(fields, dict):
+            raise TypeError("the config is not a JSON object")
         # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
-        config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
-        original = tuple(json.loads(meta["original_size"])) if "original_size" in meta else None
-        return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"], original)  # type: ignore[arg-type]
+        config = InversionConfig(**{"reg_loss_scale": "mean", **fields})
+    except (ValueError, TypeError) as error:
+        raise TensorFileError(f"{path}: the inversion's metadata is invalid ({str(error)[:200]}); {REINVERT}") from None
+    return tensors, meta, config
 
 
 @dataclass
@@ -96,6 +191,7 @@ class EditResult:
     config: dict[str, Any]  # preset, inversion, edit and image configs, seed, model, versions
     timings: dict[str, float] = field(default_factory=dict)
     unsafe: list[bool] = field(default_factory=list)
+    masks: list[Image.Image] | None = None  # per image, white where the edit could act; None without a mask
 
     @property
     def image(self) -> Image.Image:
@@ -106,18 +202,100 @@ class EditResult:
 
     def grid(self) -> Image.Image:
         labels = ["input", "reconstruction"] + [f"{e['source']} -> {e['target']}" for e in self.edits]  # ASCII: PIL's built-in font
-        return labelled_grid([self.input, self.reconstruction, *self.images], labels)
+        tiles = [self.input, self.reconstruction, *self.images]
+        for name, mask in self._mask_files():
+            labels.append(name.removesuffix(".png").replace("-", ": ", 1))
+            tiles.append(mask.convert("RGB"))
+        return labelled_grid(tiles, labels)
+
+    def _mask_files(self) -> list[tuple[str, Image.Image]]:
+        """('mask.png', mask) when every edit had the same mask, else one 'mask-<target>.png' per edit."""
+        if not self.masks:
+            return []
+        if all(m.tobytes() == self.masks[0].tobytes() for m in self.masks):
+            return [("mask.png", self.masks[0])]
+        return [(f"mask-{safe_name(Path(e['target']).stem, 'edit')}.png", m) for e, m in zip(self.edits, self.masks)]
+
+    @staticmethod
+    def output_paths(folder: str | os.PathLike[str], stem: str, targets: Sequence[str],
+                     mask_names: Sequence[str] = ()) -> list[Path]:
+        """The PNGs `save` writes (input, reconstruction, one edit per target, the masks, grid); each also gets a .json
+        sidecar. `mask_names` are `_mask_files`' names ('mask.png'), when the result has masks."""
+        folder = Path(folder)
+        edits = [folder / f"{stem}.edit-{safe_name(Path(target).stem, 'edit')}.png" for target in targets]
+        if len(set(edits)) != len(edits):
+            raise ValueError(f"targets {list(targets)} give the same output file name twice; make them differ in letters or digits")
+        mask_files = [folder / f"{stem}.{name}" for name in mask_names]
+        return [folder / f"{stem}.input.png", folder / f"{stem}.reconstruction.png", *edits, *mask_files,
+                folder / f"{stem}.grid.png"]
 
     def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
-        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs, each with metadata and a JSON sidecar."""
-        folder = Path(folder)
-        base = {**self.config, "caption": self.caption, "timings_s": self.timings}
-        written = [save_png(self.input, folder / f"{stem}.input.png", base, overwrite),
-                   save_png(self.reconstruction, folder / f"{stem}.reconstruction.png", base, overwrite)]
-        for i, image in enumerate(self.images):
-            written.append(save_png(image, folder / f"{stem}.edit-{safe_name(Path(self.edits[i]['target']).stem, 'edit')}.png", self.metadata(i), overwrite))
-        written.append(save_png(self.grid(), folder / f"{stem}.grid.png", {**base, "edits": self.edits}, overwrite))
+        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs (and <stem>.mask.png with a mask), each with
+        metadata and a JSON sidecar.
+
+        All or none: every target is checked before any is written. Timings go to the sidecars only, so the same
+        run gives byte-identical PNGs.
+        """
+        mask_files = self._mask_files()
+        paths = self.output_paths(folder, stem, [edit["target"] for edit in self.edits], [name for name, _ in mask_files])
+        if not overwrite:
+            for path in paths:
+                for target in (path, path.with_suffix(".json")):
+                    if target.exists():
+                        raise OutputExistsError(f"{target} exists already; "
+                                                "choose another output folder or pass --overwrite")
+        base = {**self.config, "caption": self.caption}
+        timings = {"timings_s": self.timings}
+        input_path, reconstruction_path, *edit_paths, grid_path = paths
+        edit_paths, mask_paths = edit_paths[:len(self.images)], edit_paths[len(self.images):]
+        written = [save_png(self.input, input_path, base, overwrite, timings),
+                   save_png(self.reconstruction, reconstruction_path, base, overwrite, timings)]
+        for i, (image, path) in enumerate(zip(self.images, edit_paths)):
+            written.append(save_png(image, path, {**base, **self.edits[i]}, overwrite, timings))
+        for (_, mask), path in zip(mask_files, mask_paths):
+            written.append(save_png(mask, path, {**base, "edits": self.edits}, overwrite, timings))
+        written.append(save_png(self.grid(), grid_path, {**base, "edits": self.edits}, overwrite, timings))
         return written
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How `Pix2PixZero.edit` runs, besides the image and the concepts; None means the preset's."""
+
+    config: EditConfig | None = None  # the edit (steps, guidance, exact inversion, self-attention injection, ...)
+    inversion: InversionConfig | None = None  # used when the image is not an `Inversion` yet
+    image: ImageConfig | None = None
+    caption: str | None = None  # instead of running the captioner
+    seed: int = 0
+    mask: MaskSource = None  # a mask file or image (white = may change), "auto", or None for the whole image
+    extra: Sequence[tuple[str, str, float]] = ()  # weighted directions (source, target, weight) added to every edit
+    direction: Tensor | None = None  # (K, T, D) in place of the sentence-bank directions (e.g. `word_swap_direction`)
+    use_cache: bool = True  # read and write the inversion cache
+
+
+_OPTION_KEYWORDS = {"caption": "caption", "config": "config", "inversion_config": "inversion", "image_config": "image",
+                    "seed": "seed", "extra": "extra", "use_cache": "use_cache", "direction": "direction", "mask": "mask"}
+
+
+def _options_from(options: EditOptions | str | None, keywords: dict[str, Any], base: EditConfig) -> EditOptions:
+    """`options` with the loose keywords of earlier versions on top (caption=, config=, seed=, xa_guidance=, ...),
+    which still work but warn."""
+    if isinstance(options, str):  # the caption, given positionally as before
+        keywords = {"caption": options, **keywords}
+        options = None
+    options = options or EditOptions()
+    if not keywords:
+        return options
+    warnings.warn(f"Pix2PixZero.edit({', '.join(f'{k}=' for k in keywords)}) is deprecated; pass "
+                  "options=EditOptions(...) (config=EditConfig(...) for the edit settings)", DeprecationWarning, stacklevel=3)
+    options = replace(options, **{_OPTION_KEYWORDS[k]: v for k, v in keywords.items() if k in _OPTION_KEYWORDS})
+    overrides = {k: v for k, v in keywords.items() if k not in _OPTION_KEYWORDS}  # EditConfig fields; typos fail there
+    return replace(options, config=override(options.config or base, **overrides)) if overrides else options
 
 
 def swap_word(caption: str, source: str, target: str) -> str:
@@ -137,10 +315,12 @@ class Pix2PixZero:
         self.components = components
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
-        self.preset: Preset = preset_for(preset, components.model_dir, sdxl=components.is_sdxl,
+        self.preset: Preset = preset_for(preset, components.model_dir, is_sdxl=components.is_sdxl,
                                           native_size=components.native_size)  # with the model's own measured settings, if any
+        self.pads_to_square = pads_to_square(components.model_dir)  # a model that knows square images only
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self.concepts = ConceptCache(self.cache_dir)
+        shipped = components.model_dir / SHIPPED_CONCEPTS_FOLDER if components.model_dir else None
+        self.concepts = ConceptCache(self.cache_dir, shipped=[shipped] if shipped and shipped.is_dir() else [])
         self.progress = progress
 
     @classmethod
@@ -168,11 +348,18 @@ class Pix2PixZero:
         return self._captioner(image)
 
     def prepare_image(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None = None) -> Image.Image:
+        return self._prepare(image, image_config)[0]
+
+    def _prepare(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None) -> tuple[Image.Image, Box | None]:
+        """The model-sized input and, when it was padded to a square, where the original lies in it."""
         cfg = image_config or self.preset.image
         loaded = load_image(image, max_pixels=cfg.max_input_pixels)
+        box = None
+        if self.pads_to_square and loaded.width != loaded.height:  # no stretching: pad, and crop the outputs back
+            loaded, box = pad_to_square(loaded)
         prepared = prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
         prepared.info["original_size"] = loaded.size  # SDXL conditions on it (micro-conditioning)
-        return prepared
+        return prepared, box
 
     def _cached_caption(self, image: Image.Image, image_sha: str, use_cache: bool) -> str:
         """Captions of captioners with a `cache_key` (BLIP checkpoints: name and files) are kept on disk per image;
@@ -182,7 +369,12 @@ class Pix2PixZero:
             return self.caption(image)
         path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(key).encode()).hexdigest()[:12]}.txt"
         if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
+            try:
+                cached = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):  # a corrupt cache file is a miss, replaced below
+                cached = ""
+            if cached:
+                return cached
         caption = self.caption(image)
         atomic_write(path, caption.encode("utf-8"), overwrite=True)
         return caption
@@ -218,9 +410,12 @@ class Pix2PixZero:
     def concept_embedding(self, concept: str) -> tuple[Tensor, str, int]:
         """(1, T, D) mean embedding of the concept's sentences (cached on disk), with their origin and count."""
         sentences, origin = self.sentences(concept)
-        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=not self.progress, leave=False)
+        fingerprint = self.components.fingerprint()
+        stored = self.concepts.has(concept, fingerprint, sentences)  # shipped with the model or cached: no bar
+        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=stored or not self.progress,
+                   leave=False)
         with bar:
-            mean = self.concepts.get_or_compute(concept, sentences, self.components.fingerprint(), self.components.model_id,
+            mean = self.concepts.get_or_compute(concept, sentences, fingerprint, self.components.model_id,
                                                 lambda s: self.components.encode_text(s, on_batch=bar.update))
         return mean.to(self.components.device), origin, len(sentences)
 
@@ -238,7 +433,8 @@ class Pix2PixZero:
                image_config: ImageConfig | None = None, seed: int = 0, use_cache: bool = True) -> Inversion:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
-        prepared = self.prepare_image(image, image_config)
+        prepared, box = self._prepare(image, image_config)
+        _check_seed(seed)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
         caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
         original_size = tuple(prepared.info.get("original_size", prepared.size)) if self.components.is_sdxl else None
@@ -246,73 +442,112 @@ class Pix2PixZero:
                                          str(self.components.dtype), *([original_size] if original_size else [])]
                                         ).encode()).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
+        cached = None
         if use_cache and cache_file.is_file():
-            cached = Inversion.load(cache_file)
-            return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                             prepared, cfg, self.components.model_id, seed, image_sha, original_size)
+            try:
+                cached = Inversion.load(cache_file)
+            except (ValueError, OSError):  # a corrupt cache file is a miss: inverted again and replaced below
+                cached = None
+        # files of earlier versions lack the trajectory; a cache file of other weights is a miss too
+        if (cached is not None and cached.trajectory is not None
+                and cached.x_T.shape[1] == self.components.unet.config.in_channels):
+            device = self.components.device
+            return Inversion(cached.x_T.to(device), cached.latents.to(device), caption, prepared, cfg, self.components.model_id,
+                             seed, image_sha, self.components.fingerprint(), box, cached.trajectory.to(device),
+                             original_size)
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
         with (self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step,
               c.size_conditioning(original_size)):
-            x_T = invert_latents(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha, original_size)
+            trajectory = invert_trajectory(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
+        inversion = Inversion(trajectory[-1], latents, caption, prepared, cfg, c.model_id, seed, image_sha, c.fingerprint(), box,
+                              trajectory, original_size)
         if use_cache:
             inversion.save(cache_file)
         return inversion
 
+    def check_inversion(self, inversion: Inversion) -> None:
+        """Refuse an inversion made with other weights (by fingerprint; files without one: by model id) or shaped
+        for another latent space."""
+        c = self.components
+        if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
+            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
+                             "not with "
+                             f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model")
+        if not inversion.model_fingerprint and inversion.model != c.model_id:
+            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; "
+                             f"{REINVERT} and this model")
+        channels, (height, width) = inversion.x_T.shape[1], inversion.x_T.shape[2:]
+        pixels = (width * c.vae_scale_factor, height * c.vae_scale_factor)
+        if channels != c.unet.config.in_channels or inversion.image.size != pixels:
+            raise ValueError(f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
+                             f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}")
+
     def edit(self, image: str | os.PathLike[str] | Image.Image | Inversion, source: str, target: str | Sequence[str],
-             caption: str | None = None, config: EditConfig | None = None, inversion_config: InversionConfig | None = None,
-             image_config: ImageConfig | None = None, seed: int = 0, extra: Sequence[tuple[str, str, float]] = (),
-             use_cache: bool = True, direction: Tensor | None = None, **edit_overrides: Any) -> EditResult:
+             options: EditOptions | None = None, **deprecated: Any) -> EditResult:
         """Edit an image (or a ready `Inversion`) from `source` to each `target`; several targets share one inversion.
 
-        `extra` adds weighted directions (source, target, weight) to every edit; `direction` (K, T, D)
-        replaces the sentence-bank directions (e.g. `word_swap_direction`); `edit_overrides` set
-        EditConfig fields (xa_guidance=0.2, strength=1.5, ...) on top of the preset or `config`.
+        `options` (`EditOptions`) holds the configs, caption, seed, mask, extra directions and cache use. The loose
+        keywords of earlier versions (caption=, config=, seed=, xa_guidance=, ...) still work, with a DeprecationWarning.
         """
-        cfg = override(config or self.preset.edit, **edit_overrides)
+        opts = _options_from(options, deprecated, self.preset.edit)
+        cfg = opts.config or self.preset.edit
         targets = [target] if isinstance(target, str) else list(target)
         if not targets:
             raise ValueError("give at least one target")
         started = time.perf_counter()
-        inversion = image if isinstance(image, Inversion) else self.invert(image, caption, inversion_config, image_config, seed, use_cache)
+        if isinstance(image, Inversion):
+            self.check_inversion(image)
+        inversion = image if isinstance(image, Inversion) else self.invert(image, opts.caption, opts.inversion, opts.image,
+                                                                              opts.seed, opts.use_cache)
         inverted_at = time.perf_counter()
-        if inversion.config.num_steps != cfg.num_steps:
-            raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
-                             "an edit must start at the noise level its inversion ended at, so use the same number")
-        if direction is None:
-            directions, edits = self._directions(source, targets, cfg.strength, extra)
-        else:
-            directions = cfg.strength * direction.to(self.components.device)
-            edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
+        _check_edit_fits(inversion, cfg)
+        # Edit directions Δc (sentence banks, or given), and the mask of where they may act
+        directions, edits = self._edit_directions(source, targets, cfg, opts)
+        mask = self._mask(opts.mask, inversion.image, cfg, inversion.content_box)
+        # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
         caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
-        reference = Conditioning(cond=caption_emb)  # with the caption as negative, CFG is the identity here (algorithm.md §3)
+        # with the caption as negative, CFG is the identity here (docs/method.md#classifier-free-guidance)
+        reference = Conditioning(cond=caption_emb)
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
+        latent_mask = mask.on_latent(self.components.vae_scale_factor) if isinstance(mask, PixelMask) else mask
         with self.components.size_conditioning(inversion.original_size):
-            edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
-        config_record = self._config_record(cfg, inversion, image_config, seed)
-        return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, config_record,
-                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at})
+            edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask)
+        record = self._config_record(cfg, inversion, opts.image, opts.seed)
+        if inversion.content_box is not None:
+            record["padded_to_square"] = {"content_box": list(inversion.content_box)}
+        for e in edits:
+            e["mask"] = "none" if mask is None else AUTO if isinstance(mask, AutoMask) else mask.origin
+        return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, record,
+                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at}, mask, cfg.mask_feather,
+                            inversion.content_box)
 
     def generate_and_edit(self, prompt: str, source: str, target: str | Sequence[str], seed: int = 0,
                           config: EditConfig | None = None, size: int | None = None, **edit_overrides: Any) -> EditResult:
         """The paper's synthetic mode: sample x_T ~ N(0, I) with `seed`, generate from `prompt` (CFG, empty negative
-        prompt) as the reference branch, and edit it in lockstep. The 'input' and 'reconstruction' are the generation."""
+        prompt) as the reference branch, and edit it in lockstep, with CFG against `negative_prompt` (the prompt itself
+        for 'caption', as for real images). The 'input' and 'reconstruction' are the generation; nothing is inverted,
+        so exact inversion does not apply (recorded as off)."""
         base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
-        cfg = override(base, **edit_overrides)
+        cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
-        side = (size or c.native_size) // c.vae_scale_factor
+        whole = isinstance(size, int) and not isinstance(size, bool)
+        if size is not None and (not whole or not 8 <= size <= MAX_IMAGE_SIDE):
+            raise ValueError(f"size must be a whole number of pixels from 8 to {MAX_IMAGE_SIDE}, got {size!r}")
+        _check_seed(seed)
+        side = max(1, (size or c.native_size) // c.vae_scale_factor)
         generator = torch.Generator().manual_seed(seed)
         x_T = torch.randn((1, c.unet.config.in_channels, side, side), generator=generator).to(c.device)
         started = time.perf_counter()
         directions, edits = self._directions(source, targets, cfg.strength, ())
         prompt_emb, empty_emb = c.encode_text([prompt]), c.encode_text([""])
+        negative = prompt_emb if cfg.negative_prompt == "caption" else empty_emb
         reference = Conditioning(cond=prompt_emb, uncond=empty_emb, scale=cfg.guidance_scale)
-        target_cond = Conditioning(cond=prompt_emb + directions, uncond=empty_emb, scale=cfg.guidance_scale)
+        target_cond = Conditioning(cond=prompt_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         edited, generated = self._run_edit(x_T, reference, target_cond, cfg)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
@@ -336,22 +571,63 @@ class Pix2PixZero:
                             "sentences": {"source": [source_origin, source_count], "target": [target_origin, target_count]}})
         return torch.cat(rows), records
 
-    def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig) -> tuple[Tensor, Tensor]:
+    def _edit_directions(self, source: str, targets: list[str], cfg: EditConfig,
+                         opts: EditOptions) -> tuple[Tensor, list[dict[str, Any]]]:
+        if opts.direction is None:
+            return self._directions(source, targets, cfg.strength, opts.extra)
+        edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
+        return cfg.strength * opts.direction.to(self.components.device), edits
+
+    def _mask(self, source: MaskSource, image: Image.Image, cfg: EditConfig, content_box: Box | None = None
+              ) -> PixelMask | AutoMask | None:
+        """The user's mask on the prepared image (None when all white), or an automatic one. On an input padded to a
+        square the user's mask covers the input's own part (`content_box`); the padding may not change."""
+        if isinstance(source, str) and source == AUTO:
+            factor = self.components.vae_scale_factor
+            return AutoMask((image.height // factor, image.width // factor), cfg.auto_mask_threshold)
+        if content_box is None or source is None:
+            return read_mask(source, image.size, self.preset.image.max_input_pixels)
+        left, top, right, bottom = (round(f * side) for f, side in zip(content_box, (*image.size, *image.size)))
+        inner = read_mask(source, (right - left, bottom - top), self.preset.image.max_input_pixels)
+        if inner is None:
+            return None
+        pixels = torch.zeros(1, 1, image.height, image.width)
+        pixels[..., top:bottom, left:right] = inner.pixels
+        return PixelMask(pixels, inner.origin)
+
+    def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig,
+                  trajectory: Tensor | None = None, mask: Tensor | AutoMask | None = None) -> tuple[Tensor, Tensor]:
         c = self.components
         recorder = AttentionRecorder()
-        with hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]), self._bar(cfg.num_steps, "edit") as on_step:
-            return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step)
+        sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
+        with ExitStack() as hooks:
+            hooks.enter_context(hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]))
+            if sharer is not None:
+                hooks.enter_context(shared_self_attention(c.unet, sharer))
+            on_step = hooks.enter_context(self._bar(cfg.num_steps, "edit"))
+            return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer)
 
     def _result(self, edited: Tensor, reconstructed: Tensor, input_image: Image.Image, caption: str,
-                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float]) -> EditResult:
+                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float],
+                mask: PixelMask | AutoMask | None = None, feather: int = 0, content_box: Box | None = None) -> EditResult:
         started = time.perf_counter()
         c = self.components
         pixels = c.decode_latents(torch.cat([edited, reconstructed]))
         unsafe = c.flag_unsafe(pixels)
         pixels[torch.tensor(unsafe, dtype=torch.bool)] = 0.0  # the optional safety checker blanks flagged images
         *images, reconstruction = tensor_to_pil(pixels)
+        masks = None
+        if mask is not None:  # outside the mask, the input's own pixels (the decoder spreads a latent edit)
+            where = mask.pixels if isinstance(mask, PixelMask) else latent_to_pixels(mask.mask(), c.vae_scale_factor)
+            where = where.expand(len(images), -1, -1, -1)[:, 0].cpu()
+            images = [composite(im, input_image, soft_edge(w[None, None], feather)[0, 0]) for im, w in zip(images, where)]
+            masks = [mask_to_image(w) for w in where]
+        if content_box is not None:  # a padded input: every output back to the input's own aspect ratio
+            images, reconstruction, input_image = ([crop_to_box(i, content_box) for i in images],
+                                                   crop_to_box(reconstruction, content_box), crop_to_box(input_image, content_box))
+            masks = [crop_to_box(m, content_box) for m in masks] if masks is not None else None
         timings = {**timings, "decode": time.perf_counter() - started}
-        return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe)
+        return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe, masks)
 
     def _config_record(self, cfg: EditConfig, inversion: Inversion | None, image_config: ImageConfig | None, seed: int) -> dict[str, Any]:
         return {"model": self.components.model_id, "model_fingerprint": self.components.fingerprint(), "preset": self.preset.name,
@@ -362,6 +638,19 @@ class Pix2PixZero:
 
     def _bar(self, total: int, desc: str) -> _ProgressBar:
         return _ProgressBar(total, desc, enabled=self.progress)
+
+
+def _check_edit_fits(inversion: Inversion, cfg: EditConfig) -> None:
+    """An edit starts at the noise level its inversion ended at; exact inversion retraces the inversion's own steps."""
+    if inversion.config.num_steps != cfg.num_steps:
+        raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
+                         "an edit must start at the noise level its inversion ended at, so use the same number")
+    if cfg.exact_inversion and inversion.config.grid != "mirror":
+        raise ValueError("exact inversion retraces the sampling steps, which only the 'mirror' inversion grid inverts; "
+                         "invert with --inversion-grid mirror or turn exact inversion off")
+    if cfg.exact_inversion and inversion.trajectory is None:
+        raise ValueError("this inversion has no stored trajectory (a file of an earlier version); invert the image again "
+                         "to use exact inversion")
 
 
 class _ProgressBar:

@@ -21,11 +21,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import components_sdxl as sdxl
+from .components_sdxl import SINGLE_FILE_SUFFIXES
 from .config import Preset, get_preset, tuned
 from .ddim import Schedule, to_eps
 
 BUNDLED_MODELS: dict[str, Path] = {"shapesworld": Path(str(files("pix2pix_zero") / "assets" / "shapesworld"))}
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 PRESET_TUNING_FILE = "pix2pix_zero.json"  # a model folder's own measured preset settings: {"presets": {name: changes}}
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
@@ -80,24 +81,42 @@ SDXL_PRESET_TUNING: dict[str, dict[str, Any]] = {
 }
 
 
-def _is_sdxl(model_id: str) -> bool:
-    from .components_sdxl import is_sdxl_model
+def model_name(model_id: str) -> str:
+    """How to show a loaded model to a person: a bundled model by its name, anything else as given."""
+    for name, folder in BUNDLED_MODELS.items():
+        if Path(model_id) == folder:
+            return name
+    return model_id
 
-    return is_sdxl_model(model_id)
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
-def preset_for(name: str, model: str | os.PathLike[str] | None, sdxl: bool | None = None,
+def check_device(device: str | torch.device) -> str | torch.device:
+    """`device` if torch knows it and this machine has it (cpu, cuda, cuda:N, mps), else a one-line ValueError."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    if parsed.type not in DEVICE_TYPES:
+        raise ValueError(f"unsupported device {str(device)!r}; use cpu, cuda, cuda:N or mps")
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA devices; use cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: MPS is not available on this machine; use cpu")
+    return device
+
+
+def preset_for(name: str, model: str | os.PathLike[str] | None, is_sdxl: bool | None = None,
                native_size: int | None = None) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written).
-    SDXL models (`sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first, at `native_size` (else read from
+    SDXL models (`is_sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first, at `native_size` (else read from
     the folder; 1024 for a hub id)."""
     preset = get_preset(name)
     folder = Path(resolve_model(model)) if model is not None else None
-    if sdxl if sdxl is not None else (folder is not None and _is_sdxl(str(folder))):
-        from .components_sdxl import native_size_of
-
-        size = native_size or (native_size_of(folder) if folder is not None else 1024)
+    if is_sdxl if is_sdxl is not None else (folder is not None and sdxl.is_sdxl_model(str(folder))):
+        size = native_size or (sdxl.native_size_of(folder) if folder is not None else 1024)
         preset = tuned(preset, {**SDXL_PRESET_TUNING[name], "image": {"size": size}})
     file = folder / PRESET_TUNING_FILE if folder is not None and folder.is_dir() else None
     if file is None or not file.is_file():
@@ -108,6 +127,21 @@ def preset_for(name: str, model: str | os.PathLike[str] | None, sdxl: bool | Non
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
         raise ValueError(f"{file} holds no valid preset tuning ({error}); expected "
                          '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}') from error
+
+
+def pads_to_square(model: str | os.PathLike[str] | None) -> bool:
+    """Whether the model folder's `pix2pix_zero.json` says it knows square images only ({"inputs": {"square": "pad"}}):
+    a non-square input is then padded to a square with its border colour and the outputs cropped back (the bundled
+    model, trained on 64x64 scenes, says so; stretching would turn its circles into ellipses)."""
+    folder = Path(resolve_model(model)) if model is not None else None
+    file = folder / PRESET_TUNING_FILE if folder is not None else None
+    if file is None or not file.is_file():
+        return False
+    try:
+        inputs = json.loads(file.read_text()).get("inputs", {})
+        return inputs.get("square") == "pad"
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{file} holds no valid model settings ({error})") from error
 
 
 def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
@@ -158,7 +192,8 @@ class Components:
 
     def __post_init__(self) -> None:
         for module in (self.unet, self.vae, *self.text_encoders):
-            module.requires_grad_(False)  # gradients go to the latent only (algorithm.md §4: 60 s -> 42 s per SD step)
+            # gradients go to the latent only (docs/method.md#cost-notes: 60 s -> 42 s per SD step)
+            module.requires_grad_(False)
             module.eval()
         if self.unet.device.type == "cpu":
             # NHWC convolutions take oneDNN's faster path on CPU: the same weights in another memory layout
@@ -238,12 +273,14 @@ class Components:
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
     def fingerprint(self) -> str:
-        """A short hash identifying the text encoder, UNet and VAE weights, for cache keys."""
+        """A short hash of the text encoder, UNet and VAE (configs and sampled weights), for cache keys: the content
+        only, not where the folder lies, so a second copy of a model reuses the first one's cached results."""
         if self._fingerprint is not None:
             return self._fingerprint
-        digest = hashlib.sha256(self.model_id.encode())
+        digest = hashlib.sha256()
         for module in (*self.text_encoders, self.unet, self.vae):
             config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+            config = {k: v for k, v in config.items() if not k.startswith("_")}  # _name_or_path: where it was loaded from
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             params = list(module.parameters())
             for p in (params[0], params[len(params) // 2], params[-1]):
@@ -261,6 +298,79 @@ class Components:
         return [bool(f) for f in flags]
 
 
+class SDXLNoisePredictor(NoisePredictor):
+    """ε(x, t, packed text) for an SDXL UNet: unpacks the pooled vector and adds the micro-conditioning time ids
+    (components_sdxl.py)."""
+
+    def __init__(self, unet: Any, schedule: Schedule, pooled_dim: int, vae_scale_factor: int) -> None:
+        super().__init__(unet, schedule)
+        self.pooled_dim, self.vae_scale_factor = pooled_dim, vae_scale_factor
+        self.original_size: tuple[int, int] | None = None  # (height, width) of the input before resizing
+
+    def unet_forward(self, x: Tensor, timestep: Tensor, text_emb: Tensor) -> Tensor:
+        tokens, pooled = sdxl.unpack_pooled(text_emb, self.pooled_dim)
+        ids = sdxl.time_ids(x, self.vae_scale_factor, self.original_size, dtype=self.unet.dtype)
+        return self.unet(x, timestep, encoder_hidden_states=tokens, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids}).sample
+
+
+@dataclass
+class SDXLComponents(Components):
+    """An SDXL model: the second text encoder and tokenizer beside the first; text embeddings are packed
+    (N, T + 1, D) with the pooled embedding last (components_sdxl.py)."""
+
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
+    force_zeros_for_empty_prompt: bool = True  # SDXL base's model_index.json: the empty prompt is the zero embedding
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.eps_model = SDXLNoisePredictor(self.unet, self.schedule, self.pooled_dim, self.vae_scale_factor)
+
+    @property
+    def is_sdxl(self) -> bool:
+        return True
+
+    @property
+    def pooled_dim(self) -> int:
+        return int(self.text_encoder_2.config.projection_dim)
+
+    @property
+    def text_encoders(self) -> tuple[Any, ...]:
+        return (self.text_encoder, self.text_encoder_2)
+
+    @torch.no_grad()
+    def encode_text(self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Tensor:
+        """Both encoders' penultimate hidden states side by side, the pooled embedding packed last: (N, T + 1, D) float32."""
+        chunks = []
+        for start in range(0, len(sentences), batch_size):
+            batch = list(sentences[start : start + batch_size])
+            chunks.append(sdxl.encode_with_both(batch, (self.tokenizer, self.tokenizer_2), self.text_encoders,
+                                                self.force_zeros_for_empty_prompt))
+            if on_batch is not None:
+                on_batch(len(batch))
+        return torch.cat(chunks)
+
+    @contextmanager
+    def size_conditioning(self, original_size: tuple[int, int] | None) -> Iterator[None]:
+        """Condition on an input image's original (width, height) for the block (crop top-left: 0, 0, since images are
+        resized, never cropped); None: the original size is the target size."""
+        model = self.eps_model
+        assert isinstance(model, SDXLNoisePredictor)
+        previous = model.original_size
+        model.original_size = None if original_size is None else (int(original_size[1]), int(original_size[0]))
+        try:
+            yield
+        finally:
+            model.original_size = previous
+
+
+def sdxl_components(modules: dict[str, Any], schedule: Schedule, model_id: str, device: str | torch.device) -> SDXLComponents:
+    return SDXLComponents(unet=modules["unet"].to(device), vae=modules["vae"].to(device),
+                          text_encoder=modules["text_encoder"].to(device), tokenizer=modules["tokenizer"], schedule=schedule,
+                          model_id=model_id, text_encoder_2=modules["text_encoder_2"].to(device),
+                          tokenizer_2=modules["tokenizer_2"], force_zeros_for_empty_prompt=modules["force_zeros_for_empty_prompt"])
+
+
 def load_components(
     model: str | os.PathLike[str], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32", safety_checker: bool = False,
     vae: str | os.PathLike[str] | None = None,
@@ -271,15 +381,14 @@ def load_components(
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from . import components_sdxl
-
+    check_device(device)
     model_id = resolve_model(model)
     torch_dtype = resolve_dtype(dtype)
     if Path(model_id).is_file():
         return load_single_file(model_id, device, torch_dtype, vae)
-    if components_sdxl.is_sdxl_model(model_id):
-        return components_sdxl.load_sdxl_components(model_id, device, torch_dtype, None if vae is None else str(vae), _load,
-                                                    schedule_from_scheduler)
+    if sdxl.is_sdxl_model(model_id):
+        modules = sdxl.load_sdxl_modules(model_id, torch_dtype, None if vae is None else str(vae), _load)
+        return sdxl_components(modules, schedule_from_scheduler(modules.pop("scheduler")), model_id, device)
     unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
     vae_model = (_load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype) if vae is None
                  else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype))
@@ -307,8 +416,6 @@ def load_single_file(path: str, device: str | torch.device, torch_dtype: torch.d
     from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
 
-    from . import components_sdxl
-
     checkpoint = _load(load_single_file_checkpoint, path, "weights")
     is_xl = _load(infer_diffusers_model_type, checkpoint, "model type") == "xl_base"
     del checkpoint
@@ -318,9 +425,10 @@ def load_single_file(path: str, device: str | torch.device, torch_dtype: torch.d
     autoencoder = pipe.vae if vae is None else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
     schedule = schedule_from_scheduler(pipe.scheduler)
     if is_xl:
-        return components_sdxl.assemble_sdxl(pipe.unet, components_sdxl.safe_vae(autoencoder), pipe.text_encoder,
-                                             pipe.text_encoder_2, pipe.tokenizer, pipe.tokenizer_2, schedule, path, device,
-                                             bool(pipe.config.get("force_zeros_for_empty_prompt", True)))
+        modules = dict(unet=pipe.unet, vae=sdxl.safe_vae(autoencoder), text_encoder=pipe.text_encoder,
+                       text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer, tokenizer_2=pipe.tokenizer_2,
+                       force_zeros_for_empty_prompt=bool(pipe.config.get("force_zeros_for_empty_prompt", True)))
+        return sdxl_components(modules, schedule, path, device)
     return Components(unet=pipe.unet.to(device), vae=autoencoder.to(device), text_encoder=pipe.text_encoder.to(device),
                       tokenizer=pipe.tokenizer, schedule=schedule, model_id=path)
 

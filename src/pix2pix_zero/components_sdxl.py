@@ -13,23 +13,24 @@ pooled vector exactly as on the tokens — the direction's pooled part is the me
 CFG batches carry it, a cached concept mean holds it — and `SDXLNoisePredictor` unpacks it just
 before the UNet. The time ids do not depend on the text, so they are state of the noise predictor,
 set per image by `Components.size_conditioning`.
+
+This module holds SDXL's conventions as functions; `SDXLComponents` and `SDXLNoisePredictor` in components.py
+are the thin classes that apply them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .components import SINGLE_FILE_SUFFIXES, Components, NoisePredictor
-from .ddim import Schedule
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
 
 
 def pack_pooled(tokens: Tensor, pooled: Tensor) -> Tensor:
@@ -45,88 +46,32 @@ def unpack_pooled(text_emb: Tensor, pooled_dim: int) -> tuple[Tensor, Tensor]:
     return text_emb[:, :-1], text_emb[:, -1, :pooled_dim]
 
 
-class SDXLNoisePredictor(NoisePredictor):
-    """ε(x, t, packed text) for an SDXL UNet: unpacks the pooled vector and adds the micro-conditioning time ids."""
-
-    def __init__(self, unet: Any, schedule: Schedule, pooled_dim: int, vae_scale_factor: int) -> None:
-        super().__init__(unet, schedule)
-        self.pooled_dim, self.vae_scale_factor = pooled_dim, vae_scale_factor
-        self.original_size: tuple[int, int] | None = None  # (height, width) of the input before resizing
-        self.crop_top_left: tuple[int, int] = (0, 0)
-
-    def time_ids(self, x: Tensor) -> Tensor:
-        """(original H, W, crop top, left, target H, W): the target is this latent's pixel size; without an input
-        image (generation), the original size is the target size, as StableDiffusionXLPipeline's default."""
-        target = (x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor)
-        ids = (*(self.original_size or target), *self.crop_top_left, *target)
-        return torch.tensor([ids], dtype=self.unet.dtype, device=x.device).expand(x.shape[0], -1)
-
-    def unet_forward(self, x: Tensor, timestep: Tensor, text_emb: Tensor) -> Tensor:
-        tokens, pooled = unpack_pooled(text_emb, self.pooled_dim)
-        added = {"text_embeds": pooled, "time_ids": self.time_ids(x)}
-        return self.unet(x, timestep, encoder_hidden_states=tokens, added_cond_kwargs=added).sample
+def time_ids(x: Tensor, vae_scale_factor: int, original_size: tuple[int, int] | None,
+             crop_top_left: tuple[int, int] = (0, 0), dtype: torch.dtype = torch.float32) -> Tensor:
+    """(B, 6) micro-conditioning: original (H, W), crop top-left, target (H, W). The target is this latent's pixel size;
+    without an input image (generation) the original size is the target size, as StableDiffusionXLPipeline's default."""
+    target = (x.shape[-2] * vae_scale_factor, x.shape[-1] * vae_scale_factor)
+    ids = (*(original_size or target), *crop_top_left, *target)
+    return torch.tensor([ids], dtype=dtype, device=x.device).expand(x.shape[0], -1)
 
 
-@dataclass
-class SDXLComponents(Components):
-    """An SDXL model: the second text encoder and tokenizer beside the first; text embeddings are packed (module doc)."""
-
-    text_encoder_2: Any = None
-    tokenizer_2: Any = None
-    force_zeros_for_empty_prompt: bool = True  # SDXL base's model_index.json: the empty prompt is the zero embedding
-
-    def __post_init__(self) -> None:
-        self.text_encoder_2.requires_grad_(False)
-        self.text_encoder_2.eval()
-        super().__post_init__()
-        self.eps_model = SDXLNoisePredictor(self.unet, self.schedule, self.pooled_dim, self.vae_scale_factor)
-
-    @property
-    def is_sdxl(self) -> bool:
-        return True
-
-    @property
-    def pooled_dim(self) -> int:
-        return int(self.text_encoder_2.config.projection_dim)
-
-    @property
-    def text_encoders(self) -> tuple[Any, ...]:
-        return (self.text_encoder, self.text_encoder_2)
-
-    @torch.no_grad()
-    def encode_text(self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Tensor:
-        """Both encoders' penultimate hidden states side by side, the pooled embedding packed last: (N, T + 1, D) float32."""
-        chunks = []
-        for start in range(0, len(sentences), batch_size):
-            batch = list(sentences[start : start + batch_size])
-            states, pooled = [], None
-            for tokenizer, encoder in ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2)):
-                ids = tokenizer(batch, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                                return_tensors="pt").input_ids
-                out = encoder(ids.to(encoder.device), output_hidden_states=True)
-                states.append(out.hidden_states[-2].float())
-                pooled = out[0].float()  # the last encoder's projected pooled embedding (text_embeds)
-            packed = pack_pooled(torch.cat(states, dim=-1), pooled)
-            if self.force_zeros_for_empty_prompt:  # as StableDiffusionXLPipeline's empty negative prompt
-                empty = torch.tensor([not s.strip() for s in batch], device=packed.device)
-                packed = torch.where(empty[:, None, None], torch.zeros_like(packed), packed)
-            chunks.append(packed)
-            if on_batch is not None:
-                on_batch(len(batch))
-        return torch.cat(chunks)
-
-    @contextmanager
-    def size_conditioning(self, original_size: tuple[int, int] | None) -> Iterator[None]:
-        """Condition on an input image's original (width, height) for the block (crop top-left: 0, 0, since
-        images are resized, never cropped); None: the original size is the target size."""
-        model = self.eps_model
-        assert isinstance(model, SDXLNoisePredictor)
-        previous = model.original_size
-        model.original_size = None if original_size is None else (int(original_size[1]), int(original_size[0]))
-        try:
-            yield
-        finally:
-            model.original_size = previous
+def encode_with_both(sentences: list[str], tokenizers: tuple[Any, Any], encoders: tuple[Any, Any],
+                     zeros_for_empty: bool) -> Tensor:
+    """Both encoders' penultimate hidden states side by side, the second's pooled projected embedding packed last:
+    (N, T + 1, D) float32; the empty prompt is zeros when the model says so (`force_zeros_for_empty_prompt`)."""
+    states, pooled = [], None
+    for tokenizer, encoder in zip(tokenizers, encoders):
+        ids = tokenizer(sentences, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt").input_ids
+        out = encoder(ids.to(encoder.device), output_hidden_states=True)
+        states.append(out.hidden_states[-2].float())
+        pooled = out[0].float()  # the last encoder's projected pooled embedding (text_embeds)
+    assert pooled is not None
+    packed = pack_pooled(torch.cat(states, dim=-1), pooled)
+    if zeros_for_empty:  # as StableDiffusionXLPipeline's empty negative prompt
+        empty = torch.tensor([not s.strip() for s in sentences], device=packed.device)
+        packed = torch.where(empty[:, None, None], torch.zeros_like(packed), packed)
+    return packed
 
 
 def is_sdxl_folder(folder: Path) -> bool:
@@ -159,26 +104,25 @@ def is_sdxl_model(model_id: str) -> bool:
     return "XL" in str(config.get("_class_name", "")) or "text_encoder_2" in config
 
 
-def load_sdxl_components(model_id: str, device: str | torch.device, torch_dtype: torch.dtype, vae: str | None,
-                         load: Callable[..., Any], schedule_from: Callable[[Any], Schedule]) -> SDXLComponents:
-    """Load an SDXL diffusers folder or hub id. `vae`: another VAE (hub id or folder, e.g. an fp16-fixed one)."""
+def load_sdxl_modules(model_id: str, torch_dtype: torch.dtype, vae: str | None, load: Callable[..., Any]) -> dict[str, Any]:
+    """The modules of an SDXL diffusers folder or hub id, each loaded through `load` (which turns failures into one
+    clear error). `vae`: another VAE (hub id or folder, e.g. an fp16-fixed one)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    unet = load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
-    text_encoder = load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype)
-    text_encoder_2 = load(CLIPTextModelWithProjection.from_pretrained, model_id, "second text encoder",
-                          subfolder="text_encoder_2", torch_dtype=torch_dtype)
-    tokenizer = load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
-    tokenizer_2 = load(CLIPTokenizer.from_pretrained, model_id, "second tokenizer", subfolder="tokenizer_2")
-    scheduler = load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
-    if vae is None:
-        autoencoder = load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
-    else:
-        autoencoder = load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
-    force_zeros = _force_zeros_for_empty_prompt(model_id)
-    return assemble_sdxl(unet, safe_vae(autoencoder), text_encoder, text_encoder_2, tokenizer, tokenizer_2,
-                         schedule_from(scheduler), model_id, device, force_zeros)
+    autoencoder = (load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype) if vae is None
+                   else load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype))
+    return dict(
+        unet=load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype),
+        vae=safe_vae(autoencoder),
+        text_encoder=load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype),
+        text_encoder_2=load(CLIPTextModelWithProjection.from_pretrained, model_id, "second text encoder",
+                            subfolder="text_encoder_2", torch_dtype=torch_dtype),
+        tokenizer=load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer"),
+        tokenizer_2=load(CLIPTokenizer.from_pretrained, model_id, "second tokenizer", subfolder="tokenizer_2"),
+        scheduler=load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler"),
+        force_zeros_for_empty_prompt=_force_zeros_for_empty_prompt(model_id),
+    )
 
 
 def safe_vae(vae: Any) -> Any:
@@ -187,13 +131,6 @@ def safe_vae(vae: Any) -> Any:
     if vae.dtype == torch.float16 and vae.config.get("force_upcast", True):
         return vae.to(torch.float32)
     return vae
-
-
-def assemble_sdxl(unet: Any, vae: Any, text_encoder: Any, text_encoder_2: Any, tokenizer: Any, tokenizer_2: Any,
-                  schedule: Schedule, model_id: str, device: str | torch.device, force_zeros: bool = True) -> SDXLComponents:
-    return SDXLComponents(unet=unet.to(device), vae=vae.to(device), text_encoder=text_encoder.to(device), tokenizer=tokenizer,
-                          schedule=schedule, model_id=model_id, text_encoder_2=text_encoder_2.to(device),
-                          tokenizer_2=tokenizer_2, force_zeros_for_empty_prompt=force_zeros)
 
 
 def native_size_of(folder: Path) -> int:

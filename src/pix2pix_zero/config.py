@@ -8,9 +8,13 @@ help text that the CLI shows, so flags and docs never drift apart. Every output 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
+
+MAX_STEPS = 1000  # the DDPM training schedule of every supported model has 1000 timesteps
+MAX_IMAGE_SIDE = 2048  # 4x SD 1.x's native 512 px, 2x SDXL's 1024 px; larger sides outgrow any machine's memory
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -18,35 +22,66 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
-def _check_positive(cfg: Any, *names: str) -> None:
-    for name in names:
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+class ConfigValueError(ValueError):
+    """A config field holds a value outside its range; `field` names it (the CLI turns it into the flag's name)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name} {message}")
+        self.field = field_name
+        self.reason = message
 
 
-def _check_non_negative(cfg: Any, *names: str) -> None:
-    for name in names:
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+def _check_bounds(cfg: Any) -> None:
+    """Every numeric field with `bounds` metadata: the right type, finite, and within [low, high]."""
+    for f in fields(cfg):
+        if "bounds" not in f.metadata:
+            continue
+        value, (low, high) = getattr(cfg, f.name), f.metadata["bounds"]
+        if value is None and f.default is None:
+            continue
+        whole = f.type in ("int", "int | None", int)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+            raise ConfigValueError(f.name, f"must be {'a whole number' if whole else 'a number'}, got {value!r}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigValueError(f.name, f"must be a finite number from {low:g} to {high:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
 class InversionConfig:
     """Regularized DDIM inversion (paper §3.1; authors' `src/utils/ddim_inv.py`)."""
 
-    num_steps: int = _opt(50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).")
+    num_steps: int = _opt(
+        50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).",
+        bounds=(1, MAX_STEPS),
+    )
     grid: Literal["mirror", "official"] = _opt(
         "mirror",
         "Inversion timestep grid. 'mirror': the exact reverse of the sampling grid, num_steps UNet calls. "
-        "'official': the authors' grid, num_steps-2 calls with eps at the less noisy timestep (algorithm.md §2).",
+        "'official': the authors' grid, num_steps-2 calls with eps at the less noisy timestep "
+        "(docs/method.md#the-ddim-grid).",
         choices=("mirror", "official"),
     )
-    lambda_ac: float = _opt(20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).")
-    lambda_kl: float = _opt(20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).")
-    num_reg_steps: int = _opt(5, "Regularization rounds per inversion step (authors' default 5).")
-    num_ac_rolls: int = _opt(5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).")
-    ac_min_roll: int = _opt(1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).")
-    ac_min_size: int = _opt(8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).")
+    lambda_ac: float = _opt(
+        20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).",
+        bounds=(0, 1e6),
+    )
+    lambda_kl: float = _opt(
+        20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).",
+        bounds=(0, 1e6),
+    )
+    num_reg_steps: int = _opt(5, "Regularization rounds per inversion step (authors' default 5).", bounds=(1, 100))
+    num_ac_rolls: int = _opt(
+        5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).",
+        bounds=(1, 100),
+    )
+    ac_min_roll: int = _opt(
+        1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).",
+        bounds=(1, 64),
+    )
+    ac_min_size: int = _opt(
+        8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).",
+        bounds=(1, 1024),
+    )
     latent_sampling: Literal["mean", "sample"] = _opt(
         "mean",
         "How the VAE posterior becomes a latent: 'mean' (deterministic) or 'sample' (the authors' choice; seeded here).",
@@ -57,13 +92,12 @@ class InversionConfig:
         "Scale of the two regularizer losses. 'mean': means over the noise map, the authors' formula, so each gradient "
         "step per element grows as the latent shrinks (16x on a 4x16x16 latent against SD 1.x's 4x64x64). 'sd512': the "
         "same per-element steps as the authors' on SD 1.x at 512 px (identical there): lambda times elements / 16384 "
-        "(on ShapesWorld: circle->square edits landed 64 -> 80 %, README Quality).",
+        "(on ShapesWorld: circle->square edits landed 64 -> 80 %, docs/quality.md).",
         choices=("mean", "sd512"),
     )
 
     def __post_init__(self) -> None:
-        _check_positive(self, "num_steps", "num_reg_steps", "num_ac_rolls", "ac_min_roll", "ac_min_size")
-        _check_non_negative(self, "lambda_ac", "lambda_kl")
+        _check_bounds(self)
         if self.grid == "official" and self.num_steps < 3:
             raise ValueError("grid='official' drops the first and last timestep; it needs num_steps >= 3")
 
@@ -72,14 +106,19 @@ class InversionConfig:
 class EditConfig:
     """Cross-attention guided editing (paper §3.2; authors' `src/utils/edit_pipeline.py`)."""
 
-    num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).")
+    num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).", bounds=(1, MAX_STEPS))
     guidance_scale: float = _opt(
-        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5)."
+        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5).",
+        bounds=(0, 100),
     )
     xa_guidance: float = _opt(
-        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic)."
+        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic).",
+        bounds=(0, 100),
     )
-    strength: float = _opt(1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).")
+    strength: float = _opt(
+        1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).",
+        bounds=(-10, 10),
+    )
     negative_prompt: Literal["caption", "empty"] = _opt(
         "caption",
         "Negative prompt of CFG: the source caption (the authors' choice for real images: guidance pushes away from the "
@@ -90,7 +129,7 @@ class EditConfig:
         "edited",
         "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper writes "
         "it; both CFG halves then see the moved latent. 'official': the authors' CFG pair, where the carried latent is the "
-        "negative half, moved by the negative prompt's maps (algorithm.md §3).",
+        "negative half, moved by the negative prompt's maps (docs/method.md#the-guidance-step).",
         choices=("edited", "official"),
     )
     xa_layers: Literal["all", "encoder"] = _opt(
@@ -106,7 +145,7 @@ class EditConfig:
         "formula, so the step size that works depends on how many maps there are and how large. 'sd512': the mean over "
         "those elements times their count in SD 1.x at 512 px (16 layers, 77 tokens), the same as 'sum' there, so one "
         "step size means the same on any model and resolution (on ShapesWorld: structure distance 0.0020 -> 0.0012, "
-        "README Quality).",
+        "docs/quality.md).",
         choices=("sum", "sd512"),
     )
     fuse_reference: bool = _opt(
@@ -116,25 +155,55 @@ class EditConfig:
         "of its own, as the authors.",
     )
 
+    exact_inversion: bool = _opt(
+        False,
+        "Direct Inversion (Ju et al., ICLR 2024): after every step the reference branch is put back on the stored "
+        "inversion trajectory and the edit branch gets the same correction, so a zero edit returns the input's VAE "
+        "round trip exactly. Needs the 'mirror' inversion grid; no extra UNet calls.",
+    )
+    self_attention_injection: float = _opt(
+        0.0,
+        "Fraction of the first steps in which the edit branch's self-attention maps are the reference branch's (its "
+        "queries and keys, with the edit's own values; Plug-and-Play, Tumanyan et al. 2023), so the layout of the "
+        "input is kept while the content changes. 0 = off.",
+        bounds=(0, 1),
+    )
+    auto_mask_threshold: float = _opt(
+        0.3,
+        "With --mask auto: the fraction of the strongest response above which a latent cell may change; the response "
+        "is how much the edit changes the cross-attention maps against the reference branch's, summed over tokens and "
+        "averaged over layers and steps (lower = a larger mask).",
+        bounds=(0, 1),
+    )
+    mask_feather: int = _opt(
+        2,
+        "With a mask: width in pixels of the soft edge where the decoded edit is blended into the input; farther "
+        "outside the mask the pixels are the input's exactly.",
+        bounds=(0, 256),
+    )
+
     def __post_init__(self) -> None:
-        _check_positive(self, "num_steps")
-        _check_non_negative(self, "xa_guidance", "guidance_scale")
+        _check_bounds(self)
 
 
 @dataclass(frozen=True)
 class ImageConfig:
     """How an input image becomes model input."""
 
-    size: int | None = _opt(None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).")
+    size: int | None = _opt(
+        None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).",
+        bounds=(8, MAX_IMAGE_SIDE),
+    )
     keep_aspect: bool = _opt(
         True, "Keep the aspect ratio (long side = size, both sides rounded to the model's multiple); off = square (the authors' CLI)."
     )
-    max_input_pixels: int = _opt(64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).")
+    max_input_pixels: int = _opt(
+        64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).",
+        bounds=(1, 1_000_000_000),
+    )
 
     def __post_init__(self) -> None:
-        if self.size is not None and self.size < 8:
-            raise ValueError(f"size must be at least 8 pixels, got {self.size}")
-        _check_positive(self, "max_input_pixels")
+        _check_bounds(self)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,10 @@ class GraphedFunction:
             with torch.cuda.graph(graph):
                 output = self.fn(*inputs)
         except RuntimeError as error:
-            warnings.warn(f"CUDA graph capture of {getattr(self.fn, '__name__', self.fn)!r} failed, running eagerly: {error}",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"CUDA graph capture of {getattr(self.fn, '__name__', self.fn)!r} failed, running eagerly: {error}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return None
         return _Captured(graph, inputs, output)

@@ -3,7 +3,7 @@
 A `Step` names the timestep the UNet sees (`t_model`) and the two noise levels it moves between
 (`t_from` -> `t_to`, indices into ᾱ; -1 is the clean end). Writing the grid out, instead of
 relying on a scheduler's internal alignment, makes the authors' grid and ours two short,
-testable functions (algorithm.md §2 "Timesteps and the DDIM grid"; diffusers #3436, #5145).
+testable functions (docs/method.md#the-ddim-grid; diffusers #3436, #5145).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from .api import EditResult, Pix2PixZero
+from .api import EditOptions, EditResult, Pix2PixZero
 from .config import override
 from .images import load_image
 
@@ -40,9 +40,18 @@ def find_shape(caption: str, shapes: tuple[str, ...]) -> str | None:
     return next((w for w in words if w in shapes), None)
 
 
-def run_demo(image: str | Path | None = None, example: str | None = None, targets: tuple[str, ...] = (),
-             source: str | None = None, model: str = "shapesworld", output: Path = Path("pix2pix-zero-demo"),
-             seed: int = 0, progress: bool = True, num_steps: int = 50, **editor_kwargs: Any) -> DemoRun:
+def run_demo(
+    image: str | Path | None = None,
+    example: str | None = None,
+    targets: tuple[str, ...] = (),
+    source: str | None = None,
+    model: str = "shapesworld",
+    output: Path = Path("pix2pix-zero-demo"),
+    seed: int = 0,
+    progress: bool = True,
+    num_steps: int = 50,
+    **editor_kwargs: Any,
+) -> DemoRun:
     from . import shapesworld
 
     started = time.perf_counter()
@@ -65,10 +74,10 @@ def run_demo(image: str | Path | None = None, example: str | None = None, target
     if source is None:
         raise ValueError(f"the caption '{inversion.caption}' names no ShapesWorld shape; give --source")
     targets = targets or tuple(s for s in shapesworld.SHAPES if s != source)[:3]
-    result = editor.edit(inversion, source=source, target=list(targets), num_steps=num_steps)
+    options = EditOptions(config=override(editor.preset.edit, num_steps=num_steps))
+    result = editor.edit(inversion, source=source, target=list(targets), options=options)
     result.timings["invert"] = invert_seconds  # inverted above, once, before the edit (which then reports 0)
     folder = next_run_folder(Path(output))
     written = result.save(folder, stem=name)
     grid_path = folder / f"{name}.grid.png"
     return DemoRun(result, source, name, grid_path, written, load_seconds)
-

@@ -12,8 +12,9 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 TEMP_SUFFIX = ".tmp"
 _UNSAFE = re.compile(r"[^0-9a-z]+")
@@ -83,3 +84,62 @@ def remove_stale_temp_files(folder: str | os.PathLike[str], older_than_s: float 
         except OSError:
             continue
     return removed
+
+
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+class TensorFileError(ValueError):
+    """A tensor file (inversion, direction, cached embedding) is unreadable, or holds what it must not."""
+
+
+def read_tensor_file(
+    path: str | os.PathLike[str],
+    what: str,
+    required: Collection[str],
+    optional: Collection[str] = (),
+    max_bytes: int = 2**30,
+    max_rank: int = 4,
+    remedy: str = "make it again",
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors and metadata of a safetensors file, checked before use: at most `max_bytes`, exactly the `required`
+    keys (plus any `optional` ones), floating-point tensors of rank <= `max_rank`, every value finite.
+
+    Anything else (a pickle renamed, a truncated or crafted header, NaN) raises TensorFileError: one line naming
+    the file.
+    """
+    import torch
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise TensorFileError(f"{path}: {size:,} bytes, more than a {what} file may hold ({max_bytes:,}); {remedy}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys, metadata = set(handle.keys()), dict(handle.metadata() or {})
+            missing, unknown = sorted(set(required) - keys), sorted(keys - set(required) - set(optional))
+            if missing or unknown:
+                raise TensorFileError(f"{path}: not a {what} file (missing {missing}, unexpected {unknown}); {remedy}")
+            tensors = {}
+            for key in sorted(keys):
+                piece = handle.get_slice(key)
+                dtype, shape = piece.get_dtype(), piece.get_shape()
+                if dtype not in FLOAT_DTYPES or len(shape) > max_rank:
+                    raise TensorFileError(
+                        f"{path}: tensor '{key}' is {dtype} of shape {tuple(shape)}, not a "
+                        "floating-point "
+                        f"tensor of rank <= {max_rank}; {remedy}"
+                    )
+                tensors[key] = handle.get_tensor(key)
+    except TensorFileError:
+        raise
+    except Exception as error:  # safetensors' own errors (header too large, invalid JSON, ...) are not ValueErrors
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TensorFileError(f"{path}: not a readable {what} file ({reason[:200]}); {remedy}") from None
+    for key, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise TensorFileError(f"{path}: tensor '{key}' holds NaN or infinite values; {remedy}")
+    return tensors, metadata

@@ -29,7 +29,9 @@ class EpsModel(Protocol):
 
 
 class MapRecorder(Protocol):
-    def recording(self, stop_when_complete: bool = False, last_rows: int | None = None) -> AbstractContextManager[None]: ...
+    def recording(
+        self, stop_when_complete: bool = False, last_rows: int | None = None
+    ) -> AbstractContextManager[None]: ...
     def take(self) -> AttentionMaps: ...
 
 
@@ -119,7 +121,9 @@ def xa_step_scale(ref_maps: AttentionMaps, loss_scale: str) -> float:
     return SD512_XA_ELEMENTS / elements if elements else 1.0
 
 
-def _grad_of_maps_loss(model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, text_emb: Tensor, ref_maps: AttentionMaps) -> Tensor:
+def _grad_of_maps_loss(
+    model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, text_emb: Tensor, ref_maps: AttentionMaps
+) -> Tensor:
     """∂/∂x of Σ_batch xa_loss: one forward with recorded maps, one backward to the latent only (weights frozen)."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
@@ -134,7 +138,13 @@ def _grad_of_maps_loss(model: EpsModel, recorder: MapRecorder, x: Tensor, t: int
 
 
 def xa_guidance_step(
-    model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, target: Conditioning, ref_maps: AttentionMaps, step_size: float
+    model: EpsModel,
+    recorder: MapRecorder,
+    x: Tensor,
+    t: int,
+    target: Conditioning,
+    ref_maps: AttentionMaps,
+    step_size: float,
 ) -> tuple[Tensor, Tensor]:
     """Guidance as the paper writes it: x ← x − λ_xa ∇_x ‖M(x, c_edit) − M_ref‖².
 
@@ -148,19 +158,27 @@ def xa_guidance_step(
 
 
 def xa_guidance_step_official(
-    model: EpsModel, recorder: MapRecorder, x: Tensor, t: int, target: Conditioning, ref_maps: AttentionMaps, step_size: float
+    model: EpsModel,
+    recorder: MapRecorder,
+    x: Tensor,
+    t: int,
+    target: Conditioning,
+    ref_maps: AttentionMaps,
+    step_size: float,
 ) -> tuple[Tensor, Tensor]:
     """The authors' guidance: SGD on the CFG-doubled latent [x, x] with prompts [negative, caption + Δ].
 
     The loss averages both halves; the UNet does not mix batch rows, so the negative half moves by
     its own maps only. The authors then carry the *negative* half forward (`x_in.chunk(2)[0]`), while
-    the prompt half's latent is used only for this step's conditional ε (algorithm.md §3).
+    the prompt half's latent is used only for this step's conditional ε (docs/method.md#the-guidance-step).
     """
     if step_size == 0 or target.uncond is None:
         return xa_guidance_step(model, recorder, x, t, target, ref_maps, step_size)
     k = x.shape[0]
     pair_emb = torch.cat([target.uncond.expand(k, -1, -1), target.cond])
-    ref_pair = {n: torch.cat([m[:1].expand(k, *m.shape[1:]), m[-1:].expand(k, *m.shape[1:])]) for n, m in ref_maps.items()}
+    ref_pair = {
+        n: torch.cat([m[:1].expand(k, *m.shape[1:]), m[-1:].expand(k, *m.shape[1:])]) for n, m in ref_maps.items()
+    }
     # mean over the 2 CFG halves (the authors' .mean(0) over batch·heads) = 0.5 × per-half loss
     grad = 0.5 * _grad_of_maps_loss(model, recorder, torch.cat([x, x]), t, pair_emb, ref_pair)
     x_negative, x_prompt = (torch.cat([x, x]) - step_size * grad).chunk(2)

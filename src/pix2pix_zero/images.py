@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,15 +25,23 @@ from .files import OutputExistsError, atomic_write
 __all__ = ["OutputExistsError"]  # re-exported: callers of earlier versions import it from here
 
 
+# The formats read, decided by the file's content, never its extension: anything else (EPS, PDF, PSD, ...) is refused
+# before a decoder runs, so a PostScript file renamed .png never reaches Ghostscript. GIF and TIFF: the first frame.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".tif", ".tiff", ".bmp")
+MAX_INPUT_PIXELS = 64_000_000
+
+
 class ImageError(ValueError):
     """An input image could not be used."""
 
 
-def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 64_000_000) -> Image.Image:
+def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """Open an image file (or take a PIL image), honour EXIF orientation and convert to RGB.
 
-    Transparent images are composited on white; greyscale, palette, CMYK and 16-bit images are
-    converted. Corrupt, truncated, non-image and oversized files raise ImageError naming the file.
+    Only IMAGE_FORMATS are read, recognized by content. Transparent images are composited on white;
+    greyscale, palette, CMYK and 16-bit images are converted. Corrupt, truncated, non-image, other-format
+    and oversized files raise ImageError naming the file. The CLI, batch and web app all load through here.
     """
     name = "<image>" if isinstance(source, Image.Image) else str(source)
     if isinstance(source, Image.Image):
@@ -44,26 +53,34 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = 6
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(path)
+                image = Image.open(path, formats=IMAGE_FORMATS)
                 _check_pixels(image, name, max_pixels)  # from the header, before decoding anything
                 image.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             raise ImageError(f"{path}: image is too large to process safely ({error})") from error
         except UnidentifiedImageError as error:
-            raise ImageError(f"{path}: not an image file, or a format Pillow cannot read") from error
-        except (OSError, SyntaxError, ValueError) as error:
+            raise ImageError(
+                f"{path}: not a PNG, JPEG, WebP, GIF, TIFF or BMP image (judged by its content, not its "
+                "name); convert it to PNG"
+            ) from error
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
             if isinstance(error, ImageError):
                 raise
             raise ImageError(f"{path}: corrupt or truncated image ({error})") from error
     _check_pixels(image, name, max_pixels)
-    image = ImageOps.exif_transpose(image)
-    return to_rgb(image)
+    try:
+        return to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError) as error:  # a crafted EXIF block or an unusual mode
+        reason = str(error)[:200]
+        raise ImageError(f"{name}: cannot convert this image to RGB ({reason}); make it an 8-bit RGB PNG") from error
 
 
 def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
-        raise ImageError(f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}")
+        raise ImageError(
+            f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}"
+        )
     if width < 1 or height < 1:
         raise ImageError(f"{name}: empty image ({width}x{height})")
 
@@ -99,6 +116,33 @@ def prepare_image(image: Image.Image, long_side: int, multiple: int, keep_aspect
     return image if image.size == size else image.resize(size, Image.LANCZOS)
 
 
+Box = tuple[float, float, float, float]  # (left, top, right, bottom) as fractions of an image's width and height
+
+
+def pad_to_square(image: Image.Image) -> tuple[Image.Image, Box]:
+    """Pad the short side, evenly on both ends, with the image's border colour (the median of its outermost pixels), so
+    a model trained on square images sees an undistorted scene on a wider background; returns the square image and
+    where the original lies in it, for `crop_to_box` after the edit."""
+    width, height = image.size
+    side = max(width, height)
+    if width == height:
+        return image, (0.0, 0.0, 1.0, 1.0)
+    pixels = np.asarray(image.convert("RGB"))
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colour = tuple(int(c) for c in np.median(border, axis=0).round())
+    left, top = (side - width) // 2, (side - height) // 2
+    square = Image.new("RGB", (side, side), colour)
+    square.paste(image.convert("RGB"), (left, top))
+    return square, (left / side, top / side, (left + width) / side, (top + height) / side)
+
+
+def crop_to_box(image: Image.Image, box: Box) -> Image.Image:
+    """The part of `image` inside `box` (fractions, as `pad_to_square` returns), rounded to whole pixels."""
+    width, height = image.size
+    pixel_box = (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
+    return image if pixel_box == (0, 0, width, height) else image.crop(pixel_box)
+
+
 def pil_to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL -> (1, 3, H, W) float32 in [-1, 1]."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
@@ -116,8 +160,17 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> None
     atomic_write(path, data, overwrite)
 
 
-def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically."""
+def save_png(
+    image: Image.Image,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    sidecar_only: dict[str, Any] | None = None,
+) -> Path:
+    """Write a PNG with `metadata` embedded (tEXt chunk 'pix2pix-zero') and in a `.json` sidecar, atomically.
+
+    `sidecar_only` (e.g. wall-clock timings) goes to the sidecar alone, so the same run gives byte-identical PNGs.
+    """
     path = Path(path)
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
@@ -131,7 +184,9 @@ def save_png(image: Image.Image, path: str | os.PathLike[str], metadata: dict[st
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     if metadata is not None:
-        atomic_write(sidecar, (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(), overwrite)
+        sidecar_data = {**metadata, **(sidecar_only or {})}
+        text = json.dumps(sidecar_data, indent=2, sort_keys=True, default=str) + "\n"
+        atomic_write(sidecar, text.encode(), overwrite)
     atomic_write(path, buffer.getvalue(), overwrite)
     return path
 
@@ -155,7 +210,9 @@ def labelled_grid(images: Sequence[Image.Image], labels: Sequence[str], tile: in
     draw = ImageDraw.Draw(grid)
     for i, (image, label) in enumerate(zip(images, labels)):
         scale = tile / max(image.size)
-        shown = image.resize((round(image.width * scale), round(image.height * scale)), Image.NEAREST if scale > 1 else Image.LANCZOS)
+        shown = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.NEAREST if scale > 1 else Image.LANCZOS
+        )
         grid.paste(shown, (i * tile + (tile - shown.width) // 2, (tile - shown.height) // 2))
         text = label if len(label) <= tile // 6 else label[: tile // 6 - 1] + "…"
         draw.text((i * tile + 4, tile + 8), text, fill="black")

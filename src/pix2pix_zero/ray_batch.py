@@ -16,40 +16,63 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .batch import RESULTS_FILE, BatchItem, BatchSummary, ResultsLog, process_item
+from .batch import RESULTS_FILE, BatchItem, BatchSummary, ResultsLog, plan_batch, prepare_output, process_item
 
 
 class EditReplica:
     """A Ray Data actor: loads the model once, then edits one item per call."""
 
-    def __init__(self, model: str, output: str, export_pairs: str | None, editor_kwargs: dict[str, Any],
-                 edit_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        model: str,
+        output: str,
+        export_pairs: str | None,
+        editor_kwargs: dict[str, Any],
+        edit_kwargs: dict[str, Any],
+    ) -> None:
         from .api import Pix2PixZero
 
         device = "cuda" if editor_kwargs.pop("use_gpu", False) else "cpu"  # Ray pins one GPU to this replica
         self.editor = Pix2PixZero.from_pretrained(model, device=device, progress=False, **editor_kwargs)
-        self.output, self.export_pairs, self.edit_kwargs = Path(output), Path(export_pairs) if export_pairs else None, edit_kwargs
+        self.output, self.export_pairs, self.edit_kwargs = (
+            Path(output),
+            Path(export_pairs) if export_pairs else None,
+            edit_kwargs,
+        )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         records = []
         for encoded in batch["item"]:
             fields = json.loads(encoded)
             item = BatchItem(**{**fields, "targets": tuple(fields["targets"])})
-            records.append(json.dumps(process_item(self.editor, item, self.output, self.export_pairs, **self.edit_kwargs), default=str))
+            records.append(
+                json.dumps(
+                    process_item(self.editor, item, self.output, self.export_pairs, **self.edit_kwargs), default=str
+                )
+            )
         return {"record": records}
 
 
-def run_batch_on_ray(model: str, items: list[BatchItem], output: str | os.PathLike[str], export_pairs: str | os.PathLike[str] | None = None,
-                     retry_failed: bool = False, replicas: int | None = None, use_gpu: bool = False, cpus_per_replica: float = 1.0,
-                     address: str | None = None, progress: bool = True, editor_kwargs: dict[str, Any] | None = None,
-                     **edit_kwargs: Any) -> BatchSummary:
+def run_batch_on_ray(
+    model: str,
+    items: list[BatchItem],
+    output: str | os.PathLike[str],
+    export_pairs: str | os.PathLike[str] | None = None,
+    retry_failed: bool = False,
+    replicas: int | None = None,
+    use_gpu: bool = False,
+    cpus_per_replica: float = 1.0,
+    address: str | None = None,
+    progress: bool = True,
+    editor_kwargs: dict[str, Any] | None = None,
+    **edit_kwargs: Any,
+) -> BatchSummary:
     import ray
 
     output = Path(output).resolve()
     log = ResultsLog(output / RESULTS_FILE)
-    finished = log.finished_ids(retry_failed)
-    todo = [item for item in items if item.id not in finished]
-    summary = BatchSummary(skipped=len(items) - len(todo))
+    todo, summary = plan_batch(log, items, retry_failed)
+    prepare_output(output, Path(export_pairs) if export_pairs else None)
     if not todo:
         return summary
     started = time.perf_counter()
@@ -60,11 +83,22 @@ def run_batch_on_ray(model: str, items: list[BatchItem], output: str | os.PathLi
         replicas = int(resources.get("GPU", 0)) if use_gpu else max(1, int(resources.get("CPU", 1) // cpus_per_replica))
     dataset = ray.data.from_items([{"item": json.dumps({**asdict(i), "targets": list(i.targets)})} for i in todo])
     results = dataset.map_batches(
-        EditReplica, batch_size=1, concurrency=max(1, min(replicas, len(todo))), num_gpus=1 if use_gpu else 0, num_cpus=cpus_per_replica,
-        fn_constructor_kwargs=dict(model=model, output=str(output), export_pairs=str(Path(export_pairs).resolve()) if export_pairs else None,
-                                   editor_kwargs={**(editor_kwargs or {}), "use_gpu": use_gpu}, edit_kwargs=edit_kwargs),
+        EditReplica,
+        batch_size=1,
+        concurrency=max(1, min(replicas, len(todo))),
+        num_gpus=1 if use_gpu else 0,
+        num_cpus=cpus_per_replica,
+        fn_constructor_kwargs=dict(
+            model=model,
+            output=str(output),
+            export_pairs=str(Path(export_pairs).resolve()) if export_pairs else None,
+            editor_kwargs={**(editor_kwargs or {}), "use_gpu": use_gpu},
+            edit_kwargs=edit_kwargs,
+        ),
     )
-    with tqdm(total=len(items), initial=summary.skipped, desc="batch (ray)", unit="image", disable=not progress) as bar:
+    with tqdm(
+        total=len(items), initial=len(items) - len(todo), desc="batch (ray)", unit="image", disable=not progress
+    ) as bar:
         for row in results.iter_rows():
             record = json.loads(row["record"])
             log.append(record)

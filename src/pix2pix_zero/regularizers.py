@@ -2,7 +2,7 @@
 
 Inverted noise from plain DDIM is not Gaussian: it keeps the image's spatial correlations, which
 makes it hard to edit. The authors nudge each predicted ε toward white noise with gradient steps
-on two losses, both computed as in `src/utils/ddim_inv.py` (algorithm.md §2):
+on two losses, both computed as in `src/utils/ddim_inv.py` (docs/method.md#noise-regularization):
   - auto-correlation: squared correlations of ε with rolled copies of itself, over a pyramid;
   - KL: of the whole map's mean and variance to N(0, 1).
 They act on ε, not on x_t, and are gentle nudges (λ=20 on means over thousands of elements). A mean's
@@ -52,12 +52,18 @@ def _roll_rows(maps: Tensor, index: Tensor, dim: int) -> Tensor:
 
 def _roll_indices(shifts: Tensor, sizes: list[tuple[int, int]]) -> list[list[tuple[Tensor, Tensor]]]:
     """[level][axis] -> gather indices of the roll by +δ and by −δ, for shifts (..., maps, levels, 2)."""
-    return [[(_roll_index(shifts[..., level, axis], n), _roll_index(-shifts[..., level, axis], n))
-             for axis, n in enumerate(size)] for level, size in enumerate(sizes)]
+    return [
+        [
+            (_roll_index(shifts[..., level, axis], n), _roll_index(-shifts[..., level, axis], n))
+            for axis, n in enumerate(size)
+        ]
+        for level, size in enumerate(sizes)
+    ]
 
 
-def _draw_shifts(calls: int, num_maps: int, sizes: list[tuple[int, int]], min_roll: int,
-                 generator: torch.Generator | None) -> Tensor:
+def _draw_shifts(
+    calls: int, num_maps: int, sizes: list[tuple[int, int]], min_roll: int, generator: torch.Generator | None
+) -> Tensor:
     """Roll offsets of `calls` consecutive auto-correlation evaluations: (calls, maps, levels, 2) (δh, δw).
 
     Drawn in the authors' loop order (call, element, channel, level), so drawing them all up front gives the
@@ -85,7 +91,9 @@ def _pyramid(eps: Tensor, levels: int) -> list[Tensor]:
     return maps
 
 
-def auto_corr_loss(eps: Tensor, generator: torch.Generator | None = None, min_roll: int = 1, min_size: int = 8) -> Tensor:
+def auto_corr_loss(
+    eps: Tensor, generator: torch.Generator | None = None, min_roll: int = 1, min_size: int = 8
+) -> Tensor:
     """Σ over batch, channel and pyramid level of mean(n·roll(n, δ))² along H and along W.
 
     eps: (B, C, H, W). Each channel of each element is its own noise map; the pyramid halves it with
@@ -124,7 +132,9 @@ def auto_corr_grad(eps: Tensor, indices: list[list[tuple[Tensor, Tensor]]]) -> T
             g = term if g is None else g + term
         if grad is not None:
             n, gh, gw = grad.shape
-            g[:, :2 * gh, :2 * gw] += (0.25 * grad)[:, :, None, :, None].expand(n, gh, 2, gw, 2).reshape(n, 2 * gh, 2 * gw)
+            g[:, : 2 * gh, : 2 * gw] += (
+                (0.25 * grad)[:, :, None, :, None].expand(n, gh, 2, gw, 2).reshape(n, 2 * gh, 2 * gw)
+            )
         grad = g
     return grad.reshape(b, c, h, w)
 
@@ -173,7 +183,9 @@ def _graphed_descent(cfg: InversionConfig) -> GraphedFunction:
 
 def _descend(eps: Tensor, shifts: Tensor, cfg: InversionConfig) -> Tensor:
     """The descent of `regularize_eps` given every call's roll offsets (calls, B·C, levels, 2): tensor ops only."""
-    indices = _roll_indices(shifts, _pyramid_sizes(*eps.shape[-2:], cfg.ac_min_size))  # (calls, maps, n) per level, axis, sign
+    indices = _roll_indices(
+        shifts, _pyramid_sizes(*eps.shape[-2:], cfg.ac_min_size)
+    )  # (calls, maps, n) per level, axis, sign
     call = 0
     for _ in range(cfg.num_reg_steps):
         if cfg.lambda_ac > 0:

@@ -156,9 +156,7 @@ def read_sentence_file(path: str | Path) -> list[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"sentence file {path} is not valid UTF-8 text (byte {exc.start}): {exc.reason}"
-        ) from None
+        raise ValueError(f"sentence file {path} is not valid UTF-8 text (byte {exc.start}): {exc.reason}") from None
     sentences: list[str] = []
     seen: set[str] = set()
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -188,7 +186,9 @@ def _check_word(word: str) -> str:
     if not clean:
         raise ValueError("word must be a non-empty word or phrase")
     if len(clean) > MAX_WORD_CHARS:
-        raise ValueError(f"word is {len(clean)} characters long (limit {MAX_WORD_CHARS}); pass a short noun or noun phrase")
+        raise ValueError(
+            f"word is {len(clean)} characters long (limit {MAX_WORD_CHARS}); pass a short noun or noun phrase"
+        )
     if any(ord(ch) < 32 for ch in clean):
         raise ValueError("word must not contain control characters")
     return clean
@@ -224,8 +224,27 @@ def _has_determiner(phrase: str) -> bool:
 
 
 _POSTMODIFIER_STARTS = {
-    "in", "on", "at", "with", "of", "by", "under", "near", "from", "for", "without", "and", "made",
-    "wearing", "holding", "drinking", "eating", "sitting", "standing", "riding", "playing",
+    "in",
+    "on",
+    "at",
+    "with",
+    "of",
+    "by",
+    "under",
+    "near",
+    "from",
+    "for",
+    "without",
+    "and",
+    "made",
+    "wearing",
+    "holding",
+    "drinking",
+    "eating",
+    "sitting",
+    "standing",
+    "riding",
+    "playing",
 }
 _IRREGULAR_PLURALS = {"people", "children", "men", "women", "mice", "geese", "feet", "teeth", "oxen", "cacti"}
 
@@ -246,50 +265,167 @@ def _looks_plural(phrase: str) -> bool:
 
 
 _GEN_MEDIA = [
-    "a photo", "a close-up photo", "a black and white photo", "a candid photo", "a blurry photo",
-    "a vintage photograph", "a snapshot", "a professional photograph", "a phone photo",
-    "a film photograph", "a wide shot", "a macro shot", "an oil painting", "a watercolor painting",
-    "an acrylic painting", "a pencil sketch", "a charcoal drawing", "an ink drawing",
-    "a digital illustration", "a 3D render", "a cartoon drawing", "a children's book illustration",
-    "an impressionist painting", "a minimalist poster", "a pastel drawing", "a detailed engraving",
+    "a photo",
+    "a close-up photo",
+    "a black and white photo",
+    "a candid photo",
+    "a blurry photo",
+    "a vintage photograph",
+    "a snapshot",
+    "a professional photograph",
+    "a phone photo",
+    "a film photograph",
+    "a wide shot",
+    "a macro shot",
+    "an oil painting",
+    "a watercolor painting",
+    "an acrylic painting",
+    "a pencil sketch",
+    "a charcoal drawing",
+    "an ink drawing",
+    "a digital illustration",
+    "a 3D render",
+    "a cartoon drawing",
+    "a children's book illustration",
+    "an impressionist painting",
+    "a minimalist poster",
+    "a pastel drawing",
+    "a detailed engraving",
 ]
 _GEN_ADJ = [
-    "beautiful", "small", "large", "lovely", "striking", "colorful", "lone", "old", "ordinary",
-    "detailed", "elegant", "charming", "quiet", "bright", "simple", "unusual", "fine",
-    "familiar", "tiny", "huge", "pretty", "remarkable",
+    "beautiful",
+    "small",
+    "large",
+    "lovely",
+    "striking",
+    "colorful",
+    "lone",
+    "old",
+    "ordinary",
+    "detailed",
+    "elegant",
+    "charming",
+    "quiet",
+    "bright",
+    "simple",
+    "unusual",
+    "fine",
+    "familiar",
+    "tiny",
+    "huge",
+    "pretty",
+    "remarkable",
 ]
 _GEN_SETTINGS = [
-    "in a park", "on a city street", "in a garden", "on a beach", "in a forest", "in a meadow",
-    "in a living room", "in a kitchen", "on a wooden table", "by a window", "near a river",
-    "in the snow", "on a hillside", "in a field of flowers", "in front of a brick wall",
-    "on a rooftop", "in a small village", "at the edge of a lake", "in a busy market",
-    "in a museum", "in the desert", "on a mountain trail", "in a backyard", "on a porch",
-    "in a studio", "under a bridge", "next to a fence", "in an empty room", "by the sea",
-    "in a courtyard", "on a country road", "in a greenhouse", "at a train station",
-    "in the countryside", "in a library", "on a sidewalk", "near an old barn", "in a city square",
+    "in a park",
+    "on a city street",
+    "in a garden",
+    "on a beach",
+    "in a forest",
+    "in a meadow",
+    "in a living room",
+    "in a kitchen",
+    "on a wooden table",
+    "by a window",
+    "near a river",
+    "in the snow",
+    "on a hillside",
+    "in a field of flowers",
+    "in front of a brick wall",
+    "on a rooftop",
+    "in a small village",
+    "at the edge of a lake",
+    "in a busy market",
+    "in a museum",
+    "in the desert",
+    "on a mountain trail",
+    "in a backyard",
+    "on a porch",
+    "in a studio",
+    "under a bridge",
+    "next to a fence",
+    "in an empty room",
+    "by the sea",
+    "in a courtyard",
+    "on a country road",
+    "in a greenhouse",
+    "at a train station",
+    "in the countryside",
+    "in a library",
+    "on a sidewalk",
+    "near an old barn",
+    "in a city square",
 ]
 _GEN_LIGHT = [
-    "at sunset", "at sunrise", "at golden hour", "at night", "at dusk", "in the morning",
-    "in soft light", "in bright sunlight", "on a cloudy day", "on a rainy day", "in the fog",
-    "under a blue sky", "in warm light", "in dramatic lighting", "under neon lights",
-    "in the shade", "by candlelight", "in the late afternoon",
+    "at sunset",
+    "at sunrise",
+    "at golden hour",
+    "at night",
+    "at dusk",
+    "in the morning",
+    "in soft light",
+    "in bright sunlight",
+    "on a cloudy day",
+    "on a rainy day",
+    "in the fog",
+    "under a blue sky",
+    "in warm light",
+    "in dramatic lighting",
+    "under neon lights",
+    "in the shade",
+    "by candlelight",
+    "in the late afternoon",
 ]
 _GEN_VIEW = [
-    "from above", "from below", "from the side", "from a low angle", "from a distance",
-    "up close", "from behind", "in profile", "from across the street", "through a window",
+    "from above",
+    "from below",
+    "from the side",
+    "from a low angle",
+    "from a distance",
+    "up close",
+    "from behind",
+    "in profile",
+    "from across the street",
+    "through a window",
 ]
 _GEN_CAMERA = [
-    "shot on 35mm film", "with a shallow depth of field", "taken with a telephoto lens",
-    "in high resolution", "with a blurred background", "in sharp focus", "with a wide-angle lens",
-    "in muted colors", "in vivid colors", "with soft shadows", "in black and white",
+    "shot on 35mm film",
+    "with a shallow depth of field",
+    "taken with a telephoto lens",
+    "in high resolution",
+    "with a blurred background",
+    "in sharp focus",
+    "with a wide-angle lens",
+    "in muted colors",
+    "in vivid colors",
+    "with soft shadows",
+    "in black and white",
 ]
 _GEN_VERB_I = [
-    "I photographed", "We spotted", "I found", "Someone painted", "She sketched", "He photographed",
-    "We saw", "I drew", "They filmed", "My friend took a picture of",
+    "I photographed",
+    "We spotted",
+    "I found",
+    "Someone painted",
+    "She sketched",
+    "He photographed",
+    "We saw",
+    "I drew",
+    "They filmed",
+    "My friend took a picture of",
 ]
 _GEN_BACKDROPS = [
-    "the sea", "a brick wall", "a mountain range", "an old barn", "a city skyline", "a dark forest",
-    "a flower garden", "a cloudy sky", "a busy street", "a wooden fence", "a rolling hill", "a lake",
+    "the sea",
+    "a brick wall",
+    "a mountain range",
+    "an old barn",
+    "a city skyline",
+    "a dark forest",
+    "a flower garden",
+    "a cloudy sky",
+    "a busy street",
+    "a wooden fence",
+    "a rolling hill",
+    "a lake",
 ]
 _GEN_FEEL = ["peaceful", "cozy", "moody", "cheerful", "calm", "dreamy", "quiet", "nostalgic", "gloomy", "bright"]
 
@@ -506,6 +642,14 @@ def _sample_batch(lm, tokenizer, prompt_ids, batch_size: int, max_new_tokens: in
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        out = lm.generate(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), do_sample=True, top_k=50,
-                          top_p=0.95, max_new_tokens=max_new_tokens, num_return_sequences=batch_size, pad_token_id=pad_id)
-    return out if is_seq2seq else out[:, prompt_ids.shape[-1]:]
+        out = lm.generate(
+            input_ids=prompt_ids,
+            attention_mask=torch.ones_like(prompt_ids),
+            do_sample=True,
+            top_k=50,
+            top_p=0.95,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=batch_size,
+            pad_token_id=pad_id,
+        )
+    return out if is_seq2seq else out[:, prompt_ids.shape[-1] :]

@@ -33,7 +33,12 @@ def main(steps: str, passes: int, checkouts: list[str]) -> None:
     times: dict[str, list[tuple[float, float]]] = {c: [] for c in checkouts}
     for p in range(passes):
         for checkout in checkouts if p % 2 == 0 else checkouts[::-1]:
-            env = {**os.environ, "PYTHONPATH": os.path.join(checkout, "src"), "OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1"}
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.path.join(checkout, "src"),
+                "OMP_NUM_THREADS": "2",
+                "HF_HUB_OFFLINE": "1",
+            }
             run = subprocess.run([sys.executable, "-c", CHILD, steps], env=env, capture_output=True, text=True)
             result = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
             if not result:
@@ -43,8 +48,10 @@ def main(steps: str, passes: int, checkouts: list[str]) -> None:
             print(f"pass {p} {checkout}: invert {invert:.2f} s, edit {edit:.2f} s", flush=True)
     for checkout, runs in times.items():
         edits = [e for _, e in runs]
-        print(f"{checkout}: fastest invert {min(i for i, _ in runs):.2f} s, fastest edit {min(edits):.2f} s "
-              f"(mean edit {sum(edits) / len(edits):.2f} s over {len(edits)})")
+        print(
+            f"{checkout}: fastest invert {min(i for i, _ in runs):.2f} s, fastest edit {min(edits):.2f} s "
+            f"(mean edit {sum(edits) / len(edits):.2f} s over {len(edits)})"
+        )
 
 
 if __name__ == "__main__":

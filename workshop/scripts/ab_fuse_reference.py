@@ -27,12 +27,16 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
     editor, source, targets = prepare_editor(folder, device, dtype, 3, tmp)
     image = bench_image(size, tmp)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    inversion = editor.invert(image, caption=CAPTION, config=InversionConfig(num_steps=steps, reg_loss_scale="mean"), use_cache=False)
+    inversion = editor.invert(
+        image, caption=CAPTION, config=InversionConfig(num_steps=steps, reg_loss_scale="mean"), use_cache=False
+    )
     best: dict[tuple[int, bool], float] = {}
     for rep in range(repeats + 1):
         for k in (1, 3):
-            for fuse in ((False, True) if rep % 2 == 0 else (True, False)):
-                cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_loss_scale="sum", fuse_reference=fuse)
+            for fuse in (False, True) if rep % 2 == 0 else (True, False):
+                cfg = EditConfig(
+                    num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_loss_scale="sum", fuse_reference=fuse
+                )
                 sync()
                 started = time.perf_counter()
                 editor.edit(inversion, source, targets[:k], config=cfg)
@@ -43,7 +47,10 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
                 print(f"pass {rep} targets={k} fuse_reference={fuse}: edit {seconds:.2f} s", flush=True)
     for fuse in (False, True):
         one, three = best[(1, fuse)], best[(3, fuse)]
-        print(f"fuse_reference={fuse}: 1 target {one:.2f} s, 3 targets {three:.2f} s, each extra target {(three - one) / 2 / one:.2f}x the first")
+        print(
+            f"fuse_reference={fuse}: 1 target {one:.2f} s, 3 targets {three:.2f} s, "
+            f"each extra target {(three - one) / 2 / one:.2f}x the first"
+        )
 
 
 if __name__ == "__main__":

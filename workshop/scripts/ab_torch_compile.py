@@ -70,8 +70,10 @@ def main(steps: int, passes: int, pattern: str) -> None:
             print(f"pass {p} {'compiled' if on else 'eager'}: invert {invert:.2f} s, edit {edit:.2f} s", flush=True)
     for on in (False, True):
         edits = [e for _, e in times[on]]
-        print(f"{'compiled' if on else 'eager'}: fastest invert {min(i for i, _ in times[on]):.2f} s, fastest edit "
-              f"{min(edits):.2f} s (mean edit {sum(edits) / len(edits):.2f} s over {len(edits)})")
+        print(
+            f"{'compiled' if on else 'eager'}: fastest invert {min(i for i, _ in times[on]):.2f} s, fastest edit "
+            f"{min(edits):.2f} s (mean edit {sum(edits) / len(edits):.2f} s over {len(edits)})"
+        )
     print(f"largest pixel difference, compiled vs eager edit: {int(np.abs(images[True] - images[False]).max())} of 255")
 
 

@@ -25,4 +25,7 @@ for target in dict.fromkeys((args.task.partition("->")[2], "square")):  # the ta
         ideal = world.render(world.edit_scene(scene, 0, shape=target)).masks[0]
         upright = world.render(world.edit_scene(scene, 0, shape=target, rotation=0.0)).masks[0]
         ious.append(metrics.mask_iou(ideal, upright))
-    print(f"{target}: IoU of the upright ideal with the rotated one, mean {np.mean(ious):.4f}, worst {np.min(ious):.4f} ({len(ious)} cases)")
+    print(
+        f"{target}: IoU of the upright ideal with the rotated one, mean {np.mean(ious):.4f}, "
+        f"worst {np.min(ious):.4f} ({len(ious)} cases)"
+    )

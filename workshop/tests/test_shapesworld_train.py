@@ -63,8 +63,17 @@ def test_batches_are_seeded_by_step_and_start_with_twin_pairs(pool_dir, use_pool
 @pytest.mark.slow
 def test_every_trainer_runs_saves_and_resumes(pool_dir, tmp_path):
     def args(steps, **kw):
-        return TrainArgs(steps=steps, batch_size=4, lr=1e-3, work_dir=str(tmp_path), pool=str(pool_dir), warmup=1,
-                         save_every=1, threads=1, **kw)
+        return TrainArgs(
+            steps=steps,
+            batch_size=4,
+            lr=1e-3,
+            work_dir=str(tmp_path),
+            pool=str(pool_dir),
+            warmup=1,
+            save_every=1,
+            threads=1,
+            **kw,
+        )
 
     for name in ("vae", "clip", "judge", "unet", "captioner"):  # the UNet needs the VAE and CLIP finals
         extra = {"patch_size": 16} if name in ("clip", "captioner") else {}
@@ -98,7 +107,10 @@ def test_twin_pairs_share_one_phrasing_so_only_the_shape_word_differs():
     for k in range(0, 6, 2):
         a, b = caps[k].split(), caps[k + 1].split()
         diff = [(x, y) for x, y in zip(a, b) if x != y]
-        assert len(a) == len(b) and len(diff) == 1 and diff[0][0] in W.SHAPES and diff[0][1] in W.SHAPES, (caps[k], caps[k + 1])
+        assert len(a) == len(b) and len(diff) == 1 and diff[0][0] in W.SHAPES and diff[0][1] in W.SHAPES, (
+            caps[k],
+            caps[k + 1],
+        )
 
 
 def test_attribute_head_adds_a_loss_whose_gradient_reaches_both_towers():
@@ -124,8 +136,17 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
     from transformers import CLIPModel
 
     def args(steps, work, **kw):
-        return TrainArgs(steps=steps, batch_size=4, lr=1e-3, work_dir=str(work), pool=str(pool_dir), warmup=1,
-                         save_every=1, threads=1, **kw)
+        return TrainArgs(
+            steps=steps,
+            batch_size=4,
+            lr=1e-3,
+            work_dir=str(work),
+            pool=str(pool_dir),
+            warmup=1,
+            save_every=1,
+            threads=1,
+            **kw,
+        )
 
     base = tmp_path / "base"
     for name in ("vae", "clip", "unet"):
@@ -135,6 +156,7 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
         shutil.copytree(base / name / "final", init / name)
     with pytest.raises(FileNotFoundError, match="no vae/config.json"):
         from pix2pix_zero_workshop.train import _init_folder
+
         _init_folder(str(init), "vae")
 
     work = tmp_path / "joint"
@@ -142,6 +164,7 @@ def test_joint_unet_training_updates_the_clip_and_init_loads_a_pipeline_folder(p
     shutil.copytree(base / "clip" / "final", work / "clip" / "final")
     TRAINERS["unet"](args(0, work, init=str(init)))  # no steps: the final UNet is exactly the init
     from diffusers import UNet2DConditionModel
+
     a = UNet2DConditionModel.from_pretrained(str(init / "unet")).state_dict()
     b = UNet2DConditionModel.from_pretrained(str(work / "unet" / "final")).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -175,8 +198,17 @@ def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_p
     from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR as bundle
 
     def args(steps, work, **kw):
-        return TrainArgs(steps=steps, batch_size=4, lr=1e-3, work_dir=str(tmp_path / work), pool=str(pool_dir),
-                         warmup=1, save_every=1, threads=1, **kw)
+        return TrainArgs(
+            steps=steps,
+            batch_size=4,
+            lr=1e-3,
+            work_dir=str(tmp_path / work),
+            pool=str(pool_dir),
+            warmup=1,
+            save_every=1,
+            threads=1,
+            **kw,
+        )
 
     def weights(folder, cls=AutoencoderKL):
         return cls.from_pretrained(str(folder)).state_dict()
@@ -205,8 +237,9 @@ def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_p
 
     judge = M.Judge.load(bundle / "judge").state_dict()
     TRAINERS["judge"](args(0, "judge0", init=str(bundle)))
-    assert all(torch.equal(v, M.Judge.load(tmp_path / "judge0" / "judge" / "final").state_dict()[k])
-               for k, v in judge.items())
+    assert all(
+        torch.equal(v, M.Judge.load(tmp_path / "judge0" / "judge" / "final").state_dict()[k]) for k, v in judge.items()
+    )
     ev = TRAINERS["judge"](args(1, "judge1", init=str(bundle), through_vae=str(bundle / "vae")))
     assert set(ev["through_vae"]) == {"background_acc", "count_acc", "shapes_acc", "colors_acc"}
     assert "through_vae" not in TRAINERS["judge"](args(1, "judge2", init=str(bundle)))
@@ -215,3 +248,25 @@ def test_vae_judge_and_captioner_continue_from_a_pipeline_folder(pool_dir, tmp_p
     TRAINERS["captioner"](args(0, "cap", init=str(bundle)))
     again = weights(tmp_path / "cap" / "captioner" / "final", BlipForConditionalGeneration)
     assert all(torch.equal(v, again[k]) for k, v in cap.items())
+
+
+class _RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (Path.write_text, (Path(tempfile.gettempdir()) / "pix2pix-zero-unpickled-code-ran", "ran"))
+
+
+def test_resuming_never_unpickles_code_from_a_checkpoint(tmp_path):
+    """A checkpoint holds tensors and numbers only: one carrying a pickled call is refused, and the call never runs."""
+    from pix2pix_zero_workshop.train import _Loop
+
+    marker = Path(tempfile.gettempdir()) / "pix2pix-zero-unpickled-code-ran"
+    marker.unlink(missing_ok=True)
+    model = torch.nn.Linear(2, 2)
+    (tmp_path / "tiny").mkdir()
+    torch.save(
+        {"model": model.state_dict(), "opt": {}, "step": 1, "elapsed": 0.0, "extra": _RunsCodeWhenUnpickled()},
+        tmp_path / "tiny" / "checkpoint.pt",
+    )
+    with pytest.raises(Exception, match="Weights only load failed"):
+        _Loop("tiny", TrainArgs(steps=1, batch_size=1, lr=1e-3, work_dir=str(tmp_path), threads=1), model)
+    assert not marker.exists()

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..cli import _user_errors
+from ..cli_common import quiet_libraries, user_errors
 
 
 @click.group()
@@ -36,7 +36,7 @@ def bench() -> None:
 @click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
               help="Time each measurement this many times in its process and keep the fastest per stage (GPU timings "
                    "vary by tens of percent from run to run; later repeats are also warmer).")
-@_user_errors
+@user_errors
 def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
                 cache_dir: Path | None, xa_layer_variants: tuple[str, ...], repeat: int) -> None:
     """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
@@ -95,7 +95,7 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
               help="Folder for rows.jsonl (resumable), table.md and figure.png.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-@_user_errors
+@user_errors
 def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set: int, images: Path | None, captions: Path | None, masks: Path | None,
                   lpips_net: str | None,
                   method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
@@ -121,6 +121,7 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--sweep") from error
     chosen = [table[n] for n in (method_names or ([] if sweeps else table))] + swept
+    quiet_libraries()
     editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
     if images is not None:
         if not tasks:
@@ -149,3 +150,98 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     figure = quality.plot_quality(summary, output / "examples", output / "figure.png")
     click.echo("\n".join(report))
     click.echo(f"\nwrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))
+
+
+@bench.command("piebench")
+@click.argument("data_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", "-m", default="shapesworld", show_default=True,
+              help="Model to edit with: an SD 1.x/2.x folder or hub id (PIE-Bench's rows used "
+                   "CompVis/stable-diffusion-v1-4), or 'shapesworld'.")
+@click.option("--method", "method_names", multiple=True,
+              help="Methods to run; repeatable [default: pix2pix-zero and pix2pix-zero (official), each with "
+                   "sentence directions and with the prompt-pair direction, and prompt-to-prompt (CFG 7.5); "
+                   "see --list-methods].")
+@click.option("--list-methods", is_flag=True,
+              help="List the methods, what each reads from a row, and their settings; then exit.")
+@click.option("--type", "types", multiple=True, type=click.Choice([str(i) for i in range(10)]),
+              help="Edit types to run (PIE-Bench's editing_type_id, 0 random ... 9 change style); repeatable "
+                   "[default: all].")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="At most this many images per edit type (the first ids).")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True, help="DDIM steps of every method.")
+@click.option("--captions", type=click.Choice(["captioner", "prompt"]), default="captioner", show_default=True,
+              help="Caption pix2pix-zero inverts with: the captioner's (the method as designed, and PIE-Bench's "
+                   "row) or the row's original prompt. Word-swap baselines always use the original prompt.")
+@click.option("--clip", "clip_model", default="openai/clip-vit-large-patch14", show_default=True,
+              help="CLIP for the CLIP similarities (hub id or folder).")
+@click.option("--dino", "dino_model", default="facebook/dino-vitb8", show_default=True,
+              help="ViT for the structure distance (hub id or folder).")
+@click.option("--lpips", "lpips_net", type=click.Choice(["squeeze", "alex", "vgg"]), default="squeeze",
+              show_default=True, help="LPIPS network (needs torchmetrics and torchvision with its backbone weights).")
+@click.option("--no-lpips", is_flag=True, help="Leave LPIPS out (its column shows '–').")
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
+              help="Weights' dtype of the edited model.")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-piebench"),
+              show_default=True,
+              help="Folder for rows.jsonl (one row per method and image; a rerun resumes it), table.md and table.png.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+@click.option("--write-example", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a miniature benchmark of ShapesWorld scenes in PIE-Bench's layout to this folder, then exit.")
+@click.option("--score-outputs", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Instead of editing, score another tool's edited images laid out like annotation_images/ in this "
+                   "folder (PIE-Bench's published result folders are; their strips are cropped to the rightmost "
+                   "512×512).")
+@click.option("--label", default=None, help="Method name for --score-outputs' rows [default: the folder's name].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@user_errors
+def bench_piebench(data_dir: Path | None, model: str, method_names: tuple[str, ...], list_methods: bool,
+                   types: tuple[str, ...], limit: int | None, steps: int, captions: str, clip_model: str,
+                   dino_model: str, lpips_net: str, no_lpips: bool, device: str, dtype: str, output: Path,
+                   cache_dir: Path | None, write_example: Path | None, score_outputs: Path | None, label: str | None,
+                   quiet: bool) -> None:
+    """PIE-Bench (DATA_DIR: mapping_file.json and annotation_images/) scored with its seven metrics, per image and per
+    edit type, beside the literature's rows; docs/piebench.md says how to get the data."""
+    from ..api import Pix2PixZero
+    from . import metrics, pie_metrics, piebench
+
+    table = piebench.methods(steps)
+    if list_methods:
+        for name, (method, reads) in table.items():
+            click.echo(f"{name} [reads {reads}]: {method.settings}")
+        return
+    if write_example is not None:
+        click.echo(f"wrote {piebench.write_shapesworld_example(write_example)}")
+        return
+    if data_dir is None:
+        raise click.UsageError("give DATA_DIR, the folder with PIE-Bench's mapping_file.json and annotation_images/")
+    unknown = [n for n in method_names if n not in table]
+    if unknown:
+        raise click.BadParameter(f"unknown methods {unknown}; see --list-methods", param_hint="--method")
+    rows = piebench.read_benchmark(data_dir, types, limit)
+    try:
+        lpips = None if no_lpips else metrics.lpips_distance(lpips_net, device)
+    except ImportError as error:
+        raise click.ClickException(f"{error} (or pass --no-lpips)") from error
+    scorer = piebench.PieBenchScorer(rows, data_dir, pie_metrics.ClipScore(clip_model, device),
+                                     pie_metrics.DinoStructure(dino_model, device), lpips)
+    settings = piebench.settings_of(data_dir, steps, captions, clip_model, dino_model, None if no_lpips else lpips_net)
+    if score_outputs is not None:
+        scoring = {k: v for k, v in settings.items() if k not in ("steps", "captions")}  # nothing is edited here
+        name = label or score_outputs.resolve().name
+        all_rows = piebench.score_outputs(rows, score_outputs, name, scorer, output, scoring, progress=not quiet)
+        header = f"# PIE-Bench: outputs scored, {len(rows)} images"
+    else:
+        editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, cache_dir=cache_dir, progress=False)
+        chosen = [table[n] for n in (method_names or piebench.DEFAULT_METHODS)]
+        all_rows = piebench.run_piebench(editor, data_dir, rows, chosen, scorer, output, settings, captions,
+                                         progress=not quiet)
+        header = f"# PIE-Bench: {model}, {steps} steps, {len(rows)} images, captions from the {captions}"
+    summary = piebench.summarize(all_rows)
+    report = piebench.format_report(summary, header)
+    from ..files import atomic_write
+
+    atomic_write(output / "table.md", report.encode(), overwrite=True)
+    figure = piebench.plot_summary(summary, output / "table.png")
+    click.echo(report)
+    click.echo(f"wrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))

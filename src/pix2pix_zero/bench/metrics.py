@@ -6,10 +6,10 @@
 - Structure distance (Tumanyan et al., "Splicing ViT Features"): mean squared difference of the
   cosine self-similarity of the last layer's keys of a ViT (default DINO ViT-B/8). `convention`
   'splice' feeds [0, 1] pixels (default); 'piebench' reproduces PIE-Bench's 0-255 quirk
-  (landscape.md §5.1).
+  (docs/method.md#evaluation-metrics).
 - Background preservation given a mask of the edited region: PSNR, and LPIPS (torchmetrics, which
   needs torchvision and its backbone weights) the way PIE-Bench computes it: both images with the
-  edited region set to black, LPIPS of the whole image (landscape.md §5.3).
+  edited region set to black, LPIPS of the whole image (docs/method.md#evaluation-metrics).
 - Mask IoU, centroid shift and colour for ShapesWorld's ground truth.
 """
 

@@ -17,7 +17,8 @@ SD_SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_li
 
 # block_out_channels, layers_per_block, heads, cross-attention dim, latent size, VAE channels, text layers
 ARCHITECTURES: dict[str, dict[str, Any]] = {
-    # A medium UNet with SD's layout and 768-d cross-attention, small enough for a CPU (algorithm.md §4: 37.5 M params)
+    # A medium UNet with SD's layout and 768-d cross-attention, small enough for a CPU (37.5 M params;
+    # docs/method.md#cost-notes)
     "sd-small": dict(unet=(64, 128, 256, 256), layers=2, heads=8, cross=768, latent=32, vae=(32, 64, 128, 128), text_layers=2),
     # The true SD 1.x architecture (CompVis/stable-diffusion-v1-4 configs: 859.5 M UNet params) at 512 px
     "sd-1.x": dict(unet=(320, 640, 1280, 1280), layers=2, heads=8, cross=768, latent=64, vae=(128, 256, 512, 512), text_layers=12),

@@ -1,6 +1,6 @@
 """`pix2pix-zero shapesworld`: the bundled miniature world's commands.
 
-`render` ships with the product. The training commands (`train`, `pool`, `export`, `report`) live in
+`render` and `info` ship with the product. The training commands (`train`, `pool`, `export`, `report`) live in
 the repository's workshop package and join this group when it is installed (`pip install -e ./workshop`
 from a checkout), through the entry point group `pix2pix_zero.shapesworld_commands`.
 """
@@ -16,8 +16,11 @@ import click
 COMMAND_GROUP = "pix2pix_zero.shapesworld_commands"
 
 
-@click.group(name="shapesworld", help="ShapesWorld, the bundled miniature world: render scenes; with the workshop "
-             "package installed (pip install -e ./workshop from a checkout) also train, pool, export and report.")
+@click.group(
+    name="shapesworld",
+    help="ShapesWorld, the bundled miniature world: what it knows (info), render scenes; with the workshop "
+    "package installed (pip install -e ./workshop from a checkout) also train, pool, export and report.",
+)
 def shapesworld() -> None:
     pass
 
@@ -48,6 +51,64 @@ def render_cmd(out, num, seed, scale):
         lines.append(f"scene_{i:03d}.png\t{caps[0]}")
     (out / "captions.txt").write_text("\n".join(lines) + "\n")
     click.echo(f"wrote {num} scenes to {out}")
+
+
+def world_facts() -> dict:
+    """What the bundled model knows, read from world.py's tables: the words it was trained on, its palette and sizes."""
+    from . import BUNDLED_MODEL_DIR
+    from . import world as W
+
+    banks = sorted(p.stem for p in (BUNDLED_MODEL_DIR / "sentences").glob("*.txt"))
+    return {
+        "image_size": [W.IMAGE_SIZE, W.IMAGE_SIZE],
+        "shapes": list(W.SHAPES),
+        "object_colors": {name: list(rgb) for name, rgb in W.OBJECT_COLORS.items()},
+        "background_colors": {name: list(rgb) for name, rgb in W.BACKGROUND_COLORS.items()},
+        "background_styles": list(W.BACKGROUND_STYLES),
+        "sizes": {name: {"radius_px": radius} for name, radius in W.SIZES.items()},
+        "regions": list(W.REGIONS),
+        "max_rotation_degrees": W.MAX_ROTATION,
+        "objects_per_scene": [1, 2],
+        "sentence_banks": banks,
+        "words": W.world_words(),
+        "example_caption": W.canonical_caption(W.scene_from_seed(0)),
+    }
+
+
+@shapesworld.command(
+    "info",
+    help="What the bundled model knows: its words, palette (RGB), object sizes and image "
+    "size; concepts outside these words get template sentences it was never trained on.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON.")
+def info_cmd(as_json: bool) -> None:
+    facts = world_facts()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    size = facts["image_size"]
+    click.echo(
+        f"image:        {size[0]}x{size[1]} pixels, square (a non-square input is padded with its border colour "
+        "to a square, then cropped back)"
+    )
+    click.echo(f"shapes:       {', '.join(facts['shapes'])}")
+    click.echo("object colours (RGB; the model knows only these: use colours close to them):")
+    for name, rgb in facts["object_colors"].items():
+        click.echo(f"  {name:10s} {tuple(rgb)}")
+    click.echo("background colours (RGB):")
+    for name, rgb in facts["background_colors"].items():
+        click.echo(f"  {name:10s} {tuple(rgb)}")
+    click.echo(f"backgrounds:  {', '.join(facts['background_styles'])}")
+    click.echo(
+        "sizes:        " + ", ".join(f"{name} (radius {s['radius_px']:g} px)" for name, s in facts["sizes"].items())
+    )
+    click.echo(f"positions:    {', '.join(facts['regions'])}; rotated up to ±{facts['max_rotation_degrees']:g}°")
+    click.echo("objects:      one or two per scene")
+    click.echo(
+        f"banks:        {', '.join(facts['sentence_banks'])} (edit concepts: `pix2pix-zero direction list --banks`)"
+    )
+    click.echo(f"words:        {' '.join(facts['words'])}")
+    click.echo(f"caption:      e.g. '{facts['example_caption']}'")
 
 
 def attach_installed_commands(group: click.Group) -> None:

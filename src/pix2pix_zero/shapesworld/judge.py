@@ -49,9 +49,9 @@ class Judge(nn.Module):
         nb, ns = len(self.backgrounds), len(self.shapes)
         return {
             "background": o[:, :nb],
-            "count": o[:, nb:nb + 2],
-            "shapes": o[:, nb + 2:nb + 2 + ns],
-            "colors": o[:, nb + 2 + ns:],
+            "count": o[:, nb : nb + 2],
+            "shapes": o[:, nb + 2 : nb + 2 + ns],
+            "colors": o[:, nb + 2 + ns :],
         }
 
     @torch.no_grad()
@@ -62,14 +62,16 @@ class Judge(nn.Module):
         res = []
         for i in range(x.shape[0]):
             n = int(out["count"][i].argmax()) + 1
-            res.append({
-                "background": self.backgrounds[int(out["background"][i].argmax())],
-                "count": n,
-                "shapes": _label_set(out["shapes"][i], self.shapes, n),
-                "colors": _label_set(out["colors"][i], self.colors, n),
-                "shape_probs": torch.sigmoid(out["shapes"][i]).tolist(),
-                "color_probs": torch.sigmoid(out["colors"][i]).tolist(),
-            })
+            res.append(
+                {
+                    "background": self.backgrounds[int(out["background"][i].argmax())],
+                    "count": n,
+                    "shapes": _label_set(out["shapes"][i], self.shapes, n),
+                    "colors": _label_set(out["colors"][i], self.colors, n),
+                    "shape_probs": torch.sigmoid(out["shapes"][i]).tolist(),
+                    "color_probs": torch.sigmoid(out["colors"][i]).tolist(),
+                }
+            )
         return res
 
     def save(self, folder) -> None:
@@ -78,8 +80,9 @@ class Judge(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(json.dumps(self.config(), indent=2))
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                  str(folder / "model.safetensors"))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
+        )
 
     @classmethod
     def load(cls, folder, device="cpu") -> Judge:
@@ -88,7 +91,10 @@ class Judge(nn.Module):
         folder = Path(folder)
         cfg = json.loads((folder / "config.json").read_text())
         m = cls(**cfg)
-        sd = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / "model.safetensors")).items()}
+        sd = {
+            k: v.float() if v.is_floating_point() else v
+            for k, v in load_file(str(folder / "model.safetensors")).items()
+        }
         m.load_state_dict(sd)
         return m.to(device).eval()
 
@@ -98,7 +104,6 @@ def _label_set(logits: torch.Tensor, names, k: int) -> list:
     order = logits.argsort(descending=True).tolist()
     chosen = [j for j in order[:k] if logits[j] > 0] or order[:1]
     return sorted(names[j] for j in chosen)
-
 
 
 def images_to_tensor(images) -> torch.Tensor:
@@ -112,5 +117,3 @@ def images_to_tensor(images) -> torch.Tensor:
 def tensor_to_uint8(x: torch.Tensor):
     """(B,3,H,W) in [-1,1] -> uint8 numpy (B,H,W,3)."""
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-

@@ -62,11 +62,15 @@ def build_vae(block_out_channels: tuple[int, ...] | None = None):
     cfg = dict(VAE_CONFIG)
     if block_out_channels:
         if len(block_out_channels) != len(VAE_CONFIG["block_out_channels"]):
-            raise ValueError(f"block_out_channels {block_out_channels}: need "
-                             f"{len(VAE_CONFIG['block_out_channels'])} levels (64 px -> 16 px latents)")
+            raise ValueError(
+                f"block_out_channels {block_out_channels}: need "
+                f"{len(VAE_CONFIG['block_out_channels'])} levels (64 px -> 16 px latents)"
+            )
         if any(c % cfg["norm_num_groups"] for c in block_out_channels):
-            raise ValueError(f"block_out_channels {block_out_channels}: each must be a multiple of the "
-                             f"{cfg['norm_num_groups']} norm groups")
+            raise ValueError(
+                f"block_out_channels {block_out_channels}: each must be a multiple of the "
+                f"{cfg['norm_num_groups']} norm groups"
+            )
         cfg["block_out_channels"] = tuple(block_out_channels)
     return AutoencoderKL(**cfg)
 
@@ -221,7 +225,6 @@ def judge_targets(scenes, judge_cfg=JUDGE_CONFIG) -> dict:
             shp[i, judge_cfg["shapes"].index(o.shape)] = 1
             col[i, judge_cfg["colors"].index(o.color)] = 1
     return {"background": bg, "count": count, "shapes": shp, "colors": col}
-
 
 
 def count_parameters(model) -> int:

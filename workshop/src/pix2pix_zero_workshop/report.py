@@ -47,14 +47,19 @@ def eval_vae(folder: Path, scenes, device="cpu", batch=32) -> dict:
     vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32).to(device).eval()
     ps, zs = [], []
     for i in tqdm(range(0, len(scenes), batch), desc="vae", leave=False):
-        x = M.images_to_tensor([W.render(s).image for s in scenes[i:i + batch]]).to(device)
+        x = M.images_to_tensor([W.render(s).image for s in scenes[i : i + batch]]).to(device)
         z = vae.encode(x).latent_dist.mode()
         ps.append(psnr(vae.decode(z).sample, x))
         zs.append(z * vae.config.scaling_factor)
     p = torch.cat(ps)
     z = torch.cat(zs)
-    return {"psnr_mean": float(p.mean()), "psnr_min": float(p.min()), "scaled_latent_std": float(z.std()),
-            "scaling_factor": float(vae.config.scaling_factor), "n": len(scenes)}
+    return {
+        "psnr_mean": float(p.mean()),
+        "psnr_min": float(p.min()),
+        "scaled_latent_std": float(z.std()),
+        "scaling_factor": float(vae.config.scaling_factor),
+        "n": len(scenes),
+    }
 
 
 @torch.no_grad()
@@ -70,7 +75,7 @@ def eval_clip(folder: Path, scenes, device="cpu", batch=100) -> dict:
     tf = F.normalize(tf if torch.is_tensor(tf) else tf.pooler_output, dim=-1)
     ok_s = ok_c = 0
     for i in tqdm(range(0, len(scenes), batch), desc="clip", leave=False):
-        ch = scenes[i:i + batch]
+        ch = scenes[i : i + batch]
         px = proc(images=_pil(ch), return_tensors="pt").pixel_values.to(device)
         f = clip.get_image_features(pixel_values=px)
         f = F.normalize(f if torch.is_tensor(f) else f.pooler_output, dim=-1)
@@ -91,26 +96,30 @@ def generate(folder: Path, prompts, steps=50, guidance=5.0, seed=0, device="cpu"
         components = dict(
             tok=CLIPTokenizer.from_pretrained(str(folder / "tokenizer")),
             te=CLIPTextModel.from_pretrained(str(folder / "text_encoder"), torch_dtype=torch.float32).to(device).eval(),
-            unet=UNet2DConditionModel.from_pretrained(str(folder / "unet"), torch_dtype=torch.float32).to(device).eval(),
+            unet=UNet2DConditionModel.from_pretrained(str(folder / "unet"), torch_dtype=torch.float32)
+            .to(device)
+            .eval(),
             vae=AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32).to(device).eval(),
             sched=DDIMScheduler.from_pretrained(str(folder / "scheduler")),
         )
     tok, te, unet, vae, sched = (components[k] for k in ("tok", "te", "unet", "vae", "sched"))
 
     def enc(texts):
-        ids = tok(list(texts), padding="max_length", max_length=tok.model_max_length, truncation=True,
-                  return_tensors="pt").input_ids.to(device)
+        ids = tok(
+            list(texts), padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids.to(device)
         return te(ids).last_hidden_state
 
     uncond = enc([""])
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in tqdm(range(0, len(prompts), batch), desc="text-to-image", leave=False):
-        ps = prompts[i:i + batch]
+        ps = prompts[i : i + batch]
         cond = enc(ps)
         ctx = torch.cat([uncond.expand(len(ps), -1, -1), cond])
-        lat = torch.randn(len(ps), unet.config.in_channels, unet.config.sample_size, unet.config.sample_size,
-                          generator=g).to(device)
+        lat = torch.randn(
+            len(ps), unet.config.in_channels, unet.config.sample_size, unet.config.sample_size, generator=g
+        ).to(device)
         sched.set_timesteps(steps)
         for t in sched.timesteps:
             e = unet(torch.cat([lat, lat]), t, encoder_hidden_states=ctx).sample
@@ -153,9 +162,12 @@ def _judge_scores(judge, imgs, scenes) -> dict:
     n = len(scenes)
     res = {"shape_acc": shape / n, "color_acc": color / n, "background_acc": bg / n, "all_acc": both / n, "n": n}
     if by_size:  # a small object (radius 6 px) spans about 3 latent pixels
-        res["shape_acc_by_size"] = {z: {"acc": r / t, "n": t} for z, (r, t) in
-                                    sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])}
-        res["shape_acc_by_shape"] = {z: {"acc": r / t, "n": t} for z, (r, t) in sorted(by_shape.items(), key=lambda kv: W.SHAPES.index(kv[0]))}
+        res["shape_acc_by_size"] = {
+            z: {"acc": r / t, "n": t} for z, (r, t) in sorted(by_size.items(), key=lambda kv: W.SIZES[kv[0]])
+        }
+        res["shape_acc_by_shape"] = {
+            z: {"acc": r / t, "n": t} for z, (r, t) in sorted(by_shape.items(), key=lambda kv: W.SHAPES.index(kv[0]))
+        }
     return res
 
 
@@ -171,7 +183,7 @@ def eval_judge_through_vae(folder: Path, one, two, device="cpu", batch=50) -> di
     for name, scenes in (("one_object", one), ("two_objects", two)):
         imgs = []
         for i in range(0, len(scenes), batch):
-            x = M.images_to_tensor([W.render(s).image for s in scenes[i:i + batch]]).to(device)
+            x = M.images_to_tensor([W.render(s).image for s in scenes[i : i + batch]]).to(device)
             imgs += list(M.tensor_to_uint8(M.vae_round_trip(vae, x)))  # as the text-to-image samples are
         res[name] = _judge_scores(judge, imgs, scenes)
     return res
@@ -195,7 +207,7 @@ def eval_text_to_image(folder: Path, one, two, steps=50, guidance=5.0, seed=0, d
             rows = (k + cols - 1) // cols
             grid = np.zeros((rows * 64, cols * 64, 3), np.uint8)
             for j in range(k):
-                grid[(j // cols) * 64:(j // cols + 1) * 64, (j % cols) * 64:(j % cols + 1) * 64] = imgs[j]
+                grid[(j // cols) * 64 : (j // cols + 1) * 64, (j % cols) * 64 : (j % cols + 1) * 64] = imgs[j]
             Image.fromarray(grid).save(d / f"{name}.png")
             (d / f"{name}.txt").write_text("\n".join(prompts[:k]) + "\n")
     return res
@@ -206,7 +218,7 @@ def eval_judge(folder: Path, scenes, device="cpu") -> dict:
     judge = M.Judge.load(folder / "judge", device)
     preds = []
     for i in range(0, len(scenes), 100):
-        preds += judge.predict([W.render(s).image for s in scenes[i:i + 100]])
+        preds += judge.predict([W.render(s).image for s in scenes[i : i + 100]])
     n = len(scenes)
     return {
         "background_acc": sum(p["background"] == s.background for p, s in zip(preds, scenes)) / n,
@@ -220,12 +232,16 @@ def eval_judge(folder: Path, scenes, device="cpu") -> dict:
 def eval_captioner(folder: Path, scenes, device="cpu", batch=50) -> dict:
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
-    model = BlipForConditionalGeneration.from_pretrained(str(folder / "captioner"), torch_dtype=torch.float32).to(device).eval()
+    model = (
+        BlipForConditionalGeneration.from_pretrained(str(folder / "captioner"), torch_dtype=torch.float32)
+        .to(device)
+        .eval()
+    )
     proc = BlipProcessor.from_pretrained(str(folder / "captioner"))
     ok_s = ok_c = ok_b = exact = 0
     examples = []
     for i in tqdm(range(0, len(scenes), batch), desc="captioner", leave=False):
-        ch = scenes[i:i + batch]
+        ch = scenes[i : i + batch]
         inputs = proc(images=_pil(ch), return_tensors="pt").to(device)
         out = model.generate(**inputs, max_new_tokens=40)
         for s, t in zip(ch, proc.batch_decode(out, skip_special_tokens=True)):
@@ -237,15 +253,35 @@ def eval_captioner(folder: Path, scenes, device="cpu", batch=50) -> dict:
             if len(examples) < 4:
                 examples.append({"truth": W.canonical_caption(s), "caption": t})
     n = len(scenes)
-    return {"shape_acc": ok_s / n, "color_acc": ok_c / n, "background_acc": ok_b / n, "exact_acc": exact / n,
-            "n": n, "examples": examples}
+    return {
+        "shape_acc": ok_s / n,
+        "color_acc": ok_c / n,
+        "background_acc": ok_b / n,
+        "exact_acc": exact / n,
+        "n": n,
+        "examples": examples,
+    }
 
 
-def quality_report(model_dir=None, num_scenes: int = 100, seed: int = 0, steps: int = 50, guidance: float = 5.0,
-                   device: str = "cpu", samples_dir=None, parts=("vae", "clip", "t2i", "captioner", "judge")) -> dict:
+def quality_report(
+    model_dir=None,
+    num_scenes: int = 100,
+    seed: int = 0,
+    steps: int = 50,
+    guidance: float = 5.0,
+    device: str = "cpu",
+    samples_dir=None,
+    parts=("vae", "clip", "t2i", "captioner", "judge"),
+) -> dict:
     folder = _dir(model_dir)
-    res: dict = {"model_dir": str(folder), "num_scenes": num_scenes, "seed": seed, "ddim_steps": steps,
-                 "guidance": guidance, "timings_s": {}}
+    res: dict = {
+        "model_dir": str(folder),
+        "num_scenes": num_scenes,
+        "seed": seed,
+        "ddim_steps": steps,
+        "guidance": guidance,
+        "timings_s": {},
+    }
     mixed = W.eval_scenes(num_scenes, seed=seed * 10 + 0)
     one = W.eval_scenes(num_scenes, seed=seed * 10 + 1, num_objects=1)
     two = W.eval_scenes(num_scenes, seed=seed * 10 + 2, num_objects=2)
@@ -277,15 +313,23 @@ def format_report(r: dict) -> str:
 
     if "vae" in r:
         v = r["vae"]
-        rows += [("VAE PSNR, mean (min) [dB]", f"{v['psnr_mean']:.2f} ({v['psnr_min']:.2f})", ">= 32"),
-                 ("VAE scaled latent std", f"{v['scaled_latent_std']:.3f}", "~1")]
+        rows += [
+            ("VAE PSNR, mean (min) [dB]", f"{v['psnr_mean']:.2f} ({v['psnr_min']:.2f})", ">= 32"),
+            ("VAE scaled latent std", f"{v['scaled_latent_std']:.3f}", "~1"),
+        ]
     if "clip" in r:
-        rows += [("CLIP zero-shot shape", pct(r["clip"]["shape_acc"]), ">= 95 %"),
-                 ("CLIP zero-shot colour", pct(r["clip"]["color_acc"]), ">= 95 %")]
+        rows += [
+            ("CLIP zero-shot shape", pct(r["clip"]["shape_acc"]), ">= 95 %"),
+            ("CLIP zero-shot colour", pct(r["clip"]["color_acc"]), ">= 95 %"),
+        ]
+
     def judged(prefix, t, all_three):  # rows of one `_judge_scores` result
         out = [(f"{prefix}: shape", pct(t["shape_acc"]), "")]
-        out += [(f"{prefix}: shape, {z} (n={v['n']})", pct(v["acc"]), "") for key in ("shape_acc_by_size", "shape_acc_by_shape")
-                for z, v in t.get(key, {}).items()]
+        out += [
+            (f"{prefix}: shape, {z} (n={v['n']})", pct(v["acc"]), "")
+            for key in ("shape_acc_by_size", "shape_acc_by_shape")
+            for z, v in t.get(key, {}).items()
+        ]
         out += [(f"{prefix}: colour", pct(t["color_acc"]), ""), (f"{prefix}: background", pct(t["background_acc"]), "")]
         return out + ([(f"{prefix}: all three", pct(t["all_acc"]), "")] if all_three else [])
 
@@ -294,22 +338,28 @@ def format_report(r: dict) -> str:
             rows += judged(f"T2I {label}", r["text_to_image"][k], all_three=True)
     if "captioner" in r:
         c = r["captioner"]
-        rows += [("captioner shape words", pct(c["shape_acc"]), ">= 95 %"),
-                 ("captioner colour words", pct(c["color_acc"]), ">= 95 %"),
-                 ("captioner background word", pct(c["background_acc"]), ""),
-                 ("captioner exact caption", pct(c["exact_acc"]), "")]
+        rows += [
+            ("captioner shape words", pct(c["shape_acc"]), ">= 95 %"),
+            ("captioner colour words", pct(c["color_acc"]), ">= 95 %"),
+            ("captioner background word", pct(c["background_acc"]), ""),
+            ("captioner exact caption", pct(c["exact_acc"]), ""),
+        ]
     if "judge_on_renders" in r:
         j = r["judge_on_renders"]
-        rows += [("judge on renders: background", pct(j["background_acc"]), ""),
-                 ("judge on renders: shape set", pct(j["shapes_acc"]), ""),
-                 ("judge on renders: colour set", pct(j["colors_acc"]), "")]
+        rows += [
+            ("judge on renders: background", pct(j["background_acc"]), ""),
+            ("judge on renders: shape set", pct(j["shapes_acc"]), ""),
+            ("judge on renders: colour set", pct(j["colors_acc"]), ""),
+        ]
     if "judge_through_vae" in r:  # the ceiling of the T2I rows: true renders, decoded by the same VAE
         for k, label in (("one_object", "1 obj"), ("two_objects", "2 obj")):
             rows += judged(f"renders via VAE, {label}", r["judge_through_vae"][k], all_three=False)
     w = [max(len(x[i]) for x in rows) for i in range(3)]
-    lines = [f"ShapesWorld quality report: {r['model_dir']}",
-             f"held-out scenes per measurement: {r['num_scenes']} (seed {r['seed']}), "
-             f"DDIM {r['ddim_steps']} steps, CFG {r['guidance']}"]
+    lines = [
+        f"ShapesWorld quality report: {r['model_dir']}",
+        f"held-out scenes per measurement: {r['num_scenes']} (seed {r['seed']}), "
+        f"DDIM {r['ddim_steps']} steps, CFG {r['guidance']}",
+    ]
     for i, row in enumerate(rows):
         lines.append("  ".join(c.ljust(w[k]) for k, c in enumerate(row)))
         if i == 0:

@@ -156,7 +156,17 @@ def write_bert_tokenizer(folder: str | Path) -> Path:
         "clean_up_tokenization_spaces": True,
     }
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
-    (folder / "special_tokens_map.json").write_text(json.dumps(
-        {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-         "mask_token": "[MASK]", "bos_token": "[DEC]"}, indent=2))
+    (folder / "special_tokens_map.json").write_text(
+        json.dumps(
+            {
+                "unk_token": "[UNK]",
+                "sep_token": "[SEP]",
+                "pad_token": "[PAD]",
+                "cls_token": "[CLS]",
+                "mask_token": "[MASK]",
+                "bos_token": "[DEC]",
+            },
+            indent=2,
+        )
+    )
     return folder

@@ -60,7 +60,9 @@ class TrainArgs:
     teacher: str | None = None  # VAE: a VAE folder whose latent space a new VAE learns (the UNet stays valid)
     vae_channels: tuple[int, ...] | None = None  # VAE: block_out_channels of a new VAE (None = the default)
     joint_clip: float = 0.0  # UNet: > 0 trains the CLIP jointly (text tower unfrozen), with this weight on its loss
-    bf16: bool = False  # forward passes under bf16 autocast (fp32 weights and optimizer): more samples per second on a GPU
+    bf16: bool = (
+        False  # forward passes under bf16 autocast (fp32 weights and optimizer): more samples per second on a GPU
+    )
 
 
 DEFAULTS = {
@@ -145,12 +147,15 @@ def build_pool(folder, size: int, seed: int = 0, workers: int | None = None) -> 
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                       shape=(size, W.IMAGE_SIZE, W.IMAGE_SIZE, 3))
+    images = np.lib.format.open_memmap(
+        tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(size, W.IMAGE_SIZE, W.IMAGE_SIZE, 3)
+    )
     scenes: list = []
     with mp.get_context("spawn").Pool(workers) as pool:
-        for (_, c, n), (sc, im) in zip(jobs, tqdm(pool.imap(_render_pool_chunk, jobs), total=len(jobs), desc="render pool")):
-            images[c * POOL_CHUNK:c * POOL_CHUNK + n] = im
+        for (_, c, n), (sc, im) in zip(
+            jobs, tqdm(pool.imap(_render_pool_chunk, jobs), total=len(jobs), desc="render pool")
+        ):
+            images[c * POOL_CHUNK : c * POOL_CHUNK + n] = im
             scenes += sc
     images.flush()
     del images
@@ -166,7 +171,9 @@ class ScenePool:
     def __init__(self, folder, device):
         folder = Path(folder)
         if not (folder / "scenes.json").exists():
-            raise FileNotFoundError(f"no scene pool in {folder}: build one with `pix2pix-zero shapesworld pool {folder}`")
+            raise FileNotFoundError(
+                f"no scene pool in {folder}: build one with `pix2pix-zero shapesworld pool {folder}`"
+            )
         self.scenes = [W.Scene.from_dict(d) for d in json.loads((folder / "scenes.json").read_text())["scenes"]]
         self.images = torch.from_numpy(np.load(folder / "images.npy")).to(device)
 
@@ -226,19 +233,28 @@ class _Loop:
         self.log = _logger(self.dir, name)
         self.model = model.to(a.device)
         # fused: one kernel per step on CUDA instead of several per parameter (small models are launch-bound)
-        self.opt = torch.optim.AdamW(params if params is not None else model.parameters(), lr=a.lr,
-                                     weight_decay=0.01, betas=(0.9, 0.99), fused=str(a.device).startswith("cuda"))
+        self.opt = torch.optim.AdamW(
+            params if params is not None else model.parameters(),
+            lr=a.lr,
+            weight_decay=0.01,
+            betas=(0.9, 0.99),
+            fused=str(a.device).startswith("cuda"),
+        )
         self.step, self.elapsed = 0, 0.0
         ck = self.dir / "checkpoint.pt"
         if a.resume and ck.exists():
-            state = torch.load(ck, map_location=a.device, weights_only=False)
+            state = torch.load(
+                ck, map_location=a.device, weights_only=True
+            )  # tensors and numbers only: never runs pickled code
             self.model.load_state_dict(state["model"])
             self.opt.load_state_dict(state["opt"])
             self.step, self.elapsed = state["step"], state["elapsed"]
             torch.manual_seed(a.seed + self.step)
             self.log.info(f"resumed from {ck} at step {self.step} ({self.elapsed:.0f}s elapsed)")
-        self.log.info(f"start {name}: {json.dumps(a.__dict__)} params={M.count_parameters(model)} "
-                      f"threads={torch.get_num_threads()}")
+        self.log.info(
+            f"start {name}: {json.dumps(a.__dict__)} params={M.count_parameters(model)} "
+            f"threads={torch.get_num_threads()}"
+        )
 
     def _maybe_change_threads(self):
         """``echo 2 > <work_dir>/<model>/threads`` changes the thread count of a running job."""
@@ -253,8 +269,15 @@ class _Loop:
 
     def save(self):
         tmp = self.dir / "checkpoint.pt.tmp"
-        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                    "elapsed": self.elapsed}, tmp)
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(),
+                "step": self.step,
+                "elapsed": self.elapsed,
+            },
+            tmp,
+        )
         os.replace(tmp, self.dir / "checkpoint.pt")
 
     def run(self, step_fn):
@@ -285,8 +308,10 @@ class _Loop:
             if self.step % a.log_every == 0 or self.step == a.steps:
                 dt = (time.time() - t_last) / max(1, n)
                 mean_loss = float(run_loss) / n
-                self.log.info(f"step {self.step} loss {mean_loss:.5f} lr {a.lr * f:.2e} {dt:.3f}s/step "
-                              f"elapsed {self.elapsed:.0f}s")
+                self.log.info(
+                    f"step {self.step} loss {mean_loss:.5f} lr {a.lr * f:.2e} {dt:.3f}s/step "
+                    f"elapsed {self.elapsed:.0f}s"
+                )
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
                 t_last, run_loss, n = time.time(), 0.0, 0
             if self.step % a.save_every == 0:
@@ -307,8 +332,9 @@ def _load_clip_tokenizer(work_dir: Path):
 
 
 def tokenize(tok, texts) -> torch.Tensor:
-    return tok(list(texts), padding="max_length", max_length=MODEL_MAX_LENGTH, truncation=True,
-               return_tensors="pt").input_ids
+    return tok(
+        list(texts), padding="max_length", max_length=MODEL_MAX_LENGTH, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 # ----------------------------------------------------------------------------- VAE
@@ -318,7 +344,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     qa = ((a.clamp(-1, 1) + 1) * 127.5).round()
     qb = ((b.clamp(-1, 1) + 1) * 127.5).round()
     mse = ((qa - qb) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(255.0 ** 2 / mse)
+    return 10 * torch.log10(255.0**2 / mse)
 
 
 @torch.no_grad()
@@ -328,7 +354,7 @@ def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu", teacher=None) -> 
     scenes = W.eval_scenes(num, seed=seed)
     ps, zs, tzs = [], [], []
     for i in range(0, num, 32):
-        x = scenes_to_tensor(scenes[i:i + 32]).to(device)
+        x = scenes_to_tensor(scenes[i : i + 32]).to(device)
         z = vae.encode(x).latent_dist.mode()
         r = vae.decode(z).sample
         ps.append(psnr(r, x))
@@ -336,8 +362,12 @@ def vae_eval(vae, num: int = 256, seed: int = 0, device="cpu", teacher=None) -> 
         if teacher is not None:
             tzs.append(teacher.encode(x).latent_dist.mode())
     z = torch.cat(zs)
-    ev = {"psnr": float(torch.cat(ps).mean()), "psnr_min": float(torch.cat(ps).min()),
-          "latent_std": float(z.std()), "latent_mean": float(z.mean())}
+    ev = {
+        "psnr": float(torch.cat(ps).mean()),
+        "psnr_min": float(torch.cat(ps).min()),
+        "latent_std": float(z.std()),
+        "latent_mean": float(z.mean()),
+    }
     if tzs:
         tz = torch.cat(tzs)
         ev["teacher_latent_rel_rmse"] = float((z - tz).pow(2).mean().sqrt() / tz.std())
@@ -354,11 +384,15 @@ def train_vae(a: TrainArgs):
     from diffusers import AutoencoderKL
 
     if a.teacher and a.decoder_only:
-        raise ValueError("--teacher trains a new VAE (encoder and decoder); --decoder-only continues an existing one: "
-                         "use one of them")
+        raise ValueError(
+            "--teacher trains a new VAE (encoder and decoder); --decoder-only continues an existing one: "
+            "use one of them"
+        )
     if a.vae_channels and (a.init or a.decoder_only) and not a.teacher:
-        raise ValueError("--vae-channels shapes a new VAE (from scratch or with --teacher); --init and --decoder-only "
-                         "continue an existing one, whose channels are fixed")
+        raise ValueError(
+            "--vae-channels shapes a new VAE (from scratch or with --teacher); --init and --decoder-only "
+            "continue an existing one, whose channels are fixed"
+        )
     teacher = None
     if a.teacher:
         teacher = AutoencoderKL.from_pretrained(a.teacher, torch_dtype=torch.float32).to(a.device)
@@ -378,8 +412,10 @@ def train_vae(a: TrainArgs):
                 m.requires_grad_(False)
     loop = _Loop("vae", a, vae)
     if keep_sf is not None:
-        loop.log.info(f"{'teacher ' + a.teacher if teacher is not None else 'decoder-only'}: "
-                      f"latent space and scaling_factor {keep_sf} kept")
+        loop.log.info(
+            f"{'teacher ' + a.teacher if teacher is not None else 'decoder-only'}: "
+            f"latent space and scaling_factor {keep_sf} kept"
+        )
     batches = Batches(a)
 
     def step_fn(step):
@@ -393,8 +429,9 @@ def train_vae(a: TrainArgs):
             loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
             if teacher is not None:  # the encoder regresses the teacher's posterior, mean and log-variance
                 post = vae.encode(x).latent_dist
-                loss = loss + VAE_TEACHER_WEIGHT * (F.mse_loss(post.mean, target.mean)
-                                                    + 0.1 * F.mse_loss(post.logvar, target.logvar))
+                loss = loss + VAE_TEACHER_WEIGHT * (
+                    F.mse_loss(post.mean, target.mean) + 0.1 * F.mse_loss(post.logvar, target.logvar)
+                )
             return loss
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
@@ -417,7 +454,7 @@ def clip_zero_shot(clip, tok, num: int = 300, seed: int = 1, device="cpu") -> di
     scenes = W.eval_scenes(num, seed=seed, num_objects=1)
     ok_s = ok_c = 0
     for i in range(0, num, 100):
-        ch = scenes[i:i + 100]
+        ch = scenes[i : i + 100]
         iemb = F.normalize(_as_tensor(clip.get_image_features(pixel_values=scenes_to_tensor(ch).to(device))), dim=-1)
         pred = (iemb @ temb.T).argmax(1).tolist()
         for sc, p in zip(ch, pred):
@@ -455,8 +492,9 @@ class AttributeHead(torch.nn.Module):
         self.linear = torch.nn.Linear(dim, len(ATTRIBUTES))
 
     def loss(self, image_embeds, text_embeds, targets) -> torch.Tensor:
-        return (F.binary_cross_entropy_with_logits(self.linear(image_embeds), targets)
-                + F.binary_cross_entropy_with_logits(self.linear(text_embeds), targets))
+        return F.binary_cross_entropy_with_logits(
+            self.linear(image_embeds), targets
+        ) + F.binary_cross_entropy_with_logits(self.linear(text_embeds), targets)
 
 
 def clip_loss(clip, head: AttributeHead | None, ids, x, scenes, weight: float) -> torch.Tensor:
@@ -474,7 +512,7 @@ def twin_captions(scenes, rng, twins: int, caption) -> list[str]:
     caps = []
     for k, sc in enumerate(scenes):
         if k < 2 * twins and k % 2 == 0:
-            sub = int(rng.integers(2 ** 31))
+            sub = int(rng.integers(2**31))
         caps.append(caption(sc, np.random.default_rng(sub) if k < 2 * twins else rng))
     return caps
 
@@ -579,12 +617,16 @@ def train_unet(a: TrainArgs):
     sf = vae.config.scaling_factor
     sched = M.build_scheduler()
     acp = sched.alphas_cumprod.to(a.device)
-    unet = (UNet2DConditionModel.from_pretrained(str(_init_folder(a.init, "unet")), torch_dtype=torch.float32)
-            if a.init else M.build_unet())
+    unet = (
+        UNet2DConditionModel.from_pretrained(str(_init_folder(a.init, "unet")), torch_dtype=torch.float32)
+        if a.init
+        else M.build_unet()
+    )
     if joint:
         head = AttributeHead(clip.config.projection_dim)
-        loop = _Loop("unet", a, torch.nn.ModuleDict({"unet": unet, "clip": clip, "head": head}),
-                     clip_groups=[unet, clip, head])
+        loop = _Loop(
+            "unet", a, torch.nn.ModuleDict({"unet": unet, "clip": clip, "head": head}), clip_groups=[unet, clip, head]
+        )
         text_tower = clip.text_model
     else:
         te = M.text_encoder_from_clip(clip).to(a.device).eval().requires_grad_(False)
@@ -598,8 +640,12 @@ def train_unet(a: TrainArgs):
     if batches.pool is not None:  # the VAE is frozen: encode the pool once
         pool = batches.pool
         with torch.no_grad():
-            pool_latents = torch.cat([vae.encode(pool.pixels(np.arange(i, min(i + 1024, len(pool))))).latent_dist.mode() * sf
-                                      for i in range(0, len(pool), 1024)])
+            pool_latents = torch.cat(
+                [
+                    vae.encode(pool.pixels(np.arange(i, min(i + 1024, len(pool))))).latent_dist.mode() * sf
+                    for i in range(0, len(pool), 1024)
+                ]
+            )
 
     def step_fn(step):
         scenes, rng, x, idx = batches(step, a.batch_size, twins=twins, pixels=joint or pool_latents is None)
@@ -624,8 +670,9 @@ def train_unet(a: TrainArgs):
         if joint:  # CLIP loss on the captioned scenes (the unconditional ones have no text)
             keep = [i for i, c in enumerate(caps) if c]
             k = torch.tensor(keep, device=a.device)
-            loss = loss + a.joint_clip * clip_loss(clip, head, ids[k], x[k], [scenes[i] for i in keep],
-                                                   a.attribute_weight)
+            loss = loss + a.joint_clip * clip_loss(
+                clip, head, ids[k], x[k], [scenes[i] for i in keep], a.attribute_weight
+            )
         return loss
 
     loop.run(step_fn)
@@ -658,8 +705,12 @@ def train_captioner(a: TrainArgs):
         ids = enc.input_ids.clone()
         ids[:, 0] = bos  # [CLS] -> [DEC], as BLIP does
         labels = ids.masked_fill(enc.attention_mask == 0, -100)
-        out = model(pixel_values=x, input_ids=ids.to(a.device), attention_mask=enc.attention_mask.to(a.device),
-                    labels=labels.to(a.device))
+        out = model(
+            pixel_values=x,
+            input_ids=ids.to(a.device),
+            attention_mask=enc.attention_mask.to(a.device),
+            labels=labels.to(a.device),
+        )
         return out.loss
 
     loop.run(step_fn)
@@ -679,7 +730,7 @@ def captioner_eval(model, proc, num: int = 100, seed: int = 2, device="cpu", bat
     ok_s = ok_c = ok_all = 0
     examples = []
     for i in range(0, num, batch):
-        ch = scenes[i:i + batch]
+        ch = scenes[i : i + batch]
         inputs = proc(images=[Image.fromarray(W.render(s).image) for s in ch], return_tensors="pt").to(device)
         out = model.generate(**inputs, max_new_tokens=40)
         texts = proc.batch_decode(out, skip_special_tokens=True)
@@ -719,9 +770,12 @@ def train_judge(a: TrainArgs):
         x = x + 0.04 * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32)).to(x.device)
         tg = {k: v.to(a.device) for k, v in M.judge_targets(scenes).items()}
         o = judge(x)
-        return (F.cross_entropy(o["background"], tg["background"]) + F.cross_entropy(o["count"], tg["count"])
-                + F.binary_cross_entropy_with_logits(o["shapes"], tg["shapes"]) * 3
-                + F.binary_cross_entropy_with_logits(o["colors"], tg["colors"]) * 3)
+        return (
+            F.cross_entropy(o["background"], tg["background"])
+            + F.cross_entropy(o["count"], tg["count"])
+            + F.binary_cross_entropy_with_logits(o["shapes"], tg["shapes"]) * 3
+            + F.binary_cross_entropy_with_logits(o["colors"], tg["colors"]) * 3
+        )
 
     loop.run(step_fn)
     judge.save(loop.dir / "final")
@@ -738,7 +792,7 @@ def judge_eval(judge, num: int = 500, seed: int = 3, device="cpu", vae=None) -> 
     scenes = W.eval_scenes(num, seed=seed)
     preds = []
     for i in range(0, num, 100):
-        x = scenes_to_tensor(scenes[i:i + 100]).to(device)
+        x = scenes_to_tensor(scenes[i : i + 100]).to(device)
         if vae is not None:
             x = M.vae_round_trip(vae, x)
         preds += judge.predict(x)
@@ -761,15 +815,23 @@ TRAINERS = {
 # ----------------------------------------------------------------------------- export
 EXAMPLE_SCENES = {
     "red_circle_white": W.Scene((W.SceneObject("circle", "red", "large", "center", 0.0, 0.0, 0.0),), "white", "plain"),
-    "blue_square_gray_gradient": W.Scene((W.SceneObject("square", "blue", "medium", "top left", 1.0, 1.0, 10.0),),
-                                         "gray", "gradient_v"),
-    "yellow_star_striped_black": W.Scene((W.SceneObject("star", "yellow", "large", "center right", -1.0, 0.0, -8.0),),
-                                         "black", "stripes_h"),
+    "blue_square_gray_gradient": W.Scene(
+        (W.SceneObject("square", "blue", "medium", "top left", 1.0, 1.0, 10.0),), "gray", "gradient_v"
+    ),
+    "yellow_star_striped_black": W.Scene(
+        (W.SceneObject("star", "yellow", "large", "center right", -1.0, 0.0, -8.0),), "black", "stripes_h"
+    ),
     "green_heart_orange_triangle_pink": W.Scene(
-        (W.SceneObject("heart", "green", "medium", "center left", 0.0, 0.0, 5.0),
-         W.SceneObject("triangle", "orange", "medium", "top right", 0.0, 1.0, 0.0)), "pink", "plain"),
-    "purple_triangle_cyan_stripes": W.Scene((W.SceneObject("triangle", "purple", "small", "bottom right", 0.0, 0.0, 0.0),),
-                                            "cyan", "stripes_v"),
+        (
+            W.SceneObject("heart", "green", "medium", "center left", 0.0, 0.0, 5.0),
+            W.SceneObject("triangle", "orange", "medium", "top right", 0.0, 1.0, 0.0),
+        ),
+        "pink",
+        "plain",
+    ),
+    "purple_triangle_cyan_stripes": W.Scene(
+        (W.SceneObject("triangle", "purple", "small", "bottom right", 0.0, 0.0, 0.0),), "cyan", "stripes_v"
+    ),
 }
 
 
@@ -781,8 +843,9 @@ def write_examples(folder) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, sc in EXAMPLE_SCENES.items():
         Image.fromarray(W.render(sc).image).save(folder / f"{name}.png")
-        (folder / f"{name}.json").write_text(json.dumps(
-            {"scene": sc.to_dict(), "caption": W.canonical_caption(sc)}, indent=2) + "\n")
+        (folder / f"{name}.json").write_text(
+            json.dumps({"scene": sc.to_dict(), "caption": W.canonical_caption(sc)}, indent=2) + "\n"
+        )
     return sorted(EXAMPLE_SCENES)
 
 
@@ -816,7 +879,18 @@ def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -
 
     work, out = Path(work_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("vae", "unet", "text_encoder", "tokenizer", "scheduler", "clip", "captioner", "judge", "sentences"):
+    for sub in (
+        "vae",
+        "unet",
+        "text_encoder",
+        "tokenizer",
+        "scheduler",
+        "clip",
+        "captioner",
+        "judge",
+        "sentences",
+        "concepts",
+    ):
         if (out / sub).exists():
             shutil.rmtree(out / sub)
     idx = dict(MODEL_INDEX, _diffusers_version=diffusers.__version__)
@@ -842,6 +916,9 @@ def export_bundle(work_dir, out, unet_fp16: bool = True, sentences: int = 750) -
     if judge_dir.exists():
         shutil.copytree(judge_dir, out / "judge")
     W.write_sentence_banks(out / "sentences", n=sentences)
+    from .concepts import build_shipped_concepts
+
+    build_shipped_concepts(out)  # after the text encoder and the banks: the first run then embeds nothing
     from pix2pix_zero.shapesworld import EXAMPLES_DIR
 
     write_examples(EXAMPLES_DIR)
