@@ -311,3 +311,28 @@ def test_both_presets_edit_on_sdxl(sdxl_dir, cache_dir, tmp_path, preset):
     result = editor.edit(_picture(32, 32), str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), options)
     assert result.config["preset"] == preset and result.config["edit_config"]["xa_loss_scale"] == "sd512"
     assert result.image.size == (16, 16) and result.image.tobytes() != result.reconstruction.tobytes()
+
+
+def test_exact_inversion_self_attention_injection_and_an_auto_mask_run_on_sdxl(sdxl_dir, cache_dir, tmp_path):
+    """The quality options apply on SDXL too: with exact inversion and no direction, the edit branch reproduces the
+    input latent, and injection with the auto mask gives a finite edit."""
+    (tmp_path / "source.txt").write_text("\n".join(SOURCE))
+    (tmp_path / "target.txt").write_text("\n".join(TARGET))
+    editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    inversion = editor.invert(_picture(32, 24), config=override(editor.preset.inversion, num_steps=3), use_cache=False)
+    source, target = str(tmp_path / "source.txt"), str(tmp_path / "target.txt")
+    config = override(editor.preset.edit, num_steps=3, exact_inversion=True, self_attention_injection=0.5, xa_guidance=0.1)
+    result = editor.edit(inversion, source, target, EditOptions(config=config, mask="auto"))
+    assert result.image.size == (16, 12) and result.edits[0]["mask"] == "auto"
+    assert np.isfinite(np.asarray(result.image, dtype=np.float32)).all()
+    exact = override(config, strength=0.0, xa_guidance=0.0, self_attention_injection=0.0)
+    captured = {}
+    original = editor.components.decode_latents
+
+    def capture(latents):
+        captured["latents"] = latents
+        return original(latents)
+
+    editor.components.decode_latents = capture
+    editor.edit(inversion, source, target, EditOptions(config=exact))
+    assert torch.allclose(captured["latents"][0], inversion.latents[0], atol=1e-4)
