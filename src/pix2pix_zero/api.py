@@ -13,8 +13,10 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +28,18 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from . import sentences as sentence_banks
-from .attention import GUIDED_LAYERS, AttentionRecorder, hooked_cross_attention
+from .attention import GUIDED_LAYERS, AttentionRecorder, SelfAttentionSharer, hooked_cross_attention, shared_self_attention
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
 from .components import Components, load_components, preset_for
 from .config import EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import ConceptCache, combine_directions, default_cache_dir, make_direction
+from .editing import AutoMask
 from .editing import edit as edit_latents
 from .files import atomic_write, safe_name
 from .guidance import Conditioning
 from .images import labelled_grid, load_image, pil_to_tensor, prepare_image, save_png, tensor_to_pil
-from .inversion import invert as invert_latents
+from .inversion import invert_trajectory
+from .masks import AUTO, MaskSource, PixelMask, composite, latent_to_pixels, mask_to_image, read_mask, soft_edge
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
 
@@ -62,11 +66,17 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
+    # (steps + 1, 1, 4, h, w): z*_0 (= latents) .. z*_T (= x_T), for exact inversion; float32, so (steps + 1)·4·h·w·4
+    # bytes: 3.3 MB for 50 steps at 512 px on SD 1.x (h = w = 64)
+    trajectory: Tensor | None = None
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
                 "seed": str(self.seed), "image_sha256": self.image_sha256}
-        tensors = {"x_T": self.x_T.contiguous().cpu(), "latents": self.latents.contiguous().cpu(), "image": pil_to_tensor(self.image)}
+        # clones: x_T and latents are views of the trajectory, and safetensors stores no shared memory
+        tensors = {"x_T": self.x_T.cpu().clone(), "latents": self.latents.cpu().clone(), "image": pil_to_tensor(self.image)}
+        if self.trajectory is not None:
+            tensors["trajectory"] = self.trajectory.cpu().clone()
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
 
     @classmethod
@@ -78,7 +88,7 @@ class Inversion:
         # files written before `reg_loss_scale` existed were regularized with the authors' mean losses
         config = InversionConfig(**{"reg_loss_scale": "mean", **json.loads(meta["config"])})
         return cls(tensors["x_T"], tensors["latents"], meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"])
+                   meta["model"], int(meta["seed"]), meta["image_sha256"], tensors.get("trajectory"))
 
 
 @dataclass
@@ -93,6 +103,7 @@ class EditResult:
     config: dict[str, Any]  # preset, inversion, edit and image configs, seed, model, versions
     timings: dict[str, float] = field(default_factory=dict)
     unsafe: list[bool] = field(default_factory=list)
+    masks: list[Image.Image] | None = None  # per image, white where the edit could act; None without a mask
 
     @property
     def image(self) -> Image.Image:
@@ -103,18 +114,68 @@ class EditResult:
 
     def grid(self) -> Image.Image:
         labels = ["input", "reconstruction"] + [f"{e['source']} -> {e['target']}" for e in self.edits]  # ASCII: PIL's built-in font
-        return labelled_grid([self.input, self.reconstruction, *self.images], labels)
+        tiles = [self.input, self.reconstruction, *self.images]
+        for name, mask in self._mask_files():
+            labels.append(name.removesuffix(".png").replace("-", ": ", 1))
+            tiles.append(mask.convert("RGB"))
+        return labelled_grid(tiles, labels)
+
+    def _mask_files(self) -> list[tuple[str, Image.Image]]:
+        """('mask.png', mask) when every edit had the same mask, else one 'mask-<target>.png' per edit."""
+        if not self.masks:
+            return []
+        if all(m.tobytes() == self.masks[0].tobytes() for m in self.masks):
+            return [("mask.png", self.masks[0])]
+        return [(f"mask-{safe_name(Path(e['target']).stem, 'edit')}.png", m) for e, m in zip(self.edits, self.masks)]
 
     def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
-        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs, each with metadata and a JSON sidecar."""
+        """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs (and <stem>.mask.png with a mask), each with
+        metadata and a JSON sidecar."""
         folder = Path(folder)
         base = {**self.config, "caption": self.caption, "timings_s": self.timings}
         written = [save_png(self.input, folder / f"{stem}.input.png", base, overwrite),
                    save_png(self.reconstruction, folder / f"{stem}.reconstruction.png", base, overwrite)]
         for i, image in enumerate(self.images):
             written.append(save_png(image, folder / f"{stem}.edit-{safe_name(Path(self.edits[i]['target']).stem, 'edit')}.png", self.metadata(i), overwrite))
+        for name, mask in self._mask_files():
+            written.append(save_png(mask, folder / f"{stem}.{name}", {**base, "edits": self.edits}, overwrite))
         written.append(save_png(self.grid(), folder / f"{stem}.grid.png", {**base, "edits": self.edits}, overwrite))
         return written
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How `Pix2PixZero.edit` runs, besides the image and the concepts; None means the preset's."""
+
+    config: EditConfig | None = None  # the edit (steps, guidance, exact inversion, self-attention injection, ...)
+    inversion: InversionConfig | None = None  # used when the image is not an `Inversion` yet
+    image: ImageConfig | None = None
+    caption: str | None = None  # instead of running the captioner
+    seed: int = 0
+    mask: MaskSource = None  # a mask file or image (white = may change), "auto", or None for the whole image
+    extra: Sequence[tuple[str, str, float]] = ()  # weighted directions (source, target, weight) added to every edit
+    direction: Tensor | None = None  # (K, T, D) in place of the sentence-bank directions (e.g. `word_swap_direction`)
+    use_cache: bool = True  # read and write the inversion cache
+
+
+_OPTION_KEYWORDS = {"caption": "caption", "config": "config", "inversion_config": "inversion", "image_config": "image",
+                    "seed": "seed", "extra": "extra", "use_cache": "use_cache", "direction": "direction", "mask": "mask"}
+
+
+def _options_from(options: EditOptions | str | None, keywords: dict[str, Any], base: EditConfig) -> EditOptions:
+    """`options` with the loose keywords of earlier versions on top (caption=, config=, seed=, xa_guidance=, ...),
+    which still work but warn."""
+    if isinstance(options, str):  # the caption, given positionally as before
+        keywords = {"caption": options, **keywords}
+        options = None
+    options = options or EditOptions()
+    if not keywords:
+        return options
+    warnings.warn(f"Pix2PixZero.edit({', '.join(f'{k}=' for k in keywords)}) is deprecated; pass "
+                  "options=EditOptions(...) (config=EditConfig(...) for the edit settings)", DeprecationWarning, stacklevel=3)
+    options = replace(options, **{_OPTION_KEYWORDS[k]: v for k, v in keywords.items() if k in _OPTION_KEYWORDS})
+    overrides = {k: v for k, v in keywords.items() if k not in _OPTION_KEYWORDS}  # EditConfig fields; typos fail there
+    return replace(options, config=override(options.config or base, **overrides)) if overrides else options
 
 
 def swap_word(caption: str, source: str, target: str) -> str:
@@ -236,61 +297,63 @@ class Pix2PixZero:
         key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
                                          str(self.components.dtype)]).encode()).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
-        if use_cache and cache_file.is_file():
-            cached = Inversion.load(cache_file)
-            return Inversion(cached.x_T.to(self.components.device), cached.latents.to(self.components.device), caption,
-                             prepared, cfg, self.components.model_id, seed, image_sha)
+        cached = Inversion.load(cache_file) if use_cache and cache_file.is_file() else None
+        if cached is not None and cached.trajectory is not None:  # files of earlier versions lack the trajectory
+            device = self.components.device
+            return Inversion(cached.x_T.to(device), cached.latents.to(device), caption, prepared, cfg, self.components.model_id,
+                             seed, image_sha, cached.trajectory.to(device))
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
         with self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step:
-            x_T = invert_latents(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(x_T, latents, caption, prepared, cfg, c.model_id, seed, image_sha)
+            trajectory = invert_trajectory(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
+        inversion = Inversion(trajectory[-1], latents, caption, prepared, cfg, c.model_id, seed, image_sha, trajectory)
         if use_cache:
             inversion.save(cache_file)
         return inversion
 
     def edit(self, image: str | os.PathLike[str] | Image.Image | Inversion, source: str, target: str | Sequence[str],
-             caption: str | None = None, config: EditConfig | None = None, inversion_config: InversionConfig | None = None,
-             image_config: ImageConfig | None = None, seed: int = 0, extra: Sequence[tuple[str, str, float]] = (),
-             use_cache: bool = True, direction: Tensor | None = None, **edit_overrides: Any) -> EditResult:
+             options: EditOptions | None = None, **deprecated: Any) -> EditResult:
         """Edit an image (or a ready `Inversion`) from `source` to each `target`; several targets share one inversion.
 
-        `extra` adds weighted directions (source, target, weight) to every edit; `direction` (K, T, D)
-        replaces the sentence-bank directions (e.g. `word_swap_direction`); `edit_overrides` set
-        EditConfig fields (xa_guidance=0.2, strength=1.5, ...) on top of the preset or `config`.
+        `options` (`EditOptions`) holds the configs, caption, seed, mask, extra directions and cache use. The loose
+        keywords of earlier versions (caption=, config=, seed=, xa_guidance=, ...) still work, with a DeprecationWarning.
         """
-        cfg = override(config or self.preset.edit, **edit_overrides)
+        opts = _options_from(options, deprecated, self.preset.edit)
+        cfg = opts.config or self.preset.edit
         targets = [target] if isinstance(target, str) else list(target)
         if not targets:
             raise ValueError("give at least one target")
         started = time.perf_counter()
-        inversion = image if isinstance(image, Inversion) else self.invert(image, caption, inversion_config, image_config, seed, use_cache)
+        inversion = image if isinstance(image, Inversion) else self.invert(image, opts.caption, opts.inversion, opts.image,
+                                                                              opts.seed, opts.use_cache)
         inverted_at = time.perf_counter()
-        if inversion.config.num_steps != cfg.num_steps:
-            raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
-                             "an edit must start at the noise level its inversion ended at, so use the same number")
-        if direction is None:
-            directions, edits = self._directions(source, targets, cfg.strength, extra)
-        else:
-            directions = cfg.strength * direction.to(self.components.device)
-            edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
+        _check_edit_fits(inversion, cfg)
+        # Edit directions Δc (sentence banks, or given), and the mask of where they may act
+        directions, edits = self._edit_directions(source, targets, cfg, opts)
+        mask = self._mask(opts.mask, inversion.image, cfg)
+        # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
         caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
         reference = Conditioning(cond=caption_emb)  # with the caption as negative, CFG is the identity here (algorithm.md §3)
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
-        edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg)
-        config_record = self._config_record(cfg, inversion, image_config, seed)
-        return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, config_record,
-                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at})
+        latent_mask = mask.on_latent(self.components.vae_scale_factor) if isinstance(mask, PixelMask) else mask
+        edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask)
+        record = self._config_record(cfg, inversion, opts.image, opts.seed)
+        for e in edits:
+            e["mask"] = "none" if mask is None else AUTO if isinstance(mask, AutoMask) else mask.origin
+        return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, record,
+                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at}, mask, cfg.mask_feather)
 
     def generate_and_edit(self, prompt: str, source: str, target: str | Sequence[str], seed: int = 0,
                           config: EditConfig | None = None, size: int | None = None, **edit_overrides: Any) -> EditResult:
         """The paper's synthetic mode: sample x_T ~ N(0, I) with `seed`, generate from `prompt` (CFG, empty negative
-        prompt) as the reference branch, and edit it in lockstep. The 'input' and 'reconstruction' are the generation."""
+        prompt) as the reference branch, and edit it in lockstep, with CFG against `negative_prompt` (the prompt itself
+        for 'caption', as for real images). The 'input' and 'reconstruction' are the generation; nothing is inverted,
+        so exact inversion does not apply (recorded as off)."""
         base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
-        cfg = override(base, **edit_overrides)
+        cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
         side = (size or c.native_size) // c.vae_scale_factor
@@ -299,8 +362,9 @@ class Pix2PixZero:
         started = time.perf_counter()
         directions, edits = self._directions(source, targets, cfg.strength, ())
         prompt_emb, empty_emb = c.encode_text([prompt]), c.encode_text([""])
+        negative = prompt_emb if cfg.negative_prompt == "caption" else empty_emb
         reference = Conditioning(cond=prompt_emb, uncond=empty_emb, scale=cfg.guidance_scale)
-        target_cond = Conditioning(cond=prompt_emb + directions, uncond=empty_emb, scale=cfg.guidance_scale)
+        target_cond = Conditioning(cond=prompt_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         edited, generated = self._run_edit(x_T, reference, target_cond, cfg)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
@@ -324,22 +388,49 @@ class Pix2PixZero:
                             "sentences": {"source": [source_origin, source_count], "target": [target_origin, target_count]}})
         return torch.cat(rows), records
 
-    def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig) -> tuple[Tensor, Tensor]:
+    def _edit_directions(self, source: str, targets: list[str], cfg: EditConfig,
+                         opts: EditOptions) -> tuple[Tensor, list[dict[str, Any]]]:
+        if opts.direction is None:
+            return self._directions(source, targets, cfg.strength, opts.extra)
+        edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
+        return cfg.strength * opts.direction.to(self.components.device), edits
+
+    def _mask(self, source: MaskSource, image: Image.Image, cfg: EditConfig) -> PixelMask | AutoMask | None:
+        """The user's mask on the prepared image (None when all white), or an automatic one."""
+        if isinstance(source, str) and source == AUTO:
+            factor = self.components.vae_scale_factor
+            return AutoMask((image.height // factor, image.width // factor), cfg.auto_mask_threshold)
+        return read_mask(source, image.size, (self.preset.image.max_input_pixels))
+
+    def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig,
+                  trajectory: Tensor | None = None, mask: Tensor | AutoMask | None = None) -> tuple[Tensor, Tensor]:
         c = self.components
         recorder = AttentionRecorder()
-        with hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]), self._bar(cfg.num_steps, "edit") as on_step:
-            return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step)
+        sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
+        with ExitStack() as hooks:
+            hooks.enter_context(hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]))
+            if sharer is not None:
+                hooks.enter_context(shared_self_attention(c.unet, sharer))
+            on_step = hooks.enter_context(self._bar(cfg.num_steps, "edit"))
+            return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer)
 
     def _result(self, edited: Tensor, reconstructed: Tensor, input_image: Image.Image, caption: str,
-                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float]) -> EditResult:
+                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float],
+                mask: PixelMask | AutoMask | None = None, feather: int = 0) -> EditResult:
         started = time.perf_counter()
         c = self.components
         pixels = c.decode_latents(torch.cat([edited, reconstructed]))
         unsafe = c.flag_unsafe(pixels)
         pixels[torch.tensor(unsafe, dtype=torch.bool)] = 0.0  # the optional safety checker blanks flagged images
         *images, reconstruction = tensor_to_pil(pixels)
+        masks = None
+        if mask is not None:  # outside the mask, the input's own pixels (the decoder spreads a latent edit)
+            where = mask.pixels if isinstance(mask, PixelMask) else latent_to_pixels(mask.mask(), c.vae_scale_factor)
+            where = where.expand(len(images), -1, -1, -1)[:, 0].cpu()
+            images = [composite(im, input_image, soft_edge(w[None, None], feather)[0, 0]) for im, w in zip(images, where)]
+            masks = [mask_to_image(w) for w in where]
         timings = {**timings, "decode": time.perf_counter() - started}
-        return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe)
+        return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe, masks)
 
     def _config_record(self, cfg: EditConfig, inversion: Inversion | None, image_config: ImageConfig | None, seed: int) -> dict[str, Any]:
         return {"model": self.components.model_id, "model_fingerprint": self.components.fingerprint(), "preset": self.preset.name,
@@ -349,6 +440,19 @@ class Pix2PixZero:
 
     def _bar(self, total: int, desc: str) -> _ProgressBar:
         return _ProgressBar(total, desc, enabled=self.progress)
+
+
+def _check_edit_fits(inversion: Inversion, cfg: EditConfig) -> None:
+    """An edit starts at the noise level its inversion ended at; exact inversion retraces the inversion's own steps."""
+    if inversion.config.num_steps != cfg.num_steps:
+        raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
+                         "an edit must start at the noise level its inversion ended at, so use the same number")
+    if cfg.exact_inversion and inversion.config.grid != "mirror":
+        raise ValueError("exact inversion retraces the sampling steps, which only the 'mirror' inversion grid inverts; "
+                         "invert with --inversion-grid mirror or turn exact inversion off")
+    if cfg.exact_inversion and inversion.trajectory is None:
+        raise ValueError("this inversion has no stored trajectory (a file of an earlier version); invert the image again "
+                         "to use exact inversion")
 
 
 class _ProgressBar:

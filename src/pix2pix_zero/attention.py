@@ -180,3 +180,97 @@ def hooked_cross_attention(unet: Any, recorder: AttentionRecorder, select: Calla
     finally:
         unet.set_attn_processor(dict(previous))  # a fresh dict: set_attn_processor pops from what it is given
         recorder.expected_layers = set()
+
+
+def is_decoder_self_attention_key(key: str) -> bool:
+    """Self-attention (attn1) of the UNet's decoder half, where Plug-and-Play and MasaCtrl take the reference's."""
+    return key.endswith("attn1.processor") and key.startswith("up_blocks.")
+
+
+class SelfAttentionSharer:
+    """Hands the reference branch's self-attention maps to the edit branch (Plug-and-Play, Tumanyan et al. 2023).
+
+    The maps are carried as the reference's queries and keys: softmax(Q_ref K_refᵀ/√d) applied to the edit's own
+    values is the reference's map on the edit's content, at O(pixels · channels) memory instead of O(pixels²) and
+    with the fused attention kernel. Within `sharing(capture_last=n)` the last n batch rows' queries and keys are
+    kept for the next call; within `sharing(inject=rows)` the first len(rows) batch rows use the kept ones
+    (row i takes kept row rows[i]). Both may act in one call: the kept ones change when the call ends.
+    """
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[Tensor, Tensor]] = {}
+        self.captured: dict[str, tuple[Tensor, Tensor]] = {}
+        self.capture_last: int | None = None
+        self.inject: Tensor | None = None
+
+    @contextmanager
+    def sharing(self, capture_last: int | None = None, inject: Tensor | None = None) -> Iterator[None]:
+        if inject is not None and not self.kept:
+            raise RuntimeError("no reference self-attention was captured before the edit asked for it")
+        self.capture_last, self.inject, self.captured = capture_last, inject, {}
+        try:
+            yield
+        finally:
+            self.capture_last, self.inject = None, None
+        if capture_last is not None:
+            self.kept, self.captured = self.captured, {}
+
+
+class SharedSelfAttentionProcessor:
+    """A diffusers attention processor for self-attention layers: defers to `fallback` unless the sharer is active."""
+
+    def __init__(self, key: str, sharer: SelfAttentionSharer, fallback: Callable[..., Tensor]) -> None:
+        self.key, self.sharer, self.fallback = key, sharer, fallback
+
+    def __call__(self, attn: Any, hidden_states: Tensor, encoder_hidden_states: Tensor | None = None,
+                 attention_mask: Tensor | None = None, temb: Tensor | None = None, *args: Any, **kwargs: Any) -> Tensor:
+        sharer = self.sharer
+        if (sharer.capture_last is None and sharer.inject is None) or encoder_hidden_states is not None:
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+        batch, seq_len, _ = hidden_states.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch).view(batch, attn.heads, -1, seq_len)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
+        if sharer.capture_last is not None:
+            sharer.captured[self.key] = (query[-sharer.capture_last:].detach(), key[-sharer.capture_last:].detach())
+        if sharer.inject is not None:
+            kept_query, kept_key = sharer.kept[self.key]
+            rows = sharer.inject.to(query.device)
+            query = torch.cat([kept_query[rows].to(query.dtype), query[len(rows):]])
+            key = torch.cat([kept_key[rows].to(key.dtype), key[len(rows):]])
+        query, key, value = (z.view(batch, -1, attn.heads, z.shape[-1] // attn.heads).transpose(1, 2) for z in (query, key, value))
+        out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=attn.scale)
+        out = out.transpose(1, 2).reshape(batch, -1, attn.heads * value.shape[-1])
+        out = attn.to_out[1](attn.to_out[0](out))
+        if input_ndim == 4:
+            out = out.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+
+@contextmanager
+def shared_self_attention(unet: Any, sharer: SelfAttentionSharer,
+                          select: Callable[[str], bool] = is_decoder_self_attention_key) -> Iterator[SelfAttentionSharer]:
+    """Install sharing processors on the selected self-attention layers for the duration of the block, then restore
+    the previous processors (exceptions included)."""
+    previous = dict(unet.attn_processors)
+    chosen = [key for key in previous if select(key)]
+    if not chosen:
+        raise RuntimeError("the UNet has no self-attention layers matching the selection (keys ending 'attn1.processor')")
+    unet.set_attn_processor(
+        {key: SharedSelfAttentionProcessor(key, sharer, proc) if key in chosen else proc for key, proc in previous.items()}
+    )
+    try:
+        yield sharer
+    finally:
+        unet.set_attn_processor(dict(previous))

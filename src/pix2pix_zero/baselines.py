@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .api import EditResult, Inversion, Pix2PixZero, swap_word
+from .api import EditOptions, EditResult, Inversion, Pix2PixZero, swap_word
 from .attention import AttentionRecorder, hooked_cross_attention, is_transformer_attention_key
 from .config import EditConfig, InversionConfig
 from .editing import prompt_to_prompt, sample, sdedit
@@ -34,11 +34,14 @@ def plain_inversion_config(num_steps: int = 50) -> InversionConfig:
 
 
 def ddim_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
-                   guidance_scale: float = 5.0, seed: int = 0) -> EditResult:
-    """DDIM inversion + word swap: no regularization, no guidance, the empty prompt as CFG negative."""
+                   guidance_scale: float = 5.0, seed: int = 0, exact_inversion: bool = False) -> EditResult:
+    """DDIM inversion + word swap: no regularization, no guidance, the empty prompt as CFG negative; with
+    `exact_inversion`, Direct Inversion's correction (as PIE-Bench runs it)."""
     inversion = image if isinstance(image, Inversion) else editor.invert(image, caption, plain_inversion_config(num_steps), seed=seed)
-    config = EditConfig(num_steps=num_steps, guidance_scale=guidance_scale, xa_guidance=0.0, negative_prompt="empty")
-    return editor.edit(inversion, source, target, config=config, direction=editor.word_swap_direction(inversion.caption, source, target))
+    config = EditConfig(num_steps=num_steps, guidance_scale=guidance_scale, xa_guidance=0.0, negative_prompt="empty",
+                        exact_inversion=exact_inversion)
+    direction = editor.word_swap_direction(inversion.caption, source, target)
+    return editor.edit(inversion, source, target, EditOptions(config=config, direction=direction))
 
 
 def sdedit_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
@@ -56,8 +59,9 @@ def sdedit_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, 
 
 def prompt_to_prompt_word_swap(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str, num_steps: int = 50,
                                guidance_scale: float = 7.5, cross_replace: float = 0.8, self_replace: float = 0.4,
-                               seed: int = 0) -> EditResult:
-    """Prompt-to-prompt word swap on a plain DDIM inversion (settings from the prompt-to-prompt notebooks)."""
+                               seed: int = 0, exact_inversion: bool = False) -> EditResult:
+    """Prompt-to-prompt word swap on a plain DDIM inversion (settings from the prompt-to-prompt notebooks); with
+    `exact_inversion`, Direct Inversion's correction on both branches (PIE-Bench's "Direct Inversion + P2P")."""
     c = editor.components
     started = time.perf_counter()
     inversion = image if isinstance(image, Inversion) else editor.invert(image, caption, plain_inversion_config(num_steps), seed=seed)
@@ -67,10 +71,18 @@ def prompt_to_prompt_word_swap(editor: Pix2PixZero, image: Any, source: str, tar
     recorder = AttentionRecorder()
     with hooked_cross_attention(c.unet, recorder, select=is_transformer_attention_key):
         edited, reconstructed = prompt_to_prompt(c.eps_model, recorder, c.schedule, inversion.x_T, reference, target_cond, num_steps,
-                                                 cross_replace, self_replace)
+                                                 cross_replace, self_replace,
+                                                 trajectory=_trajectory_for(inversion, num_steps) if exact_inversion else None)
     config = {"method": "prompt-to-prompt", "guidance_scale": guidance_scale, "cross_replace": cross_replace,
-              "self_replace": self_replace, "num_steps": num_steps, "seed": seed}
+              "self_replace": self_replace, "num_steps": num_steps, "seed": seed, "exact_inversion": exact_inversion}
     return _result(editor, edited, reconstructed, inversion.image, inversion.caption, source, target, config, started, decode_reference=True)
+
+
+def _trajectory_for(inversion: Inversion, num_steps: int) -> torch.Tensor:
+    if inversion.trajectory is None or inversion.config.grid != "mirror" or inversion.config.num_steps != num_steps:
+        raise ValueError(f"exact inversion needs a 'mirror'-grid inversion of {num_steps} steps with its trajectory; "
+                         "invert the image again")
+    return inversion.trajectory
 
 
 def no_edit(editor: Pix2PixZero, image: Any, source: str, target: str, caption: str) -> EditResult:

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .api import Pix2PixZero
+from .api import EditOptions, Pix2PixZero
 from .config import EditConfig, ImageConfig, InversionConfig
 from .files import safe_name
 from .images import save_png
@@ -36,6 +36,7 @@ class BatchItem:
     source: str
     targets: tuple[str, ...]
     caption: str | None = None
+    mask: str | None = None  # a mask file (white = may change) or "auto"
 
 
 @dataclass
@@ -48,11 +49,12 @@ class BatchSummary:
 
 
 def read_items(source_input: str | os.PathLike[str], source: str | None = None, targets: Sequence[str] = (),
-               recursive: bool = True) -> list[BatchItem]:
+               recursive: bool = True, mask: str | None = None) -> list[BatchItem]:
     """Items from a folder of images (same source/targets for all) or a CSV/JSONL manifest.
 
     Manifest columns: `image` (path, relative to the manifest's folder), and optionally `source`,
-    `target` (several separated by '|'), `caption` and `id`; missing ones fall back to the flags.
+    `target` (several separated by '|'), `caption`, `mask` (a mask file relative to the manifest's folder, or
+    "auto") and `id`; missing ones fall back to the flags.
     """
     path = Path(source_input)
     if path.is_dir():
@@ -81,7 +83,10 @@ def read_items(source_input: str | os.PathLike[str], source: str | None = None, 
         if item_id in seen:
             raise ValueError(f"{path}: two rows share the output name {item_id!r}; give them distinct 'id' values")
         seen.add(item_id)
-        items.append(BatchItem(item_id, str(image), row_source, row_targets, row.get("caption") or None))
+        row_mask = str(row.get("mask") or "").strip() or None
+        if row_mask is not None and row_mask != "auto" and not Path(row_mask).is_absolute():
+            row_mask = str(base / row_mask)
+        items.append(BatchItem(item_id, str(image), row_source, row_targets, row.get("caption") or None, row_mask or mask))
     return items
 
 
@@ -142,10 +147,12 @@ def process_item(editor: Pix2PixZero, item: BatchItem, output: Path, export_pair
                  image_config: ImageConfig | None = None, seed: int = 0) -> dict[str, Any]:
     """Edit one item and write its outputs; returns its results record (status 'ok' or 'error')."""
     started = time.perf_counter()
-    record: dict[str, Any] = {"id": item.id, "image": item.image, "source": item.source, "targets": list(item.targets)}
+    record: dict[str, Any] = {"id": item.id, "image": item.image, "source": item.source, "targets": list(item.targets),
+                              **({"mask": item.mask} if item.mask else {})}
     try:
-        result = editor.edit(item.image, item.source, list(item.targets), caption=item.caption, config=config,
-                             inversion_config=inversion_config, image_config=image_config, seed=seed)
+        options = EditOptions(config=config, inversion=inversion_config, image=image_config, caption=item.caption, seed=seed,
+                              mask=item.mask)
+        result = editor.edit(item.image, item.source, list(item.targets), options)
         # An unrecorded item may have left complete files from an interrupted attempt: replacing them is redoing unfinished work.
         written = result.save(output / "images", stem=item.id, overwrite=True)
         if export_pairs is not None:

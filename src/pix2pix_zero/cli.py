@@ -179,6 +179,10 @@ def main() -> None:
 @click.option("--caption", default=None, help="Use this caption instead of running the captioner.")
 @click.option("--add", "extra", multiple=True, metavar="SOURCE:TARGET:WEIGHT", help="Add another weighted direction to every edit, e.g. --add 'cat:cat wearing a hat:0.5'; repeatable.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (regularizer rolls, VAE sampling).")
+@click.option("--mask", default=None, metavar="FILE|auto",
+              help="Where the edit may act: a mask image (white = may change; any size, resized to the image) or 'auto' "
+                   "(found from where the edit changes the cross-attention maps). Outside it the input's pixels are kept; "
+                   "written as <stem>.mask.png and shown in the grid [default: the whole image].")
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (default: refuse).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the inversion cache.")
@@ -188,13 +192,13 @@ def main() -> None:
 @_model_options
 @_user_errors
 def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
-         output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
+         mask: str | None, output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
 
     Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
     metadata embedded and in JSON sidecars.
     """
-    from .api import Inversion
+    from .api import EditOptions, Inversion
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
@@ -207,8 +211,9 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     editor = opts.editor()
     for path, stem in zip(images, stems):
         source_image = Inversion.load(path) if path.suffix == ".safetensors" else path
-        result = editor.edit(source_image, source, list(targets), caption=caption, config=edit_cfg, inversion_config=inversion_cfg,
-                             image_config=image_cfg, seed=seed, extra=extra_directions, use_cache=not no_cache)
+        options = EditOptions(config=edit_cfg, inversion=inversion_cfg, image=image_cfg, caption=caption, seed=seed,
+                              mask=mask, extra=extra_directions, use_cache=not no_cache)
+        result = editor.edit(source_image, source, list(targets), options)
         written = result.save(output, stem=stem, overwrite=overwrite)
         click.echo(f"{path}: caption '{result.caption}'")
         for file in written:
@@ -279,6 +284,7 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 @click.option("--retry-failed", is_flag=True, help="On resume, retry images recorded as failed.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search INPUT folders recursively.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
+@click.option("--mask", default=None, metavar="FILE|auto", help="Mask for every image without its own 'mask' column (see `edit --help`).")
 @click.option("--ray", "use_ray", is_flag=True, help="Run as a Ray Data job: one model replica per GPU (--gpus) or per CPU worker.")
 @click.option("--ray-address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001) [default: start a local cluster].")
 @click.option("--replicas", type=int, default=None, help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].")
@@ -290,9 +296,9 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 @_model_options
 @_user_errors
 def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
-          retry_failed: bool, recursive: bool, seed: int, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
+          retry_failed: bool, recursive: bool, seed: int, mask: str | None, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
           cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
-    """Edit a folder of images (jpg/png/webp) or a CSV/JSONL manifest (columns image, source, target, caption, id).
+    """Edit a folder of images (jpg/png/webp) or a CSV/JSONL manifest (columns image, source, target, caption, mask, id).
 
     Resumable: results.jsonl records each finished image; rerunning skips them. A bad image is
     recorded as failed and skipped.
@@ -300,7 +306,7 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
     from .batch import RESULTS_FILE, read_items, run_batch
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
-    items = read_items(input_path, source, targets, recursive)
+    items = read_items(input_path, source, targets, recursive, mask)
     edit_kwargs = dict(config=edit_cfg, inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
     if use_ray:
         from .ray_batch import run_batch_on_ray

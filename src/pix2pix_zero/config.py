@@ -116,9 +116,36 @@ class EditConfig:
         "of its own, as the authors.",
     )
 
+    exact_inversion: bool = _opt(
+        False,
+        "Direct Inversion (Ju et al., ICLR 2024): after every step the reference branch is put back on the stored "
+        "inversion trajectory and the edit branch gets the same correction, so a zero edit returns the input's VAE "
+        "round trip exactly. Needs the 'mirror' inversion grid; no extra UNet calls.",
+    )
+    self_attention_injection: float = _opt(
+        0.0,
+        "Fraction of the first steps in which the edit branch's self-attention maps are the reference branch's (its "
+        "queries and keys, with the edit's own values; Plug-and-Play, Tumanyan et al. 2023), so the layout of the "
+        "input is kept while the content changes. 0 = off.",
+    )
+    auto_mask_threshold: float = _opt(
+        0.3,
+        "With --mask auto: the fraction of the strongest response above which a latent cell may change; the response "
+        "is how much the edit changes the cross-attention maps against the reference branch's, summed over tokens and "
+        "averaged over layers and steps (lower = a larger mask).",
+    )
+    mask_feather: int = _opt(
+        2,
+        "With a mask: width in pixels of the soft edge where the decoded edit is blended into the input; farther "
+        "outside the mask the pixels are the input's exactly.",
+    )
+
     def __post_init__(self) -> None:
         _check_positive(self, "num_steps")
-        _check_non_negative(self, "xa_guidance", "guidance_scale")
+        _check_non_negative(self, "xa_guidance", "guidance_scale", "mask_feather")
+        for name in ("self_attention_injection", "auto_mask_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from .api import EditResult, Pix2PixZero
+from .api import EditOptions, EditResult, Pix2PixZero
 from .config import override
 from .images import load_image
 
@@ -65,7 +65,8 @@ def run_demo(image: str | Path | None = None, example: str | None = None, target
     if source is None:
         raise ValueError(f"the caption '{inversion.caption}' names no ShapesWorld shape; give --source")
     targets = targets or tuple(s for s in shapesworld.SHAPES if s != source)[:3]
-    result = editor.edit(inversion, source=source, target=list(targets), num_steps=num_steps)
+    options = EditOptions(config=override(editor.preset.edit, num_steps=num_steps))
+    result = editor.edit(inversion, source=source, target=list(targets), options=options)
     result.timings["invert"] = invert_seconds  # inverted above, once, before the edit (which then reports 0)
     folder = next_run_folder(Path(output))
     written = result.save(folder, stem=name)

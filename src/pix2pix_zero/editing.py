@@ -9,7 +9,8 @@ the UNet call of the edit's CFG pair (`EditConfig.fuse_reference`).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -41,56 +42,158 @@ def edit(
     target: Conditioning,
     cfg: EditConfig,
     on_step: StepCallback | None = None,
+    trajectory: Tensor | None = None,
+    mask: Tensor | AutoMask | None = None,
+    structure: StructureSharer | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Denoise x_T (1, 4, h, w) once with the reference conditioning and K times with the edit conditioning.
 
-    `target.cond` is (K, T, D): K edits of one image share one reference branch. Returns
-    (edited latents (K, 4, h, w), reconstruction latents (1, 4, h, w)).
+    `target.cond` is (K, T, D): K edits of one image share one reference branch. `trajectory` (steps + 1, 1, 4, h, w)
+    is the inversion's z*_0..z*_T, needed by `cfg.exact_inversion`. `mask` (1 or K, 1, h, w), 1 where the edit may
+    act, or an `AutoMask` that finds it from the attention maps as the steps go. `structure` hands the reference's
+    self-attention to the edit branch (`cfg.self_attention_injection`). Returns (edited latents (K, 4, h, w),
+    reconstruction latents (1, 4, h, w)).
     """
     guidance_step = xa_guidance_step_official if cfg.guidance_mode == "official" else xa_guidance_step
     steps = sampling_steps(cfg.num_steps, schedule)
+    on_trajectory = _trajectory_points(trajectory, len(steps)) if cfg.exact_inversion else None
+    shared = [structure is not None and i < cfg.self_attention_injection * len(steps) for i in range(len(steps))]
+    auto = mask if isinstance(mask, AutoMask) else None
     x_ref = x_T.float()
     x = x_ref.expand(target.cond.shape[0], -1, -1, -1)
-    guided = cfg.xa_guidance > 0
-    ref_rows = reference.cond.shape[0] * (2 if reference.uses_cfg else 1)
+    calls = _Calls(model, recorder, structure, reference, target, record_ref=cfg.xa_guidance > 0 or auto is not None,
+                   record_edit=auto is not None)
     eps_ref, ref_maps = None, {}
     for i, step in enumerate(steps):
         t = step.t_model
         # 1. Reference branch: denoise with the caption and record this step's cross-attention maps M_ref
         #    (unless the previous step's shared call already did)
         if eps_ref is None:
-            with recorder.recording() if guided else nullcontext():
-                eps_ref = predict_eps(model, x_ref, t, reference)
-            ref_maps = recorder.take() if guided else {}
+            eps_ref, ref_maps = calls.reference(Branch(x_ref, t, reference), share=shared[i])
         # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa;
         #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
         step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
-        # 4a. The reference takes its DDIM step now: it needs nothing from the edit
+        # 4a. The reference takes its DDIM step now: it needs nothing from the edit. Exact inversion (Direct
+        #     Inversion) puts it back on the inversion's trajectory; the edit gets the same correction in 4b
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
-        x_ref = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to)
-        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt; the
-        #    reference's next ε and maps (step 1 of the next iteration) ride along in the same UNet call
-        edit_branch = Branch(x_prompt, t, target, x_uncond=x_carried)
-        if cfg.fuse_reference and i + 1 < len(steps):
-            eps, eps_ref, ref_maps = _edit_and_next_reference(model, recorder, edit_branch,
-                                                              Branch(x_ref, steps[i + 1].t_model, reference), ref_rows, guided)
-        else:
-            eps, eps_ref = predict_eps_together(model, [edit_branch])[0], None
-        # 4b. The edit takes the same DDIM step
-        x = ddim_step(x_carried, eps.float(), ab_from, ab_to)
+        x_ref_stepped = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to)
+        x_ref = x_ref_stepped if on_trajectory is None else on_trajectory[i]
+        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt, with the
+        #    reference's self-attention maps in the first steps; the reference's next ε and maps (step 1 of the next
+        #    iteration) ride along in the same UNet call
+        fused = cfg.fuse_reference and i + 1 < len(steps)
+        next_reference = Branch(x_ref, steps[i + 1].t_model, reference) if fused else None
+        eps, edit_maps, eps_ref, next_maps = calls.edit(Branch(x_prompt, t, target, x_uncond=x_carried), next_reference,
+                                                        share=shared[i], share_next=fused and shared[i + 1])
+        if auto is not None:
+            auto.add(edit_maps, ref_maps, i, len(steps))
+        ref_maps = next_maps
+        # 4b. The edit takes the same DDIM step (and correction); outside the mask it follows the reference
+        x = ddim_step(x_carried, eps.float(), ab_from, ab_to) + (x_ref - x_ref_stepped)
+        where = auto.current() if auto is not None else mask
+        if where is not None:
+            x = torch.where(where.bool(), x, x_ref)
         if on_step is not None:
             on_step(i, len(steps))
     return x, x_ref
 
 
-def _edit_and_next_reference(model: EpsModel, recorder: MapRecorder, edit_branch: Branch, next_reference: Branch,
-                             ref_rows: int, guided: bool) -> tuple[Tensor, Tensor, AttentionMaps]:
-    """One UNet call for the edit's CFG pair at step t and the reference at the next step; the reference rows come
-    last, so the recorder keeps only their maps. Returns (edit ε, next reference ε, next M_ref)."""
-    with recorder.recording(last_rows=ref_rows) if guided else nullcontext():
-        eps, eps_ref = predict_eps_together(model, [edit_branch, next_reference])
-    return eps, eps_ref, recorder.take() if guided else {}
+def _trajectory_points(trajectory: Tensor | None, num_steps: int) -> list[Tensor]:
+    """The inversion latent each sampling step must land on: z*_{T-1}, ..., z*_0."""
+    if trajectory is None or trajectory.shape[0] != num_steps + 1:
+        found = "none" if trajectory is None else f"{trajectory.shape[0] - 1} steps"
+        raise ValueError(f"exact inversion needs the inversion's trajectory of {num_steps} steps (found {found}); "
+                         "invert again with this version and the same number of steps")
+    return [trajectory[num_steps - 1 - i].float() for i in range(num_steps)]
+
+
+class StructureSharer(Protocol):
+    """Self-attention sharing between branches of one UNet call (attention.py implements it)."""
+
+    def sharing(self, capture_last: int | None = None, inject: Tensor | None = None) -> AbstractContextManager[None]: ...
+
+
+class _Calls:
+    """The UNet calls of one edit: which rows record maps, which capture or take the reference's self-attention."""
+
+    def __init__(self, model: EpsModel, recorder: MapRecorder, structure: StructureSharer | None, reference: Conditioning,
+                 target: Conditioning, record_ref: bool, record_edit: bool) -> None:
+        self.model, self.recorder, self.structure = model, recorder, structure
+        self.record_ref, self.record_edit = record_ref, record_edit
+        self.ref_rows = reference.cond.shape[0] * (2 if reference.uses_cfg else 1)
+        k = target.cond.shape[0]
+        self.edit_rows = k * (2 if target.uses_cfg else 1)
+        # each edit row takes the reference row of its own CFG half ([negative, prompt]; a single row serves both)
+        halves = [0, self.ref_rows - 1] if target.uses_cfg else [self.ref_rows - 1]
+        self.source_rows = torch.tensor([h for h in halves for _ in range(k)])
+
+    def _share(self, capture: bool, inject: bool) -> AbstractContextManager[None]:
+        if self.structure is None or not (capture or inject):
+            return nullcontext()
+        return self.structure.sharing(self.ref_rows if capture else None, self.source_rows if inject else None)
+
+    def reference(self, branch: Branch, share: bool) -> tuple[Tensor, AttentionMaps]:
+        with self.recorder.recording() if self.record_ref else nullcontext(), self._share(capture=share, inject=False):
+            eps = predict_eps_together(self.model, [branch])[0]
+        return eps, self.recorder.take() if self.record_ref else {}
+
+    def edit(self, branch: Branch, next_reference: Branch | None, share: bool,
+             share_next: bool) -> tuple[Tensor, AttentionMaps, Tensor | None, AttentionMaps]:
+        """(edit ε, edit prompt-half maps, next reference ε, next M_ref); the reference rows come last in the batch."""
+        record_ref = self.record_ref and next_reference is not None
+        record = self.record_edit or record_ref
+        last_rows = None if self.record_edit else self.ref_rows  # rows that are not recorded keep the fused kernel
+        with self.recorder.recording(last_rows=last_rows) if record else nullcontext(), self._share(share_next, share):
+            eps = predict_eps_together(self.model, [branch] + ([next_reference] if next_reference is not None else []))
+        maps = self.recorder.take() if record else {}
+        k = branch.x.shape[0]
+        edit_maps = {n: m[self.edit_rows - k:self.edit_rows] for n, m in maps.items()} if self.record_edit else {}
+        next_maps = {n: m[-self.ref_rows:] for n, m in maps.items()} if record_ref else {}
+        return eps[0], edit_maps, eps[1] if next_reference is not None else None, next_maps
+
+
+class AutoMask:
+    """Where the edit acts, found from the cross-attention maps (prompt-to-prompt's local blend; DiffEdit and LEDITS++
+    find theirs from the noise estimates): per pixel, how far the edit branch's maps are from the reference branch's,
+    summed over tokens, averaged over heads, layers and the steps so far, relative to its maximum, thresholded and
+    widened by one latent cell. Direction edits change every token's embedding, so the response needs no source word
+    in the caption. Applied from `start` of the steps on, as prompt-to-prompt's local blend."""
+
+    def __init__(self, size: tuple[int, int], threshold: float, start: float = 0.2) -> None:
+        self.size, self.threshold, self.start = size, threshold, start
+        self.response: Tensor | None = None  # (K, 1, h, w), summed over steps
+        self.active = False
+
+    def add(self, edit_maps: AttentionMaps, ref_maps: AttentionMaps, step: int, num_steps: int) -> None:
+        per_layer = [_on_latent_grid((edit_maps[k] - ref_maps[k][-1:]).abs().sum(-1).mean(1), self.size) for k in edit_maps]
+        if not per_layer:
+            raise RuntimeError("the automatic mask needs cross-attention maps; none were recorded")
+        response = torch.stack(per_layer).mean(0)
+        self.response = response if self.response is None else self.response + response
+        self.active = step + 1 >= self.start * num_steps
+
+    def current(self) -> Tensor | None:
+        return self.mask() if self.active else None
+
+    def mask(self) -> Tensor:
+        """(K, 1, h, w) of 0/1: 1 where the edit may act."""
+        if self.response is None:
+            raise RuntimeError("the automatic mask has seen no step yet")
+        peak = self.response.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+        hard = (self.response >= self.threshold * peak).float()
+        return torch.nn.functional.max_pool2d(hard, 3, stride=1, padding=1)
+
+
+def _on_latent_grid(per_pixel: Tensor, size: tuple[int, int]) -> Tensor:
+    """(K, HW) at a layer's resolution -> (K, 1, h, w) at the latent's (the UNet halves sides, rounding up)."""
+    h, w = size
+    for factor in (1, 2, 4, 8, 16, 32, 64):
+        side_h, side_w = -(-h // factor), -(-w // factor)
+        if side_h * side_w == per_pixel.shape[-1]:
+            grid = per_pixel.reshape(-1, 1, side_h, side_w).float()
+            return torch.nn.functional.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+    raise RuntimeError(f"a map of {per_pixel.shape[-1]} pixels does not fit a {h}x{w} latent")
 
 
 # -- baselines the paper compares against (Table 1), on the same components -----------------------
@@ -128,13 +231,15 @@ def _denoise(model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], 
 @torch.no_grad()
 def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule, x_T: Tensor, reference: Conditioning,
                      target: Conditioning, num_steps: int, cross_replace: float = 0.8, self_replace: float = 0.4,
-                     on_step: StepCallback | None = None) -> tuple[Tensor, Tensor]:
+                     on_step: StepCallback | None = None, trajectory: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Prompt-to-prompt word swap (Hertz et al. 2022): during the first `cross_replace` (`self_replace`) of the steps,
     the edit branch's cross- (self-) attention maps are replaced by the reference branch's, on the prompt half.
+    With the inversion's `trajectory`, exact inversion (Direct Inversion) as in `edit`.
 
     `recorder` must hook self- and cross-attention and support `injecting(maps)` (attention.py).
     """
     steps = sampling_steps(num_steps, schedule)
+    on_trajectory = _trajectory_points(trajectory, len(steps)) if trajectory is not None else None
     x_ref, x = x_T.float(), x_T.float().expand(target.cond.shape[0], -1, -1, -1)
     for i, step in enumerate(steps):
         with recorder.recording():
@@ -147,6 +252,8 @@ def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule,
             eps = predict_eps(model, x, step.t_model, target)
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
         x_ref, x = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to), ddim_step(x, eps.float(), ab_from, ab_to)
+        if on_trajectory is not None:  # Direct Inversion: the reference back on the trajectory, the edit corrected alike
+            x_ref, x = on_trajectory[i], x + (on_trajectory[i] - x_ref)
         if on_step is not None:
             on_step(i, len(steps))
     return x, x_ref

@@ -30,8 +30,26 @@ def invert(
     No classifier-free guidance: both of the authors' callers invert with guidance_scale=1, i.e.
     the caption embedding alone (algorithm.md §2). Returns x_T with the shape of `latents`.
     """
+    return invert_trajectory(model, schedule, latents, caption_emb, cfg, generator, on_step)[-1]
+
+
+@torch.no_grad()
+def invert_trajectory(
+    model: EpsModel,
+    schedule: Schedule,
+    latents: Tensor,
+    caption_emb: Tensor,
+    cfg: InversionConfig,
+    generator: torch.Generator | None = None,
+    on_step: StepCallback | None = None,
+) -> Tensor:
+    """`invert`, keeping every latent on the way: (steps + 1, B, 4, h, w), z*_0 (the input latent) .. z*_T.
+
+    Exact inversion (Direct Inversion) puts the reference branch back on these points at every edit step.
+    """
     steps = inversion_steps(cfg.num_steps, schedule, cfg.grid)
     x = latents.float()
+    trajectory = [x]
     for i, step in enumerate(steps):
         # ε_θ(x_t, t, c): the UNet's noise estimate for the caption at this noise level
         eps = model(x, step.t_model, caption_emb).float()
@@ -39,6 +57,7 @@ def invert(
         eps = regularize_eps(eps, cfg, generator)
         # Deterministic DDIM step toward more noise
         x = ddim_step(x, eps, schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to))
+        trajectory.append(x)
         if on_step is not None:
             on_step(i, len(steps))
-    return x
+    return torch.stack(trajectory)
