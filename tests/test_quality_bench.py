@@ -59,13 +59,13 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 17
+    assert len(rows) == len(table) == 26
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 17  # nothing was run twice
+    assert len(again) == 26  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -394,3 +394,22 @@ def test_two_object_rows_resume(model_with_clip, cache_dir, tmp_path):
     assert [c.edit_object for c in quality.read_cases(tmp_path / "cases.jsonl")] == [c.edit_object for c in cases]
     text = quality.format_table(quality.summarize(rows))
     assert "PSNR other object dB" in text and "shape fidelity" in text
+
+
+def test_the_user_mask_row_edits_only_near_the_object(model_with_clip, cache_dir):
+    import numpy as np
+
+    from pix2pix_zero.shapesworld import world
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    case = quality.shapesworld_cases(["circle->heart, two objects"], num_scenes=1)[0]
+    mask = np.asarray(quality.user_mask(case)) > 0
+    drawn = world.render(world.Scene.from_dict(case.scene)).masks
+    assert mask[drawn[case.edit_object]].all() and mask.sum() > drawn[case.edit_object].sum()  # covers it, with a margin
+    assert not (mask & drawn[1 - case.edit_object]).any()  # these scenes keep the objects apart
+    result = quality.methods(3)["pix2pix-zero, user mask"].run(editor, quality._case_image(case), case)
+    small = np.asarray(quality.user_mask(case).resize(result.image.size)) > 0  # the tiny model edits at its own size
+    far = ~quality._dilate(small, 2)  # beyond the mask and its soft edge (mask_feather 2) the pixels are the input's
+    assert far.sum() > 0.2 * far.size, far.sum()
+    assert np.array_equal(np.asarray(result.image)[far], np.asarray(result.input)[far])
+    assert not np.array_equal(np.asarray(result.image), np.asarray(result.input))

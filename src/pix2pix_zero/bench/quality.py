@@ -24,7 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import baselines
-from ..api import EditResult, Pix2PixZero
+from ..api import EditOptions, EditResult, Pix2PixZero
 from ..batch import ResultsLog
 from ..components import preset_for
 from ..config import PRESETS, EditConfig, InversionConfig
@@ -59,7 +59,9 @@ class Method:
     needs_source_word: bool = False  # a word swap: with no source word in the caption it leaves the image as it is
 
 
-def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+def _p2pz(preset: str = "default", mask: str | None = None, **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+    """Our method under `preset` with `changes` to its configs; `mask` 'user' gives the edit the renderer's mask of the
+    edited object, dilated as a user's brush stroke would be (ShapesWorld cases only), 'auto' the automatic mask."""
     def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
         from ..config import override
 
@@ -68,10 +70,24 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
         inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
-        return editor.edit(image, case.source, case.target, caption=case.caption, config=edit, inversion_config=inversion,
-                           seed=case.seed, direction=direction)
+        options = EditOptions(config=edit, inversion=inversion, caption=case.caption, seed=case.seed, direction=direction,
+                              mask=user_mask(case) if mask == "user" else mask)
+        return editor.edit(image, case.source, case.target, options)
 
     return run
+
+
+USER_MASK_DILATION = 4  # pixels of a 64-pixel scene around the object: a brush stroke that covers any target shape
+
+
+def user_mask(case: Case) -> Image.Image:
+    """What a user would paint over the object to edit: the renderer's mask of it, dilated by USER_MASK_DILATION."""
+    from ..shapesworld import world
+
+    if case.scene is None:
+        raise ValueError(f"case {case.id} has no ShapesWorld scene to take a user mask from")
+    mask = world.render(world.Scene.from_dict(case.scene)).masks[case.edit_object]
+    return Image.fromarray((_dilate(mask, USER_MASK_DILATION) * 255).astype(np.uint8), mode="L")
 
 
 def methods(num_steps: int = 50) -> dict[str, Method]:
@@ -105,6 +121,27 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
           guidance_scale=7.5, cross_replace=0.8, self_replace=0.4, word_swap=True),
         m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
           guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, word_swap=True),
+        # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
+        m("pix2pix-zero, exact inversion", _p2pz("default", num_steps=s, exact_inversion=True), exact_inversion=True),
+        m("pix2pix-zero, self-attention injection 0.5", _p2pz("default", num_steps=s, self_attention_injection=0.5),
+          self_attention_injection=0.5),
+        m("pix2pix-zero, user mask", _p2pz("default", "user", num_steps=s), mask="user (object, dilated)"),
+        m("pix2pix-zero, auto mask", _p2pz("default", "auto", num_steps=s), mask="auto"),
+        m("pix2pix-zero, exact inversion + injection 0.5", _p2pz("default", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5),
+        m("pix2pix-zero, exact inversion + injection 0.5 + user mask",
+          _p2pz("default", "user", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5, mask="user (object, dilated)"),
+        m("pix2pix-zero, exact inversion + injection 0.5 + auto mask",
+          _p2pz("default", "auto", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5, mask="auto"),
+        m("DDIM + word swap (no CFG), exact inversion",
+          lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed, exact_inversion=True),
+          guidance_scale=1.0, exact_inversion=True, word_swap=True),
+        m("prompt-to-prompt (CFG 2), exact inversion",
+          lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed,
+                                                               exact_inversion=True),
+          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, exact_inversion=True, word_swap=True),
         m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
         m("reference: target caption from noise (CFG 5)",
           lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
