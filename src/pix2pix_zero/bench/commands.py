@@ -99,12 +99,15 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-quality"), show_default=True,
               help="Folder for rows.jsonl (resumable), table.md and figure.png.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+@click.option("--examples-per-task", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Save every method's edit (and mask, if any) of this many first cases of each task under examples/.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @_user_errors
 def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set: int, images: Path | None, captions_source: str | None,
                   stratify_sizes: bool, masks: Path | None, lpips_net: str | None,
                   method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
-                  structure_convention: str, device: str, output: Path, cache_dir: Path | None, quiet: bool) -> None:
+                  structure_convention: str, device: str, output: Path, cache_dir: Path | None, examples_per_task: int,
+                  quiet: bool) -> None:
     """Methods × tasks scored like the paper's Table 1; ShapesWorld by default, with ground-truth metrics."""
     from ..api import Pix2PixZero
     from . import metrics, quality
@@ -156,7 +159,8 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
         scorer = quality.ShapesWorldScorer(str(Path(editor.components.model_id) / "clip"))
     # rows under other captions are other measurements: recorded with the steps, they are never mixed on resume
     settings = {"steps": steps, **({"captions": captions_source} if captions_source == "captioner" else {})}
-    rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet, settings=settings)
+    rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet, examples_per_task=examples_per_task,
+                               settings=settings)
     summary = quality.summarize(rows)
     report = [f"# Quality benchmark: {model}, {steps} steps, {len(cases)} cases", "", "## All tasks", "", quality.format_table(summary)]
     all_cases = quality.read_cases(output / "cases.jsonl")  # the cases of every row, earlier runs' included

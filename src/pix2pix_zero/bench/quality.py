@@ -386,6 +386,9 @@ def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Met
             if case.id in example_ids:
                 save_png(result.image, output / "examples" / f"{case.id}--{safe_name(method.name, 'method')}.png", overwrite=True)
                 save_png(result.input, output / "examples" / f"{case.id}--input.png", overwrite=True)
+                if getattr(result, "masks", None):  # where the edit could act
+                    save_png(result.masks[0], output / "examples" / "masks" / f"{case.id}--{safe_name(method.name, 'method')}.png",
+                             overwrite=True)
         except Exception as error:  # a failing case is a data point, not the end of the run
             row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
         log.append({"method": method.name, "id": case.id, "task": case.task, **row})
