@@ -413,3 +413,21 @@ def test_the_user_mask_row_edits_only_near_the_object(model_with_clip, cache_dir
     assert far.sum() > 0.2 * far.size, far.sum()
     assert np.array_equal(np.asarray(result.image)[far], np.asarray(result.input)[far])
     assert not np.array_equal(np.asarray(result.image), np.asarray(result.input))
+
+
+def test_the_comparison_figure_shows_each_case_with_its_verdicts(model_with_clip, cache_dir, tmp_path):
+    from pix2pix_zero.images import load_image
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=2)
+    table = quality.methods(3)
+    chosen = [table["reference: no edit (VAE round trip)"], table["pix2pix-zero, user mask"]]
+    quality.run_quality(editor, cases, chosen, quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False,
+                        examples_per_task=2)
+    assert (tmp_path / "examples" / "masks" / f"{cases[1].id}--{quality.safe_name('pix2pix-zero, user mask', 'method')}.png").is_file()
+    path = quality.comparison_figure(tmp_path, [c.id for c in cases], [("none", chosen[0].name), ("masked", chosen[1].name)],
+                                     chosen[1].name, tmp_path / "figure.png")
+    figure = load_image(path)
+    assert figure.width == 4 * 200 and figure.height == 2 * (200 + 28)  # input, two methods, the mask; a row per case
+    with pytest.raises(ValueError, match="no row of 'pix2pix-zero'"):
+        quality.comparison_figure(tmp_path, [cases[0].id], [("ours", "pix2pix-zero")], None, tmp_path / "other.png")

@@ -534,6 +534,34 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
     return path
 
 
+def comparison_figure(output: Path, case_ids: Sequence[str], columns: Sequence[tuple[str, str]], mask_method: str | None,
+                      path: Path) -> Path:
+    """One PNG, a row per case: the input, each (label, method)'s saved example edit with the judge's verdict and the
+    shape fidelity under it, and `mask_method`'s mask; from a run's examples/ and rows.jsonl (--examples-per-task)."""
+    rows = {(r["method"], r["id"]): r for r in ResultsLog(output / "rows.jsonl").records() if r["status"] == "ok"}
+    examples = output / "examples"
+    lines = []
+    for case_id in case_ids:
+        tiles, labels = [load_image(examples / f"{case_id}--input.png")], [case_id.rsplit("-", 1)[0] + " input"]
+        for label, method in columns:
+            row = rows.get((method, case_id))
+            if row is None:
+                raise ValueError(f"{output} has no row of {method!r} on {case_id}")
+            verdict = "landed" if row.get("landed") else "missed"
+            verdict += f" {row['fidelity']:.2f}" if "fidelity" in row else ""
+            verdict += ", other kept" if row.get("other_shape_kept") == 1.0 else ", other changed" if "other_shape_kept" in row else ""
+            tiles.append(load_image(examples / f"{case_id}--{safe_name(method, 'method')}.png"))
+            labels.append(f"{label}: {verdict}")
+        if mask_method is not None:
+            tiles.append(load_image(examples / "masks" / f"{case_id}--{safe_name(mask_method, 'method')}.png").convert("RGB"))
+            labels.append("mask")
+        lines.append(labelled_grid(tiles, labels, tile=200))
+    figure = Image.new("RGB", (max(g.width for g in lines), sum(g.height for g in lines)), "white")
+    for i, grid in enumerate(lines):
+        figure.paste(grid, (0, sum(g.height for g in lines[:i])))
+    return atomic_write(path, lambda tmp: figure.save(tmp, format="PNG"), overwrite=True)
+
+
 def write_cases(cases: Sequence[Case], path: Path) -> None:
     """Add `cases` to the list at `path`: a run with other tasks keeps the cases the earlier rows refer to."""
     kept = {c.id: c for c in (read_cases(path) if path.is_file() else [])}
