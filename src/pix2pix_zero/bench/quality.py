@@ -179,8 +179,8 @@ def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 10
     """`num_scenes` held-out scenes per task with the source shape; captions are the scenes' canonical ones.
     'circle->heart, two objects': scenes of two objects, one the source shape and the other neither the source nor the
     target, and the edit must change only the first. `scene_set` 0 is the reported set; any other draws other scenes
-    from another seed (ids tagged with the set) to tune settings on; `stratify_sizes` keeps equal shares of small,
-    medium and large edited objects (ids tagged 's')."""
+    from another seed (ids tagged with the set) to tune settings on; `stratify_sizes` makes the edited objects small,
+    medium and large in turn (ids tagged 's'), so any first 3n cases hold n of each size."""
     from ..shapesworld import world
 
     cases = []
@@ -191,18 +191,16 @@ def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 10
             raise ValueError(f"ShapesWorld tasks swap shapes ({', '.join(world.SHAPES)}), got {task!r}")
         key = [world.EVAL_SEED_BASE + 500_000 + scene_set, world.SHAPES.index(source), world.SHAPES.index(target)]
         rng = np.random.default_rng(key + [2] if two else key)
-        quota = {size: -(-num_scenes // len(world.SIZES)) if stratify_sizes else num_scenes for size in world.SIZES}
         tag = (f"set{scene_set}" if scene_set else "") + ("s" if stratify_sizes else "")
         prefix = f"{source}2{target}" + ("-two" if two else "") + (f"-{tag}" if tag else "")
         while len([c for c in cases if c.task == task]) < num_scenes:
             scene = world.sample_scene(rng, num_objects=2 if two else 1, shape=source)
             edited = next(i for i, o in enumerate(scene.objects) if o.shape == source)
             others = [o.shape for i, o in enumerate(scene.objects) if i != edited]
-            size = scene.objects[edited].size
-            if any(shape in (source, target) for shape in others) or quota[size] == 0:
-                continue
-            quota[size] -= 1
             i = len([c for c in cases if c.task == task])
+            wanted = world.SIZE_NAMES[i % len(world.SIZE_NAMES)] if stratify_sizes else scene.objects[edited].size
+            if any(shape in (source, target) for shape in others) or scene.objects[edited].size != wanted:
+                continue
             cases.append(Case(f"{prefix}-{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(),
                               seed=i, edit_object=edited))
     return cases
