@@ -1,7 +1,7 @@
 """Shape fidelity on clean ShapesWorld renders, and on renders of each other shape fitted as the target: the data
 behind bench quality's CLEAN_FIDELITY threshold (docs/quality-local-edits.md, "Shape fidelity").
 
-    python workshop/scripts/fidelity_on_renders.py 40 fidelity-on-renders.json
+    python workshop/scripts/fidelity_on_renders.py 40 docs/quality-local-edits/fidelity-on-renders.json
 """
 
 from __future__ import annotations
