@@ -431,3 +431,13 @@ def test_the_comparison_figure_shows_each_case_with_its_verdicts(model_with_clip
     assert figure.width == 4 * 200 and figure.height == 2 * (200 + 28)  # input, two methods, the mask; a row per case
     with pytest.raises(ValueError, match="no row of 'pix2pix-zero'"):
         quality.comparison_figure(tmp_path, [cases[0].id], [("ours", "pix2pix-zero")], None, tmp_path / "other.png")
+
+
+def test_dilation_stops_at_the_image_edges():
+    import numpy as np
+
+    mask = np.zeros((8, 8), bool)
+    mask[0, 3] = True  # an object touching the top edge
+    grown = quality._dilate(mask, 2)
+    assert grown[:3, 1:6].all() and grown.sum() == 15  # 3 rows (the edge cuts the other 2) x 5 columns
+    assert not grown[-2:].any()  # nothing wraps round to the bottom

@@ -304,10 +304,13 @@ class ShapesWorldScorer:
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    out = mask.copy()
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    """`mask` grown by `radius` pixels (a square neighbourhood), stopping at the image's edges."""
+    h, w = mask.shape
+    padded = np.pad(mask, radius)
+    out = np.zeros_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out |= padded[dy:dy + h, dx:dx + w]
     return out
 
 
