@@ -231,6 +231,29 @@ def test_build_app_wires_the_controls_and_checks_examples(editor, image_file, tm
 # -- the command ------------------------------------------------------------------------------------
 
 
+def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, editor, image_file):
+    import numpy as np
+
+    from pix2pix_zero.ui.app import MASK_MODES, mask_from_strokes
+
+    strokes = np.zeros((30, 40, 4), dtype=np.uint8)
+    strokes[:, :20] = (255, 255, 255, 255)  # the left half painted
+    painted = {"background": None, "layers": [strokes], "composite": None}
+    assert np.asarray(mask_from_strokes(painted))[:, :20].min() == 255 and mask_from_strokes({"layers": []}) is None
+    input_png, _, gallery, _, files, _, _, _ = app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0,
+                                                             True, 0.5, MASK_MODES[2], painted, progress=RecordingProgress())
+    meta = read_png_metadata(files[2])
+    assert meta["edit_config"]["exact_inversion"] is True and meta["edit_config"]["self_attention_injection"] == 0.5
+    assert meta["mask"] == "image" and gallery[-1][1] == "mask"
+    edited, original = np.asarray(Image.open(gallery[0][0])), np.asarray(Image.open(input_png))
+    assert np.array_equal(edited[:, 8 + 2:], original[:, 8 + 2:])  # 16 px wide: right of the edge and its soft band
+    with pytest.raises(gr.Error, match="Painted mask"):
+        app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, None, None, MASK_MODES[2], None,
+                     progress=RecordingProgress())
+    ids = {block.elem_id for block in build_app(editor).blocks.values() if getattr(block, "elem_id", None)}
+    assert {"exact-inversion", "self-attention", "mask-mode", "mask-brush"} <= ids
+
+
 def test_the_ui_command_documents_every_option_and_passes_them_on(monkeypatch, tmp_path, image_file):
     assert all(param.help for param in ui_command.params), "every option needs help text"
     result = CliRunner().invoke(ui_command, ["--help"])

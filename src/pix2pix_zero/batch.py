@@ -152,7 +152,7 @@ def process_item(editor: Pix2PixZero, item: BatchItem, output: Path, export_pair
     try:
         options = EditOptions(config=config, inversion=inversion_config, image=image_config, caption=item.caption, seed=seed,
                               mask=item.mask)
-        result = editor.edit(item.image, item.source, list(item.targets), options)
+        result = editor.edit(item.image, item.source, list(item.targets), options=options)
         # An unrecorded item may have left complete files from an interrupted attempt: replacing them is redoing unfinished work.
         written = result.save(output / "images", stem=item.id, overwrite=True)
         if export_pairs is not None:

@@ -130,9 +130,10 @@ class EditConfig:
     )
     auto_mask_threshold: float = _opt(
         0.3,
-        "With --mask auto: the fraction of the strongest response above which a latent cell may change; the response "
-        "is how much the edit changes the cross-attention maps against the reference branch's, summed over tokens and "
-        "averaged over layers and steps (lower = a larger mask).",
+        "With --mask auto: a latent cell may change where the response, scaled to 0..1 between its lowest and highest "
+        "value, is at least this; the response is how much the edit changes the cross-attention maps against the "
+        "reference branch's, summed over tokens and averaged over layers and steps (lower = a larger mask; 0.3 covered "
+        "the object of the bundled red-circle example and one cell around it, docs/local-edits.md).",
     )
     mask_feather: int = _opt(
         2,

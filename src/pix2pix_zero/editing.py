@@ -156,8 +156,8 @@ class _Calls:
 class AutoMask:
     """Where the edit acts, found from the cross-attention maps (prompt-to-prompt's local blend; DiffEdit and LEDITS++
     find theirs from the noise estimates): per pixel, how far the edit branch's maps are from the reference branch's,
-    summed over tokens, averaged over heads, layers and the steps so far, relative to its maximum, thresholded and
-    widened by one latent cell. Direction edits change every token's embedding, so the response needs no source word
+    summed over tokens, averaged over heads, layers and the steps so far, scaled to [0, 1] between its lowest and
+    highest value, thresholded and widened by one latent cell. Direction edits change every token's embedding, so the response needs no source word
     in the caption. Applied from `start` of the steps on, as prompt-to-prompt's local blend."""
 
     def __init__(self, size: tuple[int, int], threshold: float, start: float = 0.2) -> None:
@@ -180,8 +180,11 @@ class AutoMask:
         """(K, 1, h, w) of 0/1: 1 where the edit may act."""
         if self.response is None:
             raise RuntimeError("the automatic mask has seen no step yet")
-        peak = self.response.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
-        hard = (self.response >= self.threshold * peak).float()
+        # scaled to [0, 1] per edit (as DiffEdit): a direction shifts every token, so the maps move a little
+        # everywhere and the floor of the response is far above zero (about half the peak on ShapesWorld)
+        low = self.response.amin(dim=(-2, -1), keepdim=True)
+        span = (self.response.amax(dim=(-2, -1), keepdim=True) - low).clamp_min(1e-12)
+        hard = ((self.response - low) / span >= self.threshold).float()
         return torch.nn.functional.max_pool2d(hard, 3, stride=1, padding=1)
 
 

@@ -31,10 +31,11 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no analytics, no version check
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .. import sentences as sentence_banks  # noqa: E402
-from ..api import Inversion, Pix2PixZero  # noqa: E402
+from ..api import EditOptions, Inversion, Pix2PixZero  # noqa: E402
 from ..config import override  # noqa: E402
 from ..files import safe_name  # noqa: E402
 
@@ -42,6 +43,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)  
 INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
 OUTPUT_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 MAX_STEPS = 100
+MASK_MODES = ("Whole image", "Automatic", "Painted")  # where the edit may act
 MAX_CONCEPT_CHARS = 80
 CSS = "#input-out img, #reconstruction-out img { width: 100%; height: 100%; object-fit: contain; }"  # small images fill their box
 
@@ -119,7 +121,8 @@ class EditorApp:
     def defaults(self) -> dict[str, Any]:
         cfg = self.editor.preset.edit
         return {"xa_guidance": cfg.xa_guidance, "strength": cfg.strength, "steps": cfg.num_steps,
-                "guidance_scale": cfg.guidance_scale, "seed": 0}
+                "guidance_scale": cfg.guidance_scale, "seed": 0, "exact_inversion": cfg.exact_inversion,
+                "self_attention_injection": cfg.self_attention_injection}
 
     # -- checks -----------------------------------------------------------------------------------
 
@@ -196,8 +199,11 @@ class EditorApp:
 
     def run_edit(self, image: str | None, caption: str | None, source: str | None, targets: str | Sequence[str] | None,
                  xa_guidance: float, strength: float, steps: float, guidance_scale: float, seed: float,
+                 exact_inversion: bool | None = None, self_attention_injection: float | None = None,
+                 mask_mode: str = MASK_MODES[0], painted: Any = None,
                  progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[Any, ...]:
-        """Invert (or reuse the inversion of) the image and edit it toward every target.
+        """Invert (or reuse the inversion of) the image and edit it toward every target, where the mask allows
+        (`mask_mode`: the whole image, automatic, or `painted` with the brush).
 
         Returns (input PNG, reconstruction PNG, [(edit PNG, label)], caption used, [PNG files to download],
         a Markdown summary, source choices, target choices).
@@ -216,7 +222,9 @@ class EditorApp:
             raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}, got {steps}.")
         try:
             edit_cfg = override(self.editor.preset.edit, num_steps=steps, xa_guidance=float(xa_guidance),
-                                strength=float(strength), guidance_scale=float(guidance_scale))
+                                strength=float(strength), guidance_scale=float(guidance_scale),
+                                exact_inversion=None if exact_inversion is None else bool(exact_inversion),
+                                self_attention_injection=None if self_attention_injection is None else float(self_attention_injection))
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
         except ValueError as error:
             raise gr.Error(str(error)) from error
@@ -252,7 +260,8 @@ class EditorApp:
                     self._inversions.move_to_end(key)
                 invert_s = time.perf_counter() - started
                 progress(0.5, desc=f"Editing toward {', '.join(target_list)} ({steps} steps)")
-                result = self.editor.edit(inversion, source, target_list, config=edit_cfg, seed=seed)
+                options = EditOptions(config=edit_cfg, seed=seed, mask=self._mask(mask_mode, painted))
+                result = self.editor.edit(inversion, source, target_list, options)
             progress(0.95, desc="Saving PNGs with metadata")
             folder = self._request_folder()
             written = result.save(folder, stem=safe_name(Path(path.name).stem, "image"))
@@ -262,14 +271,28 @@ class EditorApp:
             raise self._user_error(error, path) from error
 
         pngs = [p for p in written if p.suffix == ".png"]
-        input_png, reconstruction_png, *edit_pngs, grid_png = pngs
+        input_png, reconstruction_png = pngs[:2]
+        edit_pngs = [p for p in pngs if ".edit-" in p.name]
         gallery = [(str(p), f"{e['source']} → {e['target']}") for p, e in zip(edit_pngs, result.edits)]
+        gallery += [(str(p), "mask") for p in pngs if ".mask" in p.name]
         choices = self.concept_choices()
         return (str(input_png), str(reconstruction_png), gallery, result.caption, [str(p) for p in pngs],
                 self._summary(result, reused, invert_s),
                 gr.update(choices=choices), gr.update(choices=choices))
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _mask(mode: str, painted: Any) -> Image.Image | str | None:
+        """The mask of the chosen mode: None (whole image), 'auto', or the brush strokes (white = may change)."""
+        if mode == MASK_MODES[1]:
+            return "auto"
+        if mode != MASK_MODES[2]:
+            return None
+        mask = mask_from_strokes(painted)
+        if mask is None:
+            raise gr.Error("Painted mask: paint over the part of the image the edit may change, or choose another mask.")
+        return mask
 
     def _summary(self, result: Any, reused_inversion: bool, invert_s: float) -> str:
         lines = [f"**Caption:** {_md(result.caption)}  ", f"**Model:** `{result.config['model']}` · preset `{result.config['preset']}` · "
@@ -327,6 +350,17 @@ class EditorApp:
                                              elem_id="guidance-scale", info="Classifier-free guidance; the caption is the negative prompt.")
                         seed = gr.Number(value=defaults["seed"], precision=0, label="Seed", elem_id="seed",
                                          info="Seed of the inversion's random draws.")
+                        exact = gr.Checkbox(value=defaults["exact_inversion"], label="Exact inversion", elem_id="exact-inversion",
+                                            info="Keep the reconstruction on the inversion's own path (Direct Inversion).")
+                        self_attention = gr.Slider(0.0, 1.0, value=defaults["self_attention_injection"], step=0.05,
+                                                   label="Self-attention injection", elem_id="self-attention",
+                                                   info="Fraction of the first steps that take the input's layout.")
+                    with gr.Accordion("Mask: where the edit may act", open=False):
+                        mask_mode = gr.Radio(list(MASK_MODES), value=MASK_MODES[0], label="Mask", elem_id="mask-mode",
+                                             info="Outside the mask the input's pixels are kept.")
+                        painted = gr.ImageEditor(label="Paint where the edit may change the image", type="numpy",
+                                                 elem_id="mask-brush", height=300, sources=(), layers=False,
+                                                 brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"))
                     run = gr.Button("Edit", variant="primary", elem_id="edit-button")
             with gr.Row(equal_height=True):
                 input_out = gr.Image(label="Input", type="filepath", format="png", interactive=False, elem_id="input-out",
@@ -342,10 +376,30 @@ class EditorApp:
 
             image.change(lambda _: "", inputs=[image], outputs=[caption], queue=False, show_progress="hidden").then(
                 self.caption_image, inputs=[image], outputs=[caption], concurrency_id="model")
-            run.click(self.run_edit, inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed],
+            image.change(lambda path: {"background": path, "layers": [], "composite": path}, inputs=[image], outputs=[painted],
+                         queue=False, show_progress="hidden")
+            run.click(self.run_edit, inputs=[image, caption, source, targets, xa, strength, steps, guidance, seed, exact,
+                                             self_attention, mask_mode, painted],
                       outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets],
                       concurrency_id="model")
         return demo
+
+
+def mask_from_strokes(value: Any) -> Image.Image | None:
+    """The brush strokes of a gr.ImageEditor value (numpy layers) as a mask, white where painted; None if none."""
+    layers = value.get("layers") if isinstance(value, dict) else None
+    if not layers:
+        return None
+    painted = None
+    for layer in layers:
+        array = np.asarray(layer)
+        if array.ndim != 3 or array.shape[-1] != 4:
+            continue
+        strokes = array[..., 3] > 0
+        painted = strokes if painted is None else painted | strokes
+    if painted is None or not painted.any():
+        return None
+    return Image.fromarray((painted * 255).astype(np.uint8))
 
 
 def build_app(editor: Pix2PixZero, *, max_upload_mb: float = 20, examples: list[str | Path] | None = None) -> gr.Blocks:
