@@ -59,13 +59,13 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 26
+    assert len(rows) == len(table) == 27
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 26  # nothing was run twice
+    assert len(again) == 27  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -441,3 +441,16 @@ def test_dilation_stops_at_the_image_edges():
     grown = quality._dilate(mask, 2)
     assert grown[:3, 1:6].all() and grown.sum() == 15  # 3 rows (the edge cuts the other 2) x 5 columns
     assert not grown[-2:].any()  # nothing wraps round to the bottom
+
+
+def test_the_synthetic_mode_row_is_judged_on_its_own_generation(model_with_clip, cache_dir, tmp_path):
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=1)
+    method = quality.methods(3)["pix2pix-zero, synthetic mode (generate from the caption)"]
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"), str(BUNDLED_MODEL_DIR / "judge"))
+    row = quality.run_quality(editor, cases, [method], scorer, tmp_path, progress=False)[0]
+    assert row["status"] == "ok", row.get("error")
+    assert row["landed"] + row["kept_source"] + row["other_shape"] == 1.0 and row["generated_scene"] in (0.0, 1.0)
+    assert "psnr_outside" not in row and "iou_ideal" not in row  # no rendered input to compare pixels with

@@ -1,6 +1,7 @@
 """Compact tables of `bench quality` runs for docs/quality-local-edits.md: per task, the columns that decide a
 local edit (landed, landed cleanly, fidelity, IoU, PSNR outside, structure, colour; on two-object tasks what happened
-to the other object; under the captioner, how often a word swap had no source word).
+to the other object; under the captioner, how often a word swap had no source word), on the cases every method
+of the task has a row of.
 
     python workshop/scripts/quality_local_edits_tables.py RUN_FOLDER [RUN_FOLDER ...] > tables.md
 """
@@ -21,8 +22,17 @@ COLUMNS = (("landed", "landed", "{:.0%}"), ("landed_cleanly", "landed cleanly", 
            ("seconds", "s / edit", "{:.0f}"))
 
 
+def common_rows(rows: list[dict]) -> list[dict]:
+    """Only the cases every method of a task has a row of, so each table compares the same scenes."""
+    ids: dict[str, set[str]] = {}
+    for task in {r["task"] for r in rows}:
+        per_method = [{r["id"] for r in rows if r["task"] == task and r["method"] == m} for m in {r["method"] for r in rows if r["task"] == task}]
+        ids[task] = set.intersection(*per_method)
+    return [r for r in rows if r["id"] in ids[r["task"]]]
+
+
 def tables(folder: Path) -> str:
-    rows = ResultsLog(folder / "rows.jsonl").records()
+    rows = common_rows(ResultsLog(folder / "rows.jsonl").records())
     for row in rows:  # seconds is no quality metric, so summarize leaves it out: carry it as one
         row.setdefault("seconds", None)
     summary = summarize(rows)

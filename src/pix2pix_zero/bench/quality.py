@@ -142,6 +142,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
           lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed,
                                                                exact_inversion=True),
           guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, exact_inversion=True, word_swap=True),
+        m("pix2pix-zero, synthetic mode (generate from the caption)",
+          lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed), mode="synthetic"),
         m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
         m("reference: target caption from noise (CFG 5)",
           lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
@@ -241,6 +243,8 @@ class ShapesWorldScorer:
         from ..shapesworld import world
 
         scene, k = world.Scene.from_dict(case.scene), case.edit_object
+        if getattr(result, "config", {}).get("mode") == "synthetic":
+            return self._synthetic(case, scene, result)
         ideal_scene, *other_rotations = world.ideal_edits(scene, k, shape=case.target)  # the circle's own rotation first
         source_render, ideal_render = world.render(scene), world.render(ideal_scene)
         background = np.asarray(world.background_image(scene))
@@ -277,6 +281,21 @@ class ShapesWorldScorer:
         if others:
             scores.update(self._other_objects(scene, k, case.target, others, edited, background, source_render, near_edit))
         return scores
+
+    def _synthetic(self, case: Case, scene: Any, result: EditResult) -> dict[str, Any]:
+        """Synthetic mode generates its own input from the caption, so there is no render to compare pixels with: the
+        judge reads whether the generation drew the scene's shapes and whether the edit then shows the ideal edit's."""
+        from ..shapesworld import world
+
+        if self.judge is None:
+            return {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
+        ideal = sorted({o.shape for o in world.edit_scene(scene, case.edit_object, shape=case.target).objects})
+        drawn, seen = (p["shapes"] for p in self.judge.predict([np.asarray(im.convert("RGB").resize((64, 64)))
+                                                                for im in (result.input, result.image)]))
+        landed, kept = seen == ideal, seen == drawn
+        return {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
+                "generated_scene": float(drawn == sorted({o.shape for o in scene.objects})), "judge_shapes": seen,
+                "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
 
     def _other_objects(self, scene: Any, k: int, target: str, others: list[int], edited: np.ndarray, background: np.ndarray,
                        source_render: Any, near_edit: np.ndarray) -> dict[str, Any]:
@@ -428,6 +447,7 @@ METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "landed_cleanly": (
                  "psnr_background": ("PSNR background dB ↑", "{:.1f}"), "lpips_background": ("LPIPS background ↓", "{:.4f}"),
                  "psnr_reconstruction": ("PSNR recon dB", "{:.1f}"),
                  "source_word_missing": ("no source word in caption", "{:.1%}"),
+                 "generated_scene": ("generation drew the scene's shapes", "{:.1%}"),
                  "right_object": ("right object changed ↑", "{:.1%}"), "wrong_object": ("other object changed ↓", "{:.1%}"),
                  "psnr_other": ("PSNR other object dB ↑", "{:.1f}"), "other_shape_kept": ("other shape kept ↑", "{:.1%}"),
                  "other_color_kept": ("other colour kept ↑", "{:.1%}")}
