@@ -19,6 +19,7 @@ COLUMNS = (("landed", "landed", "{:.0%}"), ("landed_cleanly", "landed cleanly", 
            ("color_kept", "colour kept", "{:.0%}"), ("right_object", "right object", "{:.0%}"),
            ("psnr_other", "PSNR other dB", "{:.1f}"), ("other_shape_kept", "other shape kept", "{:.0%}"),
            ("other_color_kept", "other colour kept", "{:.0%}"), ("source_word_missing", "no source word", "{:.0%}"),
+           ("generated_scene", "generation drew the scene", "{:.0%}"),
            ("seconds", "s / edit", "{:.0f}"))
 
 

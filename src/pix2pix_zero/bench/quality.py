@@ -570,7 +570,7 @@ def comparison_figure(output: Path, case_ids: Sequence[str], columns: Sequence[t
                 raise ValueError(f"{output} has no row of {method!r} on {case_id}")
             verdict = "landed" if row.get("landed") else "missed"
             verdict += f" {row['fidelity']:.2f}" if "fidelity" in row else ""
-            verdict += ", other kept" if row.get("other_shape_kept") == 1.0 else ", other changed" if "other_shape_kept" in row else ""
+            verdict += ", other kept" if row.get("other_shape_kept") == 1.0 else ", other lost" if "other_shape_kept" in row else ""
             tiles.append(load_image(examples / f"{case_id}--{safe_name(method, 'method')}.png"))
             labels.append(f"{label}: {verdict}")
         if mask_method is not None:
