@@ -78,7 +78,8 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
                    "keep the image and count as not landed), or for --images a JSON {file name: caption} "
                    "[default: 'exact' on ShapesWorld, the captioner for --images].")
 @click.option("--stratify-sizes", is_flag=True,
-              help="ShapesWorld: equal shares of small, medium and large edited objects (for a tuning --scene-set).")
+              help="ShapesWorld: edited objects small, medium and large in turn, so any first 3n scenes hold n of each (for a "
+                   "tuning --scene-set).")
 @click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of PNG masks for --images, one per image (cat.jpg -> cat.png), white where the edit may change "
                    "the image: adds PSNR (and with --lpips, LPIPS) of the rest, the background.")
