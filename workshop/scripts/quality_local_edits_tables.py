@@ -1,7 +1,7 @@
 """Compact tables of `bench quality` runs for docs/quality-local-edits.md: per task, the columns that decide a
 local edit (landed, landed cleanly, fidelity, IoU, PSNR outside, structure, colour; on two-object tasks what happened
 to the other object; under the captioner, how often a word swap had no source word), on the cases every method
-of the task has a row of.
+of the task has a row of (a method cut off short of the others is left out).
 
     python workshop/scripts/quality_local_edits_tables.py RUN_FOLDER [RUN_FOLDER ...] > tables.md
 """
@@ -24,12 +24,19 @@ COLUMNS = (("landed", "landed", "{:.0%}"), ("landed_cleanly", "landed cleanly", 
 
 
 def common_rows(rows: list[dict]) -> list[dict]:
-    """Only the cases every method of a task has a row of, so each table compares the same scenes."""
-    ids: dict[str, set[str]] = {}
-    for task in {r["task"] for r in rows}:
-        per_method = [{r["id"] for r in rows if r["task"] == task and r["method"] == m} for m in {r["method"] for r in rows if r["task"] == task}]
-        ids[task] = set.intersection(*per_method)
-    return [r for r in rows if r["id"] in ids[r["task"]]]
+    """The cases every method of a task has a row of, so each table compares the same scenes; a method that stopped
+    short of the task's longest run (a run cut off at a deadline) is left out of that task's table."""
+    kept = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        per_method: dict[str, set[str]] = {}
+        for r in rows:
+            if r["task"] == task:
+                per_method.setdefault(r["method"], set()).add(r["id"])
+        longest = max(len(ids) for ids in per_method.values())
+        complete = {m: ids for m, ids in per_method.items() if len(ids) == longest}
+        common = set.intersection(*complete.values())
+        kept += [r for r in rows if r["task"] == task and r["method"] in complete and r["id"] in common]
+    return kept
 
 
 def tables(folder: Path) -> str:
