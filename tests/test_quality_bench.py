@@ -59,13 +59,16 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 17
+    assert len(rows) == len(table) == 27
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
+        if row["method"].startswith("pix2pix-zero, synthetic mode"):  # its own generation: no input to compare pixels with
+            assert row["clip_acc"] in (0.0, 1.0) and "iou_ideal" not in row
+            continue
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 17  # nothing was run twice
+    assert len(again) == 27  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -105,9 +108,12 @@ def test_the_target_from_noise_reference_is_seeded_text_to_image_of_the_swapped_
 def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_path):
     editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
     case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
-    broken = quality.Case(**{**case.__dict__, "caption": "a red shape"})  # no 'circle' to swap
-    method = quality.methods(3)["DDIM + word swap (CFG 5)"]
-    rows = quality.run_quality(editor, [broken], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
+
+    def broken(editor, image, case):
+        raise ValueError("the caption does not contain 'circle'")
+
+    method = quality.Method("broken", broken, {})
+    rows = quality.run_quality(editor, [case], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
     assert rows[0]["status"] == "error" and "does not contain 'circle'" in rows[0]["error"]
     assert quality.summarize(rows)[(method.name, "all")]["errors"] == 1
     assert quality.plot_quality(quality.summarize(rows), tmp_path / "examples", tmp_path / "figure.png") is None  # nothing to draw
@@ -276,3 +282,178 @@ def test_the_shapesworld_report_splits_each_task_by_object_size(model_with_clip,
     assert "### circle->square, by object size" in table and "### circle->square, by object size" in result.output
     assert all("landed" in r for r in rows)
     assert table.split("by object size")[1].strip() == quality.format_by_size(rows, quality.read_cases(out / "cases.jsonl"), "circle->square")
+
+
+def test_shape_fidelity_is_near_one_on_clean_renders_and_low_on_concave_or_blobby_shapes():
+    import numpy as np
+
+    from pix2pix_zero.bench.metrics import shape_fidelity
+    from pix2pix_zero.shapesworld import world
+
+    for shape in world.SHAPES:
+        obj = world.SceneObject(shape, "red", "large", "center", 0.7, -1.2, 17.0)
+        mask = world.render(world.Scene((obj,))).masks[0]
+        assert shape_fidelity(mask, shape) > 0.95, shape
+    triangle = world.render(world.Scene((world.SceneObject("triangle", "red", "large", "center", rotation=10.0),))).masks[0]
+    assert shape_fidelity(triangle, "star") < 0.75 and shape_fidelity(triangle, "square") < 0.8  # another shape
+    # a concave three-pointed "triangle": each edge pushed in towards the centre
+    corners = world.shape_outline("triangle", (32.0, 32.0), 12.0)
+    middles = [(corners[i] + corners[(i + 1) % 3]) / 2 for i in range(3)]
+    pinched = np.array([p for i in range(3) for p in (corners[i], 32.0 + 0.45 * (middles[i] - 32.0))])
+    concave = world.polygon_coverage(pinched) >= 0.5
+    assert shape_fidelity(concave, "triangle") < world_clean_threshold()
+    # a blobby square: a square with a round bump on one side
+    square = world.render(world.Scene((world.SceneObject("square", "red", "large", "center"),))).masks[0]
+    yy, xx = np.mgrid[:64, :64]
+    blob = square | ((xx - 44) ** 2 + (yy - 32) ** 2 <= 36)
+    assert shape_fidelity(blob, "square") < world_clean_threshold() < shape_fidelity(square, "square")
+    assert shape_fidelity(np.zeros((64, 64), bool), "circle") == 0.0
+
+
+def world_clean_threshold() -> float:
+    return quality.CLEAN_FIDELITY
+
+
+def test_two_object_cases_edit_the_source_object_and_keep_the_other_apart():
+    cases = quality.shapesworld_cases(["circle->heart, two objects", "square->triangle, two objects"], num_scenes=6)
+    assert [c.id for c in cases[:2]] == ["circle2heart-two-0000", "circle2heart-two-0001"]
+    for case in cases:
+        objects = case.scene["objects"]
+        assert len(objects) == 2 and objects[case.edit_object]["shape"] == case.source
+        assert objects[1 - case.edit_object]["shape"] not in (case.source, case.target)
+    assert {c.edit_object for c in cases} == {0, 1}  # the edited object is sometimes the second
+    stratified = quality.shapesworld_cases(["circle->square"], num_scenes=9, scene_set=2, stratify_sizes=True)
+    sizes = [c.scene["objects"][0]["size"] for c in stratified]
+    assert sizes == ["small", "medium", "large"] * 3  # in turn: any first 3n cases hold n of each size
+    assert all(c.id.startswith("circle2square-set2s-") for c in stratified)
+
+
+def test_two_object_scoring_names_the_object_that_changed():
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR, world
+
+    scorer = quality.ShapesWorldScorer(str(BUNDLED_MODEL_DIR / "clip"))
+    case = quality.shapesworld_cases(["circle->square, two objects"], num_scenes=1)[0]
+    scene, k = world.Scene.from_dict(case.scene), case.edit_object
+    other = 1 - k
+    source = world.render(scene).image
+    right = scorer(case, _Rendered(source, world.render(world.edit_scene(scene, k, shape="square")).image))
+    assert right["landed"] == right["right_object"] == right["other_shape_kept"] == right["other_color_kept"] == 1.0
+    assert right["wrong_object"] == 0.0 and right["psnr_other"] > 50 and right["fidelity"] > quality.CLEAN_FIDELITY
+    assert right["landed_cleanly"] == 1.0 and right["iou_ideal"] > 0.9
+    other_shape = next(s for s in world.SHAPES if s not in ("circle", "square", scene.objects[other].shape))
+    wrong = scorer(case, _Rendered(source, world.render(world.edit_scene(scene, other, shape=other_shape)).image))
+    assert wrong["right_object"] == 0.0 and wrong["wrong_object"] == 1.0 and wrong["other_shape_kept"] == 0.0
+    assert wrong["landed"] == 0.0 and wrong["edited_object_changed"] == 0.0 and wrong["psnr_other"] < 30
+    recoloured = next(c for c in world.COLORS if c != scene.objects[other].color)
+    both = world.edit_scene(world.edit_scene(scene, k, shape="square"), other, color=recoloured)
+    painted = scorer(case, _Rendered(source, world.render(both).image))
+    assert painted["right_object"] == 1.0 and painted["other_color_kept"] == 0.0  # shape kept, colour not
+
+
+def test_caption_conditions(model_with_clip, cache_dir):
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "a red thing", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=2)
+    assert quality.captioned_cases(editor, cases, "exact") == cases
+    captioned = quality.captioned_cases(editor, cases, "captioner")
+    assert [c.caption for c in captioned] == ["a red thing"] * 2 and [c.id for c in captioned] == [c.id for c in cases]
+    with pytest.raises(ValueError, match="'exact' or 'captioner'"):
+        quality.captioned_cases(editor, cases, "blip")
+    assert quality.has_word("a red Circle on white", "circle") and not quality.has_word("a red circles", "circle")
+
+
+def test_a_word_swap_without_its_source_word_keeps_the_image_and_does_not_land(model_with_clip, cache_dir, tmp_path):
+    import numpy as np
+
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "a red square on a white background",
+                                         cache_dir=cache_dir, progress=False)
+    cases = quality.captioned_cases(editor, quality.shapesworld_cases(["circle->square"], num_scenes=1), "captioner")
+    table = quality.methods(3)
+    chosen = [table["DDIM + word swap (no CFG)"], table["prompt-to-prompt (CFG 2)"], table["pix2pix-zero"]]
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"), str(BUNDLED_MODEL_DIR / "judge"))
+    rows = {r["method"]: r for r in quality.run_quality(editor, cases, chosen, scorer, tmp_path, progress=False,
+                                                         settings={"steps": 3, "captions": "captioner"})}
+    for name in ("DDIM + word swap (no CFG)", "prompt-to-prompt (CFG 2)"):
+        assert rows[name]["status"] == "ok" and rows[name]["source_word_missing"] == 1.0
+        assert rows[name]["landed"] == rows[name]["landed_cleanly"] == 0.0
+    assert rows["pix2pix-zero"]["status"] == "ok" and "source_word_missing" not in rows["pix2pix-zero"]  # needs no word
+    kept = np.asarray(quality.baselines.no_edit(editor, quality._case_image(cases[0]), "circle", "square", "").image)
+    example = tmp_path / "examples" / f"{cases[0].id}--{quality.safe_name('DDIM + word swap (no CFG)', 'method')}.png"
+    assert np.array_equal(np.asarray(quality.load_image(example)), kept)
+    with pytest.raises(ValueError, match="captions differ"):  # rows under the exact captions are not resumed here
+        quality.run_quality(editor, cases, chosen, scorer, tmp_path, progress=False, settings={"steps": 3})
+
+
+def test_two_object_rows_resume(model_with_clip, cache_dir, tmp_path):
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->heart, two objects"], num_scenes=2)
+    no_edit = [quality.methods(3)["reference: no edit (VAE round trip)"]]
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
+    quality.run_quality(editor, cases[:1], no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
+    rows = quality.run_quality(editor, cases, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
+    assert [r["id"] for r in rows] == [c.id for c in cases]  # the first row was not made again
+    assert all("psnr_other" in r and "fidelity" in r for r in rows)
+    assert [c.edit_object for c in quality.read_cases(tmp_path / "cases.jsonl")] == [c.edit_object for c in cases]
+    text = quality.format_table(quality.summarize(rows))
+    assert "PSNR other object dB" in text and "shape fidelity" in text
+
+
+def test_the_user_mask_row_edits_only_near_the_object(model_with_clip, cache_dir):
+    import numpy as np
+
+    from pix2pix_zero.shapesworld import world
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    case = quality.shapesworld_cases(["circle->heart, two objects"], num_scenes=1)[0]
+    mask = np.asarray(quality.user_mask(case)) > 0
+    drawn = world.render(world.Scene.from_dict(case.scene)).masks
+    assert mask[drawn[case.edit_object]].all() and mask.sum() > drawn[case.edit_object].sum()  # covers it, with a margin
+    assert not (mask & drawn[1 - case.edit_object]).any()  # these scenes keep the objects apart
+    result = quality.methods(3)["pix2pix-zero, user mask"].run(editor, quality._case_image(case), case)
+    small = np.asarray(quality.user_mask(case).resize(result.image.size)) > 0  # the tiny model edits at its own size
+    far = ~quality._dilate(small, 2)  # beyond the mask and its soft edge (mask_feather 2) the pixels are the input's
+    assert far.sum() > 0.2 * far.size, far.sum()
+    assert np.array_equal(np.asarray(result.image)[far], np.asarray(result.input)[far])
+    assert not np.array_equal(np.asarray(result.image), np.asarray(result.input))
+
+
+def test_the_comparison_figure_shows_each_case_with_its_verdicts(model_with_clip, cache_dir, tmp_path):
+    from pix2pix_zero.images import load_image
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=2)
+    table = quality.methods(3)
+    chosen = [table["reference: no edit (VAE round trip)"], table["pix2pix-zero, user mask"]]
+    quality.run_quality(editor, cases, chosen, quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False,
+                        examples_per_task=2)
+    assert (tmp_path / "examples" / "masks" / f"{cases[1].id}--{quality.safe_name('pix2pix-zero, user mask', 'method')}.png").is_file()
+    path = quality.comparison_figure(tmp_path, [c.id for c in cases], [("none", chosen[0].name), ("masked", chosen[1].name)],
+                                     chosen[1].name, tmp_path / "figure.png")
+    figure = load_image(path)
+    assert figure.width == 4 * 200 and figure.height == 2 * (200 + 28)  # input, two methods, the mask; a row per case
+    with pytest.raises(ValueError, match="no row of 'pix2pix-zero'"):
+        quality.comparison_figure(tmp_path, [cases[0].id], [("ours", "pix2pix-zero")], None, tmp_path / "other.png")
+
+
+def test_dilation_stops_at_the_image_edges():
+    import numpy as np
+
+    mask = np.zeros((8, 8), bool)
+    mask[0, 3] = True  # an object touching the top edge
+    grown = quality._dilate(mask, 2)
+    assert grown[:3, 1:6].all() and grown.sum() == 15  # 3 rows (the edge cuts the other 2) x 5 columns
+    assert not grown[-2:].any()  # nothing wraps round to the bottom
+
+
+def test_the_synthetic_mode_row_is_judged_on_its_own_generation(model_with_clip, cache_dir, tmp_path):
+    from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+
+    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    cases = quality.shapesworld_cases(["circle->square"], num_scenes=1)
+    method = quality.methods(3)["pix2pix-zero, synthetic mode (generate from the caption)"]
+    scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"), str(BUNDLED_MODEL_DIR / "judge"))
+    row = quality.run_quality(editor, cases, [method], scorer, tmp_path, progress=False)[0]
+    assert row["status"] == "ok", row.get("error")
+    assert row["landed"] + row["kept_source"] + row["other_shape"] == 1.0 and row["generated_scene"] in (0.0, 1.0)
+    assert "psnr_outside" not in row and "iou_ideal" not in row  # no rendered input to compare pixels with

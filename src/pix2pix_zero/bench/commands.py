@@ -65,15 +65,23 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
 
 @bench.command("quality")
 @click.option("--model", "-m", default="shapesworld", show_default=True, help="Model to edit with: 'shapesworld' or an SD folder/hub id.")
-@click.option("--task", "tasks", multiple=True, help="Task 'source->target'; repeatable [default: four ShapesWorld shape swaps].")
+@click.option("--task", "tasks", multiple=True,
+              help="Task 'source->target'; on ShapesWorld 'source->target, two objects' edits one of two objects; "
+                   "repeatable [default: four ShapesWorld shape swaps].")
 @click.option("--num-scenes", type=int, default=100, show_default=True, help="ShapesWorld scenes per task (fixed seeds).")
 @click.option("--scene-set", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which fixed set of ShapesWorld scenes: 0 is the one the README reports; any other number draws other "
                    "scenes from another seed, for choosing settings without looking at the reported ones.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Score a folder of real images instead of ShapesWorld (needs --task, a CLIP and a DINO checkpoint).")
-@click.option("--captions", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="JSON {file name: caption} for --images [default: the captioner].")
+@click.option("--captions", "captions_source", default=None,
+              help="Where each case's caption comes from: 'exact' (ShapesWorld: the scene's own caption), 'captioner' (the "
+                   "model's captioner, as a user without a caption gets it; word swaps whose source word it leaves out "
+                   "keep the image and count as not landed), or for --images a JSON {file name: caption} "
+                   "[default: 'exact' on ShapesWorld, the captioner for --images].")
+@click.option("--stratify-sizes", is_flag=True,
+              help="ShapesWorld: edited objects small, medium and large in turn, so any first 3n scenes hold n of each (for a "
+                   "tuning --scene-set).")
 @click.option("--masks", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of PNG masks for --images, one per image (cat.jpg -> cat.png), white where the edit may change "
                    "the image: adds PSNR (and with --lpips, LPIPS) of the rest, the background.")
@@ -94,12 +102,15 @@ def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, th
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-quality"), show_default=True,
               help="Folder for rows.jsonl (resumable), table.md and figure.png.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder.")
+@click.option("--examples-per-task", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Save every method's edit (and mask, if any) of this many first cases of each task under examples/.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @user_errors
-def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set: int, images: Path | None, captions: Path | None, masks: Path | None,
-                  lpips_net: str | None,
+def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set: int, images: Path | None, captions_source: str | None,
+                  stratify_sizes: bool, masks: Path | None, lpips_net: str | None,
                   method_names: tuple[str, ...], list_methods: bool, sweeps: tuple[str, ...], steps: int, clip_model: str, dino_model: str,
-                  structure_convention: str, device: str, output: Path, cache_dir: Path | None, quiet: bool) -> None:
+                  structure_convention: str, device: str, output: Path, cache_dir: Path | None, examples_per_task: int,
+                  quiet: bool) -> None:
     """Methods × tasks scored like the paper's Table 1; ShapesWorld by default, with ground-truth metrics."""
     from ..api import Pix2PixZero
     from . import metrics, quality
@@ -126,7 +137,14 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
     if images is not None:
         if not tasks:
             raise click.UsageError("--images needs at least one --task such as 'cat->dog'")
-        names = json.loads(captions.read_text()) if captions else {}
+        if captions_source in ("exact", "captioner"):
+            captions_source = None if captions_source == "captioner" else captions_source
+        if captions_source == "exact":
+            raise click.UsageError("--captions exact is ShapesWorld's: give --images a JSON of captions, or the captioner")
+        if captions_source and not Path(captions_source).is_file():
+            raise click.BadParameter(f"no caption file {captions_source}; give a JSON {{file name: caption}} or 'captioner'",
+                                     param_hint="--captions")
+        names = json.loads(Path(captions_source).read_text()) if captions_source else {}
         cases = quality.folder_cases(images, tasks, names, masks)
         cases = [c if c.caption else quality.Case(**{**c.__dict__, "caption": editor.caption(editor.prepare_image(c.image))}) for c in cases]
         try:
@@ -135,9 +153,18 @@ def bench_quality(model: str, tasks: tuple[str, ...], num_scenes: int, scene_set
             raise click.ClickException(str(error)) from error
         scorer: Any = quality.RealImageScorer(clip_model, dino_model, structure_convention, device, lpips)
     else:
-        cases = quality.shapesworld_cases(tasks or quality.DEFAULT_TASKS, num_scenes, scene_set)
+        if captions_source not in (None, "exact", "captioner"):
+            raise click.BadParameter("on ShapesWorld captions are 'exact' or 'captioner'", param_hint="--captions")
+        try:
+            cases = quality.shapesworld_cases(tasks or quality.DEFAULT_TASKS, num_scenes, scene_set, stratify_sizes)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--task") from error
+        cases = quality.captioned_cases(editor, cases, captions_source or "exact")
         scorer = quality.ShapesWorldScorer(str(Path(editor.components.model_id) / "clip"))
-    rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet, settings={"steps": steps})
+    # rows under other captions are other measurements: recorded with the steps, they are never mixed on resume
+    settings = {"steps": steps, **({"captions": captions_source} if captions_source == "captioner" else {})}
+    rows = quality.run_quality(editor, cases, chosen, scorer, output, progress=not quiet, examples_per_task=examples_per_task,
+                               settings=settings)
     summary = quality.summarize(rows)
     report = [f"# Quality benchmark: {model}, {steps} steps, {len(cases)} cases", "", "## All tasks", "", quality.format_table(summary)]
     all_cases = quality.read_cases(output / "cases.jsonl")  # the cases of every row, earlier runs' included

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import baselines
-from ..api import EditResult, Pix2PixZero
+from ..api import EditOptions, EditResult, Pix2PixZero
 from ..batch import ResultsLog
 from ..components import preset_for
 from ..config import PRESETS, EditConfig, InversionConfig
@@ -45,6 +46,7 @@ class Case:
     mask: str | None = None  # a file, for real images: white where the edit may change the image (PIE-Bench's convention)
     scene: dict[str, Any] | None = None  # ShapesWorld ground truth
     seed: int = 0
+    edit_object: int = 0  # ShapesWorld: which of the scene's objects the edit is asked to change
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,12 @@ class Method:
     name: str
     run: Callable[[Pix2PixZero, Any, Case], EditResult]
     settings: dict[str, Any]
+    needs_source_word: bool = False  # a word swap: with no source word in the caption it leaves the image as it is
 
 
-def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+def _p2pz(preset: str = "default", mask: str | None = None, **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+    """Our method under `preset` with `changes` to its configs; `mask` 'user' gives the edit the renderer's mask of the
+    edited object, dilated as a user's brush stroke would be (ShapesWorld cases only), 'auto' the automatic mask."""
     def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
         from ..config import override
 
@@ -65,10 +70,24 @@ def _p2pz(preset: str = "default", **changes: Any) -> Callable[[Pix2PixZero, Any
         inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
         direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
-        return editor.edit(image, case.source, case.target, caption=case.caption, config=edit, inversion_config=inversion,
-                           seed=case.seed, direction=direction)
+        options = EditOptions(config=edit, inversion=inversion, caption=case.caption, seed=case.seed, direction=direction,
+                              mask=user_mask(case) if mask == "user" else mask)
+        return editor.edit(image, case.source, case.target, options)
 
     return run
+
+
+USER_MASK_DILATION = 4  # pixels of a 64-pixel scene around the object: a brush stroke that covers any target shape
+
+
+def user_mask(case: Case) -> Image.Image:
+    """What a user would paint over the object to edit: the renderer's mask of it, dilated by USER_MASK_DILATION."""
+    from ..shapesworld import world
+
+    if case.scene is None:
+        raise ValueError(f"case {case.id} has no ShapesWorld scene to take a user mask from")
+    mask = world.render(world.Scene.from_dict(case.scene)).masks[case.edit_object]
+    return Image.fromarray((_dilate(mask, USER_MASK_DILATION) * 255).astype(np.uint8), mode="L")
 
 
 def methods(num_steps: int = 50) -> dict[str, Method]:
@@ -76,8 +95,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
     and two references each metric is read against: the input unchanged (through the VAE), the floor, and the target
     caption drawn from fresh noise, which keeps nothing of the input but shows how often the generator can draw the
     target for this scene at all, the ceiling of "landed"."""
-    def m(name: str, run: Callable[..., EditResult], **settings: Any) -> Method:
-        return Method(name, run, settings)
+    def m(name: str, run: Callable[..., EditResult], word_swap: bool = False, **settings: Any) -> Method:
+        return Method(name, run, settings, needs_source_word=word_swap)
 
     s = num_steps
     table = [
@@ -89,20 +108,46 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         m("pix2pix-zero, posterior sample", _p2pz("default", num_steps=s, latent_sampling="sample"), latent_sampling="sample"),
         m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
         m("ablation: no inversion regularization", _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0), lambdas=0.0),
-        m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap"),
-        m("DDIM + word swap (CFG 5)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0),
-        m("DDIM + word swap (no CFG)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed), guidance_scale=1.0),
+        m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap", word_swap=True),
+        m("DDIM + word swap (CFG 5)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
+          word_swap=True),
+        m("DDIM + word swap (no CFG)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed), guidance_scale=1.0,
+          word_swap=True),
         m("SDEdit + word swap (0.75, CFG 7.5)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.75, 7.5, c.seed),
-          strength=0.75, guidance_scale=7.5),
+          strength=0.75, guidance_scale=7.5, word_swap=True),
         m("SDEdit + word swap (0.5, CFG 2)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.5, 2.0, c.seed),
-          strength=0.5, guidance_scale=2.0),
+          strength=0.5, guidance_scale=2.0, word_swap=True),
         m("prompt-to-prompt (CFG 7.5)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 7.5, seed=c.seed),
-          guidance_scale=7.5, cross_replace=0.8, self_replace=0.4),
+          guidance_scale=7.5, cross_replace=0.8, self_replace=0.4, word_swap=True),
         m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
-          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4),
+          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, word_swap=True),
+        # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
+        m("pix2pix-zero, exact inversion", _p2pz("default", num_steps=s, exact_inversion=True), exact_inversion=True),
+        m("pix2pix-zero, self-attention injection 0.5", _p2pz("default", num_steps=s, self_attention_injection=0.5),
+          self_attention_injection=0.5),
+        m("pix2pix-zero, user mask", _p2pz("default", "user", num_steps=s), mask="user (object, dilated)"),
+        m("pix2pix-zero, auto mask", _p2pz("default", "auto", num_steps=s), mask="auto"),
+        m("pix2pix-zero, exact inversion + injection 0.5", _p2pz("default", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5),
+        m("pix2pix-zero, exact inversion + injection 0.5 + user mask",
+          _p2pz("default", "user", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5, mask="user (object, dilated)"),
+        m("pix2pix-zero, exact inversion + injection 0.5 + auto mask",
+          _p2pz("default", "auto", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+          exact_inversion=True, self_attention_injection=0.5, mask="auto"),
+        m("DDIM + word swap (no CFG), exact inversion",
+          lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed, exact_inversion=True),
+          guidance_scale=1.0, exact_inversion=True, word_swap=True),
+        m("prompt-to-prompt (CFG 2), exact inversion",
+          lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed,
+                                                               exact_inversion=True),
+          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, exact_inversion=True, word_swap=True),
+        m("pix2pix-zero, synthetic mode (generate from the caption)",
+          lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed), mode="synthetic"),
         m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
         m("reference: target caption from noise (CFG 5)",
-          lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0),
+          lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
+          word_swap=True),
     ]
     return {method.name: method for method in table}
 
@@ -128,21 +173,38 @@ def _parse_bool(text: str) -> bool:
     return word in ("true", "1", "yes", "on")
 
 
-def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, scene_set: int = 0) -> list[Case]:
-    """`num_scenes` held-out one-object scenes per task with the source shape; captions are the scenes' canonical ones.
-    `scene_set` 0 is the reported set; any other draws other scenes from another seed (ids tagged with the set) to tune settings on."""
+TWO_OBJECTS = ", two objects"  # a task's suffix: scenes of two objects, one of them the source shape
+
+
+def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, scene_set: int = 0,
+                      stratify_sizes: bool = False) -> list[Case]:
+    """`num_scenes` held-out scenes per task with the source shape; captions are the scenes' canonical ones.
+    'circle->heart, two objects': scenes of two objects, one the source shape and the other neither the source nor the
+    target, and the edit must change only the first. `scene_set` 0 is the reported set; any other draws other scenes
+    from another seed (ids tagged with the set) to tune settings on; `stratify_sizes` makes the edited objects small,
+    medium and large in turn (ids tagged 's'), so any first 3n cases hold n of each size."""
     from ..shapesworld import world
 
     cases = []
     for task in tasks:
-        source, _, target = task.partition("->")
+        two = task.endswith(TWO_OBJECTS)
+        source, _, target = task.removesuffix(TWO_OBJECTS).partition("->")
         if source not in world.SHAPES or target not in world.SHAPES:
             raise ValueError(f"ShapesWorld tasks swap shapes ({', '.join(world.SHAPES)}), got {task!r}")
-        rng = np.random.default_rng([world.EVAL_SEED_BASE + 500_000 + scene_set, world.SHAPES.index(source), world.SHAPES.index(target)])
-        for i in range(num_scenes):
-            scene = world.sample_scene(rng, num_objects=1, shape=source)
-            tag = f"set{scene_set}-" if scene_set else ""
-            cases.append(Case(f"{source}2{target}-{tag}{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(), seed=i))
+        key = [world.EVAL_SEED_BASE + 500_000 + scene_set, world.SHAPES.index(source), world.SHAPES.index(target)]
+        rng = np.random.default_rng(key + [2] if two else key)
+        tag = (f"set{scene_set}" if scene_set else "") + ("s" if stratify_sizes else "")
+        prefix = f"{source}2{target}" + ("-two" if two else "") + (f"-{tag}" if tag else "")
+        while len([c for c in cases if c.task == task]) < num_scenes:
+            scene = world.sample_scene(rng, num_objects=2 if two else 1, shape=source)
+            edited = next(i for i, o in enumerate(scene.objects) if o.shape == source)
+            others = [o.shape for i, o in enumerate(scene.objects) if i != edited]
+            i = len([c for c in cases if c.task == task])
+            wanted = world.SIZE_NAMES[i % len(world.SIZE_NAMES)] if stratify_sizes else scene.objects[edited].size
+            if any(shape in (source, target) for shape in others) or scene.objects[edited].size != wanted:
+                continue
+            cases.append(Case(f"{prefix}-{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(),
+                              seed=i, edit_object=edited))
     return cases
 
 
@@ -160,6 +222,11 @@ def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | 
                  image=str(p), mask=str(mask_files[p]) if p in mask_files else None) for t in tasks for p in images]
 
 
+#: "Landed cleanly": landed, and the edited object's shape fidelity at least this. Chosen on renders (docs/quality-local-edits.md,
+#: "Shape fidelity"): 97 % of clean renders of every shape and size score above it.
+CLEAN_FIDELITY = 0.85
+
+
 class ShapesWorldScorer:
     """Scores an edit against the renderer's ground truth, with the bundled CLIP for CLIP accuracy and structure,
     and the bundled judge (a CNN that reads renders at 100 %) for whether the edit landed."""
@@ -172,42 +239,97 @@ class ShapesWorldScorer:
         judge = Path(judge_folder) if judge_folder else Path(clip_folder).parent / "judge"
         self.judge = Judge.load(judge) if (judge / "config.json").is_file() else None
 
-    def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
+    def __call__(self, case: Case, result: EditResult) -> dict[str, Any]:
         from ..shapesworld import world
 
-        scene = world.Scene.from_dict(case.scene)
-        ideal_scene, *other_rotations = world.ideal_edits(scene, 0, shape=case.target)  # the circle's own rotation first
+        scene, k = world.Scene.from_dict(case.scene), case.edit_object
+        if getattr(result, "config", {}).get("mode") == "synthetic":
+            return self._synthetic(case, scene, result)
+        ideal_scene, *other_rotations = world.ideal_edits(scene, k, shape=case.target)  # the circle's own rotation first
         source_render, ideal_render = world.render(scene), world.render(ideal_scene)
         background = np.asarray(world.background_image(scene))
         edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
-        mask = metrics.object_mask(edited, background)
-        outside = ~_dilate(source_render.masks[0] | ideal_render.masks[0], 2)
-        judged = {}
+        near_edit = _dilate(source_render.masks[k] | ideal_render.masks[k], 2)
+        others = [j for j in range(len(scene.objects)) if j != k]
+        near_others = np.zeros_like(near_edit)
+        for j in others:
+            near_others |= _dilate(source_render.masks[j], 2)
+        mask = metrics.object_mask(edited, background) & ~near_others  # the edited object's pixels
+        ideal_mask = ideal_render.masks[k]
+        judged: dict[str, Any] = {}
         if self.judge is not None:  # landed: the judge sees exactly the ideal edit's shapes, the target and not the source
             seen = self.judge.predict([edited])[0]["shapes"]
             landed, kept = seen == sorted({o.shape for o in ideal_scene.objects}), seen == sorted({o.shape for o in scene.objects})
             judged = {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
                       "judge_shapes": seen}
-        return {
+        scores = {
             **judged,
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
             "structure": float(self.structure.distance([result.input], [result.image])[0]),
-            "iou_ideal": metrics.mask_iou(mask, ideal_render.masks[0]),
+            "iou_ideal": metrics.mask_iou(mask, ideal_mask),
             "iou_ideal_any_rotation": max(metrics.mask_iou(mask, m) for m in
-                                          [ideal_render.masks[0]] + [world.render(s).masks[0] for s in other_rotations]),
-            "iou_source": metrics.mask_iou(mask, source_render.masks[0]),
-            "centroid_shift": metrics.centroid_shift(mask, ideal_render.masks[0]),
-            "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[0].color),
-            "psnr_outside": metrics.psnr(edited, source_render.image, outside),
+                                          [ideal_mask] + [world.render(s).masks[k] for s in other_rotations]),
+            "iou_source": metrics.mask_iou(mask, source_render.masks[k]),
+            "centroid_shift": metrics.centroid_shift(mask, ideal_mask),
+            "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[k].color),
+            "fidelity": metrics.shape_fidelity(mask, case.target),
+            "psnr_outside": metrics.psnr(edited, source_render.image, ~near_edit),
             "psnr_reconstruction": metrics.psnr(np.asarray(result.reconstruction.resize(source_render.image.shape[1::-1])), source_render.image),
         }
+        if "landed" in scores:
+            scores["landed_cleanly"] = float(scores["landed"] and scores["fidelity"] >= CLEAN_FIDELITY)
+        if others:
+            scores.update(self._other_objects(scene, k, case.target, others, edited, background, source_render, near_edit))
+        return scores
+
+    def _synthetic(self, case: Case, scene: Any, result: EditResult) -> dict[str, Any]:
+        """Synthetic mode generates its own input from the caption, so there is no render to compare pixels with: the
+        judge reads whether the generation drew the scene's shapes and whether the edit then shows the ideal edit's."""
+        from ..shapesworld import world
+
+        if self.judge is None:
+            return {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
+        ideal = sorted({o.shape for o in world.edit_scene(scene, case.edit_object, shape=case.target).objects})
+        drawn, seen = (p["shapes"] for p in self.judge.predict([np.asarray(im.convert("RGB").resize((64, 64)))
+                                                                for im in (result.input, result.image)]))
+        landed, kept = seen == ideal, seen == drawn
+        return {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
+                "generated_scene": float(drawn == sorted({o.shape for o in scene.objects})), "judge_shapes": seen,
+                "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
+
+    def _other_objects(self, scene: Any, k: int, target: str, others: list[int], edited: np.ndarray, background: np.ndarray,
+                       source_render: Any, near_edit: np.ndarray) -> dict[str, Any]:
+        """Two-object scenes: what happened to the object not asked to change (its region's PSNR, its shape and colour),
+        and which object changed, read by the judge on each object alone (its region pasted on the bare background)."""
+        from ..shapesworld import world
+
+        j = others[0]
+        near_other = _dilate(source_render.masks[j], 2) & ~near_edit
+        other_mask = metrics.object_mask(edited, background) & near_other
+        scores = {"psnr_other": metrics.psnr(edited, source_render.image, near_other),
+                  "other_color_kept": float(metrics.nearest_color(edited, other_mask, world.OBJECT_COLORS) == scene.objects[j].color),
+                  "other_iou": metrics.mask_iou(other_mask, source_render.masks[j])}
+        if self.judge is not None:
+            alone = [np.where(region[..., None], edited, background) for region in (_dilate(near_edit, 1), near_other)]
+            edited_read, other_read = (p["shapes"] for p in self.judge.predict(alone))
+            other_kept = other_read == [scene.objects[j].shape]
+            scores.update({
+                "other_shape_kept": float(other_kept),
+                "edited_object_changed": float(edited_read != [scene.objects[k].shape]),
+                "right_object": float(edited_read == [target] and other_kept),
+                "wrong_object": float(not other_kept),
+            })
+        return scores
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    out = mask.copy()
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    """`mask` grown by `radius` pixels (a square neighbourhood), stopping at the image's edges."""
+    h, w = mask.shape
+    padded = np.pad(mask, radius)
+    out = np.zeros_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out |= padded[dy:dy + h, dx:dx + w]
     return out
 
 
@@ -273,15 +395,39 @@ def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Met
     for method, case in tqdm(todo, desc="bench quality", unit="edit", disable=not progress):
         image = _case_image(case)
         try:
-            result = method.run(editor, image, case)
+            missing = method.needs_source_word and not has_word(case.caption, case.source)
+            # a word swap with no source word in the caption has nothing to swap: the image stays as it is
+            result = baselines.no_edit(editor, image, case.source, case.target, case.caption) if missing else method.run(editor, image, case)
             row = {"status": "ok", **scorer(case, result), "seconds": sum(result.timings.values())}
+            if method.needs_source_word:
+                row["source_word_missing"] = float(missing)
+            if missing:  # not an edit, whatever the judge reads into the unchanged image
+                row.update({k: 0.0 for k in ("landed", "landed_cleanly") if k in row})
             if case.id in example_ids:
                 save_png(result.image, output / "examples" / f"{case.id}--{safe_name(method.name, 'method')}.png", overwrite=True)
                 save_png(result.input, output / "examples" / f"{case.id}--input.png", overwrite=True)
+                if getattr(result, "masks", None):  # where the edit could act
+                    save_png(result.masks[0], output / "examples" / "masks" / f"{case.id}--{safe_name(method.name, 'method')}.png",
+                             overwrite=True)
         except Exception as error:  # a failing case is a data point, not the end of the run
             row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
         log.append({"method": method.name, "id": case.id, "task": case.task, **row})
     return log.records()
+
+
+def has_word(caption: str, word: str) -> bool:
+    """Whether `word` is a whole word of `caption` (what a word swap needs)."""
+    return re.search(rf"\b{re.escape(word)}\b", caption, flags=re.IGNORECASE) is not None
+
+
+def captioned_cases(editor: Pix2PixZero, cases: Sequence[Case], captions: str) -> list[Case]:
+    """The cases under a caption condition: 'exact' keeps each scene's own caption, 'captioner' gives every method the
+    editor's captioner's caption of the input, as a user without a caption gets it."""
+    if captions == "exact":
+        return list(cases)
+    if captions != "captioner":
+        raise ValueError(f"captions are 'exact' or 'captioner', got {captions!r}")
+    return [replace(c, caption=editor.caption(editor.prepare_image(_case_image(c)))) for c in cases]
 
 
 def _case_image(case: Case) -> Image.Image:
@@ -292,13 +438,19 @@ def _case_image(case: Case) -> Image.Image:
     return Image.fromarray(world.render(world.Scene.from_dict(case.scene)).image)
 
 
-METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "kept_source": ("source shape kept", "{:.1%}"),
+METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "landed_cleanly": ("landed cleanly ↑", "{:.1%}"),
+                 "fidelity": ("shape fidelity ↑", "{:.3f}"), "kept_source": ("source shape kept", "{:.1%}"),
                  "other_shape": ("another shape", "{:.1%}"), "clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
                  "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
                  "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
                  "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
                  "psnr_background": ("PSNR background dB ↑", "{:.1f}"), "lpips_background": ("LPIPS background ↓", "{:.4f}"),
-                 "psnr_reconstruction": ("PSNR recon dB", "{:.1f}")}
+                 "psnr_reconstruction": ("PSNR recon dB", "{:.1f}"),
+                 "source_word_missing": ("no source word in caption", "{:.1%}"),
+                 "generated_scene": ("generation drew the scene's shapes", "{:.1%}"),
+                 "right_object": ("right object changed ↑", "{:.1%}"), "wrong_object": ("other object changed ↓", "{:.1%}"),
+                 "psnr_other": ("PSNR other object dB ↑", "{:.1f}"), "other_shape_kept": ("other shape kept ↑", "{:.1%}"),
+                 "other_color_kept": ("other colour kept ↑", "{:.1%}")}
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
@@ -330,7 +482,7 @@ def format_table(summary: dict[tuple[str, str], dict[str, float]], task: str = "
 def format_by_size(rows: Sequence[dict[str, Any]], cases: Sequence[Case], task: str) -> str | None:
     """ShapesWorld only: per method, how often the edit landed on small, medium and large objects, with the failures
     as source shapes kept (k) and other shapes (o); None when no row of `task` has a scene and the judge's verdict."""
-    sizes = {c.id: c.scene["objects"][0]["size"] for c in cases if c.scene}
+    sizes = {c.id: c.scene["objects"][c.edit_object]["size"] for c in cases if c.scene}
     counts: dict[str, dict[str, list[int]]] = {}
     for row in rows:
         if row["task"] == task and row["status"] == "ok" and row["id"] in sizes and "landed" in row:  # judged rows
@@ -401,6 +553,34 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def comparison_figure(output: Path, case_ids: Sequence[str], columns: Sequence[tuple[str, str]], mask_method: str | None,
+                      path: Path) -> Path:
+    """One PNG, a row per case: the input, each (label, method)'s saved example edit with the judge's verdict and the
+    shape fidelity under it, and `mask_method`'s mask; from a run's examples/ and rows.jsonl (--examples-per-task)."""
+    rows = {(r["method"], r["id"]): r for r in ResultsLog(output / "rows.jsonl").records() if r["status"] == "ok"}
+    examples = output / "examples"
+    lines = []
+    for case_id in case_ids:
+        tiles, labels = [load_image(examples / f"{case_id}--input.png")], [case_id.rsplit("-", 1)[0] + " input"]
+        for label, method in columns:
+            row = rows.get((method, case_id))
+            if row is None:
+                raise ValueError(f"{output} has no row of {method!r} on {case_id}")
+            verdict = "landed" if row.get("landed") else "missed"
+            verdict += f" {row['fidelity']:.2f}" if "fidelity" in row else ""
+            verdict += ", other kept" if row.get("other_shape_kept") == 1.0 else ", other lost" if "other_shape_kept" in row else ""
+            tiles.append(load_image(examples / f"{case_id}--{safe_name(method, 'method')}.png"))
+            labels.append(f"{label}: {verdict}")
+        if mask_method is not None:
+            tiles.append(load_image(examples / "masks" / f"{case_id}--{safe_name(mask_method, 'method')}.png").convert("RGB"))
+            labels.append("mask")
+        lines.append(labelled_grid(tiles, labels, tile=200))
+    figure = Image.new("RGB", (max(g.width for g in lines), sum(g.height for g in lines)), "white")
+    for i, grid in enumerate(lines):
+        figure.paste(grid, (0, sum(g.height for g in lines[:i])))
+    return atomic_write(path, lambda tmp: figure.save(tmp, format="PNG"), overwrite=True)
 
 
 def write_cases(cases: Sequence[Case], path: Path) -> None:

@@ -155,25 +155,44 @@ def _unit_outline(shape: str) -> np.ndarray:
     return pts.astype(np.float64)
 
 
+def shape_outline(shape: str, center: tuple[float, float], radius: float, rotation: float = 0.0) -> np.ndarray:
+    """Polygon of ``shape`` with this centre, 'radius' and rotation (degrees, counter-clockwise) in pixels."""
+    pts = _unit_outline(shape) * radius
+    a = np.deg2rad(rotation)
+    rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # ccw on screen (y down)
+    return pts @ rot.T + np.asarray(center, dtype=np.float64)
+
+
 def object_outline(obj: SceneObject, scale: float = 1.0) -> np.ndarray:
     """Polygon of ``obj`` in pixel coordinates (times ``scale``)."""
-    pts = _unit_outline(obj.shape) * obj.radius
-    a = np.deg2rad(obj.rotation)
-    rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # ccw on screen (y down)
-    pts = pts @ rot.T
-    cx, cy = obj.center
-    pts = pts + np.array([cx, cy])
-    return pts * scale
+    return shape_outline(obj.shape, obj.center, obj.radius, obj.rotation) * scale
 
 
-def _coverage(obj: SceneObject) -> np.ndarray:
-    """Anti-aliased coverage in [0, 1] of ``obj`` at 64x64 (drawn at 4x, box-downsampled)."""
+def polygon_coverage(points: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1] of a polygon (pixel coordinates) at 64x64 (drawn at 4x, box-downsampled)."""
     big = IMAGE_SIZE * SUPERSAMPLE
     im = Image.new("L", (big, big), 0)
-    pts = object_outline(obj, SUPERSAMPLE) - 0.5  # pixel centres
+    pts = points * SUPERSAMPLE - 0.5  # pixel centres
     ImageDraw.Draw(im).polygon([tuple(p) for p in pts], fill=255)
     small = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def _coverage(obj: SceneObject) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1] of ``obj`` at 64x64."""
+    return polygon_coverage(object_outline(obj))
+
+
+#: Rotation (degrees) after which each shape looks the same again; 0: every rotation looks the same.
+SHAPE_SYMMETRY: dict[str, float] = {"circle": 0.0, "square": 90.0, "triangle": 120.0, "star": 72.0, "heart": 360.0}
+
+
+def unit_area_and_centroid(shape: str) -> tuple[float, np.ndarray]:
+    """Area and centroid of the shape's outline at radius 1 (shoelace formula)."""
+    p, q = _unit_outline(shape), np.roll(_unit_outline(shape), -1, 0)
+    cross = p[:, 0] * q[:, 1] - q[:, 0] * p[:, 1]
+    area = cross.sum() / 2
+    return abs(area), ((p + q) * cross[:, None]).sum(0) / (6 * area)
 
 
 def _shade(rgb: np.ndarray) -> np.ndarray:
