@@ -27,24 +27,37 @@ def test_cases_are_fixed_by_seed_and_name_the_task(model_with_clip):
         quality.shapesworld_cases(["cat->dog"], 1)
     other = quality.shapesworld_cases(["circle->square", "star->heart"], num_scenes=3, scene_set=1)  # scenes to tune on
     assert [c.id for c in other] == [f"{t}-set1-{i:04d}" for t in ("circle2square", "star2heart") for i in range(3)]
-    assert not {json.dumps(c.scene, sort_keys=True) for c in other} & {json.dumps(c.scene, sort_keys=True) for c in cases}
+    assert not {json.dumps(c.scene, sort_keys=True) for c in other} & {
+        json.dumps(c.scene, sort_keys=True) for c in cases
+    }
 
 
 def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cache_dir, tmp_path):
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     no_edit = [quality.methods(3)["reference: no edit (VAE round trip)"]]
     first, second = (quality.shapesworld_cases([task], num_scenes=1) for task in ("circle->square", "heart->circle"))
     quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
     rows = quality.run_quality(editor, second, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
-    assert [c.id for c in quality.read_cases(tmp_path / "cases.jsonl")] == [first[0].id, second[0].id]  # both runs' cases kept
+    assert [c.id for c in quality.read_cases(tmp_path / "cases.jsonl")] == [
+        first[0].id,
+        second[0].id,
+    ]  # both runs' cases kept
     assert [r["id"] for r in rows] == [first[0].id, second[0].id]
     with pytest.raises(ValueError, match="steps differ"):
         quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 50})
-    (model_with_clip / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": {"edit": {"xa_guidance": 0.03}}}}))
+    (model_with_clip / "pix2pix_zero.json").write_text(
+        json.dumps({"presets": {"default": {"edit": {"xa_guidance": 0.03}}}})
+    )
     try:
-        retuned = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
-        with pytest.raises(ValueError, match="presets differ"):  # `pix2pix-zero` rows made at 0.1 are not resumed at 0.03
+        retuned = Pix2PixZero.from_pretrained(
+            model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+        )
+        with pytest.raises(
+            ValueError, match="presets differ"
+        ):  # `pix2pix-zero` rows made at 0.1 are not resumed at 0.03
             quality.run_quality(retuned, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
     finally:
         (model_with_clip / "pix2pix_zero.json").unlink()
@@ -54,7 +67,9 @@ def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cac
 
 
 def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path):
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     cases = quality.shapesworld_cases(["circle->square"], num_scenes=1)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
@@ -62,7 +77,9 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     assert len(rows) == len(table) == 27
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
-        if row["method"].startswith("pix2pix-zero, synthetic mode"):  # its own generation: no input to compare pixels with
+        if row["method"].startswith(
+            "pix2pix-zero, synthetic mode"
+        ):  # its own generation: no input to compare pixels with
             assert row["clip_acc"] in (0.0, 1.0) and "iou_ideal" not in row
             continue
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
@@ -82,7 +99,9 @@ def test_the_no_edit_reference_is_the_reconstruction(model_with_clip, cache_dir)
 
     from pix2pix_zero import baselines
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
     result = baselines.no_edit(editor, quality._case_image(case), case.source, case.target, case.caption)
     assert np.array_equal(np.asarray(result.image), np.asarray(result.reconstruction))
@@ -95,10 +114,14 @@ def test_the_target_from_noise_reference_is_seeded_text_to_image_of_the_swapped_
 
     from pix2pix_zero import baselines
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
     image = quality._case_image(case)
-    first, again, other = (baselines.target_from_noise(editor, image, case.source, case.target, case.caption, 3, seed=s) for s in (0, 0, 1))
+    first, again, other = (
+        baselines.target_from_noise(editor, image, case.source, case.target, case.caption, 3, seed=s) for s in (0, 0, 1)
+    )
     assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
     assert not np.array_equal(np.asarray(first.image), np.asarray(other.image))
     assert first.image.size == first.input.size == editor.prepare_image(image).size
@@ -106,17 +129,23 @@ def test_the_target_from_noise_reference_is_seeded_text_to_image_of_the_swapped_
 
 
 def test_a_failing_case_is_recorded_not_fatal(model_with_clip, cache_dir, tmp_path):
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
 
     def broken(editor, image, case):
         raise ValueError("the caption does not contain 'circle'")
 
     method = quality.Method("broken", broken, {})
-    rows = quality.run_quality(editor, [case], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False)
+    rows = quality.run_quality(
+        editor, [case], [method], quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False
+    )
     assert rows[0]["status"] == "error" and "does not contain 'circle'" in rows[0]["error"]
     assert quality.summarize(rows)[(method.name, "all")]["errors"] == 1
-    assert quality.plot_quality(quality.summarize(rows), tmp_path / "examples", tmp_path / "figure.png") is None  # nothing to draw
+    assert (
+        quality.plot_quality(quality.summarize(rows), tmp_path / "examples", tmp_path / "figure.png") is None
+    )  # nothing to draw
 
 
 class _Rendered:
@@ -142,21 +171,37 @@ def test_shapesworld_scorer_on_oracle_edits():
     assert perfect["psnr_outside"] > 50 and perfect["centroid_shift"] < 0.5
     assert (perfect["kept_source"], perfect["other_shape"], perfect["judge_shapes"]) == (0.0, 0.0, ["square"])
     unchanged = scorer(case, _Rendered(source, source))
-    assert unchanged["landed"] == 0.0 and unchanged["iou_source"] > 0.95 and unchanged["iou_ideal"] < perfect["iou_ideal"]
+    assert (
+        unchanged["landed"] == 0.0 and unchanged["iou_source"] > 0.95 and unchanged["iou_ideal"] < perfect["iou_ideal"]
+    )
     assert (unchanged["kept_source"], unchanged["other_shape"], unchanged["judge_shapes"]) == (1.0, 0.0, ["circle"])
     assert perfect["iou_ideal_any_rotation"] == perfect["iou_ideal"]  # its own rotation is the best one
-    upright = world.render(world.edit_scene(scene, 0, shape="square", rotation=0.0)).image  # the circle's rotation is unseen
+    upright = world.render(
+        world.edit_scene(scene, 0, shape="square", rotation=0.0)
+    ).image  # the circle's rotation is unseen
     turned = scorer(case, _Rendered(source, upright))
     assert abs(scene.objects[0].rotation) > 5
-    assert turned["iou_ideal"] < perfect["iou_ideal"] - 0.05 and turned["iou_ideal_any_rotation"] > perfect["iou_ideal"] - 0.02
+    assert (
+        turned["iou_ideal"] < perfect["iou_ideal"] - 0.05
+        and turned["iou_ideal_any_rotation"] > perfect["iou_ideal"] - 0.02
+    )
     star = world.render(world.edit_scene(scene, 0, shape="star")).image  # neither the target nor the source
     elsewhere = scorer(case, _Rendered(source, star))
-    assert (elsewhere["landed"], elsewhere["kept_source"], elsewhere["other_shape"], elsewhere["judge_shapes"]) == (0.0, 0.0, 1.0, ["star"])
+    assert (elsewhere["landed"], elsewhere["kept_source"], elsewhere["other_shape"], elsewhere["judge_shapes"]) == (
+        0.0,
+        0.0,
+        1.0,
+        ["star"],
+    )
 
 
 def test_sweep_methods_vary_one_setting_of_the_default():
     swept = quality.sweep_methods("xa_guidance=0.1,1,10", num_steps=3)
-    assert [m.name for m in swept] == ["pix2pix-zero, xa_guidance=0.1", "pix2pix-zero, xa_guidance=1", "pix2pix-zero, xa_guidance=10"]
+    assert [m.name for m in swept] == [
+        "pix2pix-zero, xa_guidance=0.1",
+        "pix2pix-zero, xa_guidance=1",
+        "pix2pix-zero, xa_guidance=10",
+    ]
     assert [m.settings["xa_guidance"] for m in swept] == [0.1, 1.0, 10.0]
     assert quality.sweep_methods("latent_sampling=sample")[0].settings == {"latent_sampling": "sample"}
     for bad in ("xa_guidance", "no_such_field=1", "num_steps=5"):
@@ -166,7 +211,12 @@ def test_sweep_methods_vary_one_setting_of_the_default():
 
 def test_sweep_reads_booleans_as_words():
     """'false' is a word, not a non-empty (truthy) string."""
-    assert [m.settings["fuse_reference"] for m in quality.sweep_methods("fuse_reference=false,True,0,yes")] == [False, True, False, True]
+    assert [m.settings["fuse_reference"] for m in quality.sweep_methods("fuse_reference=false,True,0,yes")] == [
+        False,
+        True,
+        False,
+        True,
+    ]
     with pytest.raises(ValueError, match="expected true or false"):
         quality.sweep_methods("fuse_reference=maybe")
 
@@ -178,8 +228,17 @@ def tiny_vit_dir(tmp_path_factory):
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-vit")
-    ViTModel(ViTConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1, image_size=224, patch_size=32),
-             add_pooling_layer=False).save_pretrained(str(folder))
+    ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            image_size=224,
+            patch_size=32,
+        ),
+        add_pooling_layer=False,
+    ).save_pretrained(str(folder))
     return folder
 
 
@@ -201,9 +260,31 @@ def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_d
         edited[16:48, 24:72] = 255
         Image.fromarray(edited).save(masks / f"{name}.png")
     (tmp_path / "captions.json").write_text(json.dumps({"a.png": "a photo of a cat", "b.png": "a photo of a cat"}))
-    args = ["bench", "quality", "-m", str(model_with_clip), "--images", str(images), "--masks", str(masks), "--task", "cat->dog",
-            "--captions", str(tmp_path / "captions.json"), "--clip-model", str(model_with_clip / "clip"), "--dino-model", str(tiny_vit_dir),
-            "--method", "reference: no edit (VAE round trip)", "--steps", "3", "-o", str(out), "-q"]
+    args = [
+        "bench",
+        "quality",
+        "-m",
+        str(model_with_clip),
+        "--images",
+        str(images),
+        "--masks",
+        str(masks),
+        "--task",
+        "cat->dog",
+        "--captions",
+        str(tmp_path / "captions.json"),
+        "--clip-model",
+        str(model_with_clip / "clip"),
+        "--dino-model",
+        str(tiny_vit_dir),
+        "--method",
+        "reference: no edit (VAE round trip)",
+        "--steps",
+        "3",
+        "-o",
+        str(out),
+        "-q",
+    ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
@@ -221,35 +302,59 @@ def test_real_images_with_masks_score_the_background(model_with_clip, tiny_vit_d
     assert "by object size" not in (out / "table.md").read_text()  # real images have no ground-truth sizes
 
     Image.new("L", (64, 64)).save(masks / "a.png")  # square, for a 3:2 image
-    rows = quality.run_quality(Pix2PixZero.from_pretrained(model_with_clip, cache_dir=cache_dir, progress=False),
-                               quality.folder_cases(images, ["cat->dog"], {"a.png": "a cat"}, masks)[:1],
-                               [quality.methods(3)["reference: no edit (VAE round trip)"]],
-                               quality.RealImageScorer(str(model_with_clip / "clip"), str(tiny_vit_dir)), tmp_path / "out2", progress=False)
+    rows = quality.run_quality(
+        Pix2PixZero.from_pretrained(model_with_clip, cache_dir=cache_dir, progress=False),
+        quality.folder_cases(images, ["cat->dog"], {"a.png": "a cat"}, masks)[:1],
+        [quality.methods(3)["reference: no edit (VAE round trip)"]],
+        quality.RealImageScorer(str(model_with_clip / "clip"), str(tiny_vit_dir)),
+        tmp_path / "out2",
+        progress=False,
+    )
     assert rows[0]["status"] == "error" and "not the shape of its image (48x32)" in rows[0]["error"]
     (masks / "b.png").unlink()
     missing = CliRunner().invoke(main, args[:-2] + [str(tmp_path / "out3"), "-q"])
     assert missing.exit_code != 0 and "no mask" in missing.output and "b.png" in missing.output
     no_images = CliRunner().invoke(main, ["bench", "quality", "--masks", str(masks), "-o", str(tmp_path / "out4")])
     assert no_images.exit_code != 0 and "--images" in no_images.output
-    no_masks = CliRunner().invoke(main, ["bench", "quality", "--images", str(images), "--task", "cat->dog", "--lpips", "squeeze"])
+    no_masks = CliRunner().invoke(
+        main, ["bench", "quality", "--images", str(images), "--task", "cat->dog", "--lpips", "squeeze"]
+    )
     assert no_masks.exit_code != 0 and "--masks" in no_masks.output
     import importlib.util
 
     if importlib.util.find_spec("torchvision") is None:  # LPIPS cannot load here: the command says what it needs
         (masks / "b.png").write_bytes((masks / "a.png").read_bytes())
         no_lpips = CliRunner().invoke(main, args[:-2] + [str(tmp_path / "out5"), "--lpips", "squeeze"])
-        assert no_lpips.exit_code == 1 and ("torchvision" in no_lpips.output or "torchmetrics" in no_lpips.output), no_lpips.output
+        assert no_lpips.exit_code == 1 and ("torchvision" in no_lpips.output or "torchmetrics" in no_lpips.output), (
+            no_lpips.output
+        )
 
 
 def test_the_by_size_table_counts_landings_and_each_failure_kind():
     cases = quality.shapesworld_cases(["circle->square"], num_scenes=6)
     sizes = [c.scene["objects"][0]["size"] for c in cases]
     outcomes = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 0), (0, 0, 1), (1, 0, 0)]
-    rows = [{"method": "m", "id": c.id, "task": c.task, "status": "ok", "landed": float(a), "kept_source": float(b),
-             "other_shape": float(o)} for c, (a, b, o) in zip(cases, outcomes)]
-    rows.append({"method": "m", "id": cases[0].id, "task": cases[0].task, "status": "error", "error": "x"})  # not counted
-    rows.append({"method": "m", "id": "elsewhere", "task": "square->circle", "status": "ok", "landed": 1.0})  # other task
-    rows.append({"method": "m", "id": cases[1].id, "task": cases[1].task, "status": "ok", "iou_ideal": 0.5})  # no judge: not counted
+    rows = [
+        {
+            "method": "m",
+            "id": c.id,
+            "task": c.task,
+            "status": "ok",
+            "landed": float(a),
+            "kept_source": float(b),
+            "other_shape": float(o),
+        }
+        for c, (a, b, o) in zip(cases, outcomes)
+    ]
+    rows.append(
+        {"method": "m", "id": cases[0].id, "task": cases[0].task, "status": "error", "error": "x"}
+    )  # not counted
+    rows.append(
+        {"method": "m", "id": "elsewhere", "task": "square->circle", "status": "ok", "landed": 1.0}
+    )  # other task
+    rows.append(
+        {"method": "m", "id": cases[1].id, "task": cases[1].task, "status": "ok", "iou_ideal": 0.5}
+    )  # no judge: not counted
     text = quality.format_by_size(rows, cases, "circle->square")
     header, _, line = text.splitlines()
     shown = [s for s in ("small", "medium", "large") if s in sizes]
@@ -261,7 +366,12 @@ def test_the_by_size_table_counts_landings_and_each_failure_kind():
         failures = ", ".join(f"{k} {v}" for k, v in (("k", kept), ("o", other)) if v)
         assert cell == f"{landed}/{len(picked)}" + (f" ({failures})" if failures else "")
     assert quality.format_by_size(rows, cases, "heart->circle") is None
-    assert quality.format_by_size(rows, [quality.Case("x", "circle->square", "circle", "square", "a photo")], "circle->square") is None
+    assert (
+        quality.format_by_size(
+            rows, [quality.Case("x", "circle->square", "circle", "square", "a photo")], "circle->square"
+        )
+        is None
+    )
 
 
 def test_the_shapesworld_report_splits_each_task_by_object_size(model_with_clip, tmp_path):
@@ -273,15 +383,32 @@ def test_the_shapesworld_report_splits_each_task_by_object_size(model_with_clip,
     judged, out = tmp_path / "model", tmp_path / "out"
     shutil.copytree(model_with_clip, judged)
     shutil.copytree(BUNDLED_MODEL_DIR / "judge", judged / "judge")  # the bundled judge reads any 64 px scene
-    args = ["bench", "quality", "-m", str(judged), "--task", "circle->square", "--num-scenes", "2", "--steps", "3",
-            "--method", "reference: no edit (VAE round trip)", "-o", str(out), "-q"]
+    args = [
+        "bench",
+        "quality",
+        "-m",
+        str(judged),
+        "--task",
+        "circle->square",
+        "--num-scenes",
+        "2",
+        "--steps",
+        "3",
+        "--method",
+        "reference: no edit (VAE round trip)",
+        "-o",
+        str(out),
+        "-q",
+    ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     table = (out / "table.md").read_text()
     assert "### circle->square, by object size" in table and "### circle->square, by object size" in result.output
     assert all("landed" in r for r in rows)
-    assert table.split("by object size")[1].strip() == quality.format_by_size(rows, quality.read_cases(out / "cases.jsonl"), "circle->square")
+    assert table.split("by object size")[1].strip() == quality.format_by_size(
+        rows, quality.read_cases(out / "cases.jsonl"), "circle->square"
+    )
 
 
 def test_shape_fidelity_is_near_one_on_clean_renders_and_low_on_concave_or_blobby_shapes():
@@ -294,7 +421,9 @@ def test_shape_fidelity_is_near_one_on_clean_renders_and_low_on_concave_or_blobb
         obj = world.SceneObject(shape, "red", "large", "center", 0.7, -1.2, 17.0)
         mask = world.render(world.Scene((obj,))).masks[0]
         assert shape_fidelity(mask, shape) > 0.95, shape
-    triangle = world.render(world.Scene((world.SceneObject("triangle", "red", "large", "center", rotation=10.0),))).masks[0]
+    triangle = world.render(
+        world.Scene((world.SceneObject("triangle", "red", "large", "center", rotation=10.0),))
+    ).masks[0]
     assert shape_fidelity(triangle, "star") < 0.75 and shape_fidelity(triangle, "square") < 0.8  # another shape
     # a concave three-pointed "triangle": each edge pushed in towards the centre
     corners = world.shape_outline("triangle", (32.0, 32.0), 12.0)
@@ -351,7 +480,9 @@ def test_two_object_scoring_names_the_object_that_changed():
 
 
 def test_caption_conditions(model_with_clip, cache_dir):
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "a red thing", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "a red thing", cache_dir=cache_dir, progress=False
+    )
     cases = quality.shapesworld_cases(["circle->square"], num_scenes=2)
     assert quality.captioned_cases(editor, cases, "exact") == cases
     captioned = quality.captioned_cases(editor, cases, "captioner")
@@ -366,14 +497,22 @@ def test_a_word_swap_without_its_source_word_keeps_the_image_and_does_not_land(m
 
     from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "a red square on a white background",
-                                         cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip,
+        captioner=lambda image: "a red square on a white background",
+        cache_dir=cache_dir,
+        progress=False,
+    )
     cases = quality.captioned_cases(editor, quality.shapesworld_cases(["circle->square"], num_scenes=1), "captioner")
     table = quality.methods(3)
     chosen = [table["DDIM + word swap (no CFG)"], table["prompt-to-prompt (CFG 2)"], table["pix2pix-zero"]]
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"), str(BUNDLED_MODEL_DIR / "judge"))
-    rows = {r["method"]: r for r in quality.run_quality(editor, cases, chosen, scorer, tmp_path, progress=False,
-                                                         settings={"steps": 3, "captions": "captioner"})}
+    rows = {
+        r["method"]: r
+        for r in quality.run_quality(
+            editor, cases, chosen, scorer, tmp_path, progress=False, settings={"steps": 3, "captions": "captioner"}
+        )
+    }
     for name in ("DDIM + word swap (no CFG)", "prompt-to-prompt (CFG 2)"):
         assert rows[name]["status"] == "ok" and rows[name]["source_word_missing"] == 1.0
         assert rows[name]["landed"] == rows[name]["landed_cleanly"] == 0.0
@@ -386,7 +525,9 @@ def test_a_word_swap_without_its_source_word_keeps_the_image_and_does_not_land(m
 
 
 def test_two_object_rows_resume(model_with_clip, cache_dir, tmp_path):
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     cases = quality.shapesworld_cases(["circle->heart, two objects"], num_scenes=2)
     no_edit = [quality.methods(3)["reference: no edit (VAE round trip)"]]
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
@@ -404,11 +545,15 @@ def test_the_user_mask_row_edits_only_near_the_object(model_with_clip, cache_dir
 
     from pix2pix_zero.shapesworld import world
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     case = quality.shapesworld_cases(["circle->heart, two objects"], num_scenes=1)[0]
     mask = np.asarray(quality.user_mask(case)) > 0
     drawn = world.render(world.Scene.from_dict(case.scene)).masks
-    assert mask[drawn[case.edit_object]].all() and mask.sum() > drawn[case.edit_object].sum()  # covers it, with a margin
+    assert (
+        mask[drawn[case.edit_object]].all() and mask.sum() > drawn[case.edit_object].sum()
+    )  # covers it, with a margin
     assert not (mask & drawn[1 - case.edit_object]).any()  # these scenes keep the objects apart
     result = quality.methods(3)["pix2pix-zero, user mask"].run(editor, quality._case_image(case), case)
     small = np.asarray(quality.user_mask(case).resize(result.image.size)) > 0  # the tiny model edits at its own size
@@ -421,15 +566,31 @@ def test_the_user_mask_row_edits_only_near_the_object(model_with_clip, cache_dir
 def test_the_comparison_figure_shows_each_case_with_its_verdicts(model_with_clip, cache_dir, tmp_path):
     from pix2pix_zero.images import load_image
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     cases = quality.shapesworld_cases(["circle->square"], num_scenes=2)
     table = quality.methods(3)
     chosen = [table["reference: no edit (VAE round trip)"], table["pix2pix-zero, user mask"]]
-    quality.run_quality(editor, cases, chosen, quality.ShapesWorldScorer(str(model_with_clip / "clip")), tmp_path, progress=False,
-                        examples_per_task=2)
-    assert (tmp_path / "examples" / "masks" / f"{cases[1].id}--{quality.safe_name('pix2pix-zero, user mask', 'method')}.png").is_file()
-    path = quality.comparison_figure(tmp_path, [c.id for c in cases], [("none", chosen[0].name), ("masked", chosen[1].name)],
-                                     chosen[1].name, tmp_path / "figure.png")
+    quality.run_quality(
+        editor,
+        cases,
+        chosen,
+        quality.ShapesWorldScorer(str(model_with_clip / "clip")),
+        tmp_path,
+        progress=False,
+        examples_per_task=2,
+    )
+    assert (
+        tmp_path / "examples" / "masks" / f"{cases[1].id}--{quality.safe_name('pix2pix-zero, user mask', 'method')}.png"
+    ).is_file()
+    path = quality.comparison_figure(
+        tmp_path,
+        [c.id for c in cases],
+        [("none", chosen[0].name), ("masked", chosen[1].name)],
+        chosen[1].name,
+        tmp_path / "figure.png",
+    )
     figure = load_image(path)
     assert figure.width == 4 * 200 and figure.height == 2 * (200 + 28)  # input, two methods, the mask; a row per case
     with pytest.raises(ValueError, match="no row of 'pix2pix-zero'"):
@@ -449,7 +610,9 @@ def test_dilation_stops_at_the_image_edges():
 def test_the_synthetic_mode_row_is_judged_on_its_own_generation(model_with_clip, cache_dir, tmp_path):
     from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
 
-    editor = Pix2PixZero.from_pretrained(model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
     cases = quality.shapesworld_cases(["circle->square"], num_scenes=1)
     method = quality.methods(3)["pix2pix-zero, synthetic mode (generate from the caption)"]
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"), str(BUNDLED_MODEL_DIR / "judge"))

@@ -78,7 +78,9 @@ def test_the_pooled_vector_travels_as_one_extra_token_position():
     packed = pack_pooled(tokens, pooled)
     assert packed.shape == (3, 6, 8) and torch.equal(packed[:, -1, 6:], torch.zeros(3, 2))
     back_tokens, back_pooled = unpack_pooled(packed.mean(0, keepdim=True), 6)  # linear maps commute with the packing
-    assert torch.allclose(back_tokens, tokens.mean(0, keepdim=True)) and torch.allclose(back_pooled, pooled.mean(0, keepdim=True))
+    assert torch.allclose(back_tokens, tokens.mean(0, keepdim=True)) and torch.allclose(
+        back_pooled, pooled.mean(0, keepdim=True)
+    )
     with pytest.raises(ValueError, match="wider"):
         pack_pooled(tokens, torch.randn(3, 9))
 
@@ -90,8 +92,16 @@ def test_our_sampler_matches_stable_diffusion_xl_pipeline(components, pipe, heig
     steps = 5
     x_T = torch.randn((1, 4, height // 2, width // 2), generator=torch.Generator().manual_seed(0))
     kwargs = {} if original is None else {"original_size": (original[1], original[0])}  # diffusers: (height, width)
-    theirs = pipe(CAPTION, height=height, width=width, num_inference_steps=steps, guidance_scale=5.0, latents=x_T.clone(),
-                  output_type="latent", **kwargs).images
+    theirs = pipe(
+        CAPTION,
+        height=height,
+        width=width,
+        num_inference_steps=steps,
+        guidance_scale=5.0,
+        latents=x_T.clone(),
+        output_type="latent",
+        **kwargs,
+    ).images
     c = components
     cond = Conditioning(cond=c.encode_text([CAPTION]), uncond=c.encode_text([""]), scale=5.0)
     with c.size_conditioning(original):
@@ -107,9 +117,13 @@ def test_our_inversion_and_reconstruction_match_ddim_inverse_scheduler(sdxl_dir,
 
     steps = 6
     editor = Pix2PixZero(components, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
-    inversion = editor.invert(_picture(48, 32), caption=CAPTION, use_cache=False, image_config=ImageConfig(size=24),
-                              config=InversionConfig(num_steps=steps, grid="mirror", latent_sampling="mean", lambda_ac=0.0,
-                                                     lambda_kl=0.0))
+    inversion = editor.invert(
+        _picture(48, 32),
+        caption=CAPTION,
+        use_cache=False,
+        image_config=ImageConfig(size=24),
+        config=InversionConfig(num_steps=steps, grid="mirror", latent_sampling="mean", lambda_ac=0.0, lambda_kl=0.0),
+    )
     assert inversion.image.size == (24, 16) and inversion.original_size == (48, 32)  # the long side given, aspect kept
 
     prompt, _, pooled, _ = pipe.encode_prompt(CAPTION, do_classifier_free_guidance=False)
@@ -119,15 +133,32 @@ def test_our_inversion_and_reconstruction_match_ddim_inverse_scheduler(sdxl_dir,
     x = inversion.latents.clone()
     with torch.no_grad():
         for t in inverse.timesteps:
-            eps = pipe.unet(x, t, encoder_hidden_states=prompt, added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
+            eps = pipe.unet(
+                x, t, encoder_hidden_states=prompt, added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}
+            ).sample
             x = inverse.step(eps, t, x).prev_sample
     assert not torch.allclose(x, inversion.latents, atol=1e-2)
     assert torch.allclose(inversion.x_T, x, atol=1e-4), (inversion.x_T - x).abs().max()
 
-    reconstruction = pipe(prompt_embeds=prompt, pooled_prompt_embeds=pooled, height=16, width=24, num_inference_steps=steps,
-                          guidance_scale=1.0, latents=inversion.x_T.clone(), original_size=(32, 48), output_type="latent").images
+    reconstruction = pipe(
+        prompt_embeds=prompt,
+        pooled_prompt_embeds=pooled,
+        height=16,
+        width=24,
+        num_inference_steps=steps,
+        guidance_scale=1.0,
+        latents=inversion.x_T.clone(),
+        original_size=(32, 48),
+        output_type="latent",
+    ).images
     with components.size_conditioning(inversion.original_size):
-        ours = sample(components.eps_model, components.schedule, inversion.x_T, Conditioning(cond=components.encode_text([CAPTION])), steps)
+        ours = sample(
+            components.eps_model,
+            components.schedule,
+            inversion.x_T,
+            Conditioning(cond=components.encode_text([CAPTION])),
+            steps,
+        )
     assert torch.allclose(ours, reconstruction, atol=1e-4), (ours - reconstruction).abs().max()
 
 
@@ -145,7 +176,9 @@ def test_the_recorder_sees_every_sdxl_cross_attention_layer_and_guidance_moves_t
         maps = recorder.take()
         assert set(maps) == cross
         tokens = c.tokenizer.model_max_length
-        assert all(m.shape[-1] == tokens for m in maps.values())  # the UNet attends to the tokens, never the pooled slot
+        assert all(
+            m.shape[-1] == tokens for m in maps.values()
+        )  # the UNet attends to the tokens, never the pooled slot
         target = Conditioning(cond=caption + 0.5 * c.encode_text(["a photo of a dog"]))
         moved, _ = xa_guidance_step(c.eps_model, recorder, x, 500, target, maps, step_size=0.1)
     assert (moved - x).abs().max() > 1e-6 and torch.isfinite(moved).all()
@@ -159,9 +192,17 @@ def test_the_direction_is_the_mean_difference_of_both_encoders_pooled_included(c
 
     def embed(sentences):  # written out from the two encoders, independently of components_sdxl
         states, pooled = [], None
-        for tokenizer, encoder in ((components.tokenizer, components.text_encoder), (components.tokenizer_2, components.text_encoder_2)):
-            ids = tokenizer(sentences, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                            return_tensors="pt").input_ids
+        for tokenizer, encoder in (
+            (components.tokenizer, components.text_encoder),
+            (components.tokenizer_2, components.text_encoder_2),
+        ):
+            ids = tokenizer(
+                sentences,
+                padding="max_length",
+                max_length=tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids
             with torch.no_grad():
                 out = encoder(ids, output_hidden_states=True)
             states.append(out.hidden_states[-2])
@@ -187,11 +228,15 @@ def test_an_sdxl_edit_end_to_end_keeps_its_size_conditioning(sdxl_dir, cache_dir
     assert inversion.original_size == (48, 32)
     inversion.save(tmp_path / "inv.safetensors")
     assert type(inversion).load(tmp_path / "inv.safetensors").original_size == (48, 32)
-    result = editor.edit(inversion, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), EditOptions(config=config))
+    result = editor.edit(
+        inversion, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), EditOptions(config=config)
+    )
     assert result.image.size == (16, 12)
     pixels = torch.from_numpy(np.asarray(result.image, dtype=np.float32))
     assert pixels.std() > 0  # not a blank image
-    generated = editor.generate_and_edit(CAPTION, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config)
+    generated = editor.generate_and_edit(
+        CAPTION, str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), config=config
+    )
     assert generated.image.size == (16, 16)
 
 
@@ -200,14 +245,23 @@ def test_half_precision_sdxl_gives_finite_images(sdxl_dir, cache_dir, tmp_path, 
     """Both half types run on the CPU; the VAE (force_upcast) stays in float32, as diffusers decodes SDXL."""
     (tmp_path / "source.txt").write_text("\n".join(SOURCE))
     (tmp_path / "target.txt").write_text("\n".join(TARGET))
-    editor = Pix2PixZero.from_pretrained(sdxl_dir, dtype=dtype, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        sdxl_dir, dtype=dtype, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False
+    )
     c = editor.components
     assert c.unet.dtype == c.text_encoder_2.dtype == dtype
     assert c.vae.dtype == (torch.float32 if dtype == torch.float16 else dtype)
     edited, reconstructed = editor._run_edit(
-        editor.invert(_picture(16, 16), config=InversionConfig(num_steps=3)).x_T, Conditioning(cond=c.encode_text([CAPTION])),
-        Conditioning(cond=c.encode_text([CAPTION]) + editor.direction(str(tmp_path / "source.txt"), str(tmp_path / "target.txt")),
-                     uncond=c.encode_text([CAPTION]), scale=5.0), EditConfig(num_steps=3, xa_guidance=0.1))
+        editor.invert(_picture(16, 16), config=InversionConfig(num_steps=3)).x_T,
+        Conditioning(cond=c.encode_text([CAPTION])),
+        Conditioning(
+            cond=c.encode_text([CAPTION])
+            + editor.direction(str(tmp_path / "source.txt"), str(tmp_path / "target.txt")),
+            uncond=c.encode_text([CAPTION]),
+            scale=5.0,
+        ),
+        EditConfig(num_steps=3, xa_guidance=0.1),
+    )
     images = c.decode_latents(torch.cat([edited, reconstructed]))
     assert torch.isfinite(edited).all() and torch.isfinite(images).all()
 
@@ -284,8 +338,9 @@ def test_the_web_app_edits_with_an_sdxl_model(sdxl_dir, cache_dir, tmp_path):
     photo = tmp_path / "kitty.png"
     _picture(48, 32).save(photo)
     app = EditorApp(editor, output_root=tmp_path / "outputs")
-    input_png, recon_png, gallery, caption, *_ = app.run_edit(str(photo), "", "cat", ["dog"], 0.1, 1.0, 3, 5.0, 0,
-                                                               progress=lambda *a, **k: None)
+    input_png, recon_png, gallery, caption, *_ = app.run_edit(
+        str(photo), "", "cat", ["dog"], 0.1, 1.0, 3, 5.0, 0, progress=lambda *a, **k: None
+    )
     assert caption == CAPTION and Image.open(gallery[0][0]).size == (16, 12)
 
 
@@ -293,10 +348,25 @@ def test_bench_speed_compares_sdxl_with_ledits_xl_whichever_way_the_ratio_falls(
     from pix2pix_zero.bench.speed import LEDITS_XL, _is_sdxl, summarize
 
     assert _is_sdxl(str(sdxl_dir))
-    stage = {"invert_s": 2.0, "edit_s": 8.0, "total_s": 10.0, "invert_peak_mib": 100.0, "edit_peak_mib": 200.0,
-             "total_peak_mib": 200.0}
-    rows = [{"model": "sdxl-small", "implementation": LEDITS_XL, "targets": 1, **stage},
-            {"model": "sdxl-small", "implementation": "pix2pix-zero", "targets": 1, **stage, "edit_s": 32.0, "total_s": 34.0}]
+    stage = {
+        "invert_s": 2.0,
+        "edit_s": 8.0,
+        "total_s": 10.0,
+        "invert_peak_mib": 100.0,
+        "edit_peak_mib": 200.0,
+        "total_peak_mib": 200.0,
+    }
+    rows = [
+        {"model": "sdxl-small", "implementation": LEDITS_XL, "targets": 1, **stage},
+        {
+            "model": "sdxl-small",
+            "implementation": "pix2pix-zero",
+            "targets": 1,
+            **stage,
+            "edit_s": 32.0,
+            "total_s": 34.0,
+        },
+    ]
     (summary,) = summarize(rows)
     assert summary["edit_speedup"] == pytest.approx(0.25) and summary["total_speedup"] == pytest.approx(10 / 34)
 
@@ -305,9 +375,13 @@ def test_bench_speed_compares_sdxl_with_ledits_xl_whichever_way_the_ratio_falls(
 def test_both_presets_edit_on_sdxl(sdxl_dir, cache_dir, tmp_path, preset):
     (tmp_path / "source.txt").write_text("\n".join(SOURCE))
     (tmp_path / "target.txt").write_text("\n".join(TARGET))
-    editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False, preset=preset)
-    options = EditOptions(config=override(editor.preset.edit, num_steps=3, xa_layers="encoder"),
-                          inversion=override(editor.preset.inversion, num_steps=3))
+    editor = Pix2PixZero.from_pretrained(
+        sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False, preset=preset
+    )
+    options = EditOptions(
+        config=override(editor.preset.edit, num_steps=3, xa_layers="encoder"),
+        inversion=override(editor.preset.inversion, num_steps=3),
+    )
     result = editor.edit(_picture(32, 32), str(tmp_path / "source.txt"), str(tmp_path / "target.txt"), options)
     assert result.config["preset"] == preset and result.config["edit_config"]["xa_loss_scale"] == "sd512"
     assert result.image.size == (16, 16) and result.image.tobytes() != result.reconstruction.tobytes()
@@ -321,7 +395,9 @@ def test_exact_inversion_self_attention_injection_and_an_auto_mask_run_on_sdxl(s
     editor = Pix2PixZero.from_pretrained(sdxl_dir, captioner=lambda im: CAPTION, cache_dir=cache_dir, progress=False)
     inversion = editor.invert(_picture(32, 24), config=override(editor.preset.inversion, num_steps=3), use_cache=False)
     source, target = str(tmp_path / "source.txt"), str(tmp_path / "target.txt")
-    config = override(editor.preset.edit, num_steps=3, exact_inversion=True, self_attention_injection=0.5, xa_guidance=0.1)
+    config = override(
+        editor.preset.edit, num_steps=3, exact_inversion=True, self_attention_injection=0.5, xa_guidance=0.1
+    )
     result = editor.edit(inversion, source, target, EditOptions(config=config, mask="auto"))
     assert result.image.size == (16, 12) and result.edits[0]["mask"] == "auto"
     assert np.isfinite(np.asarray(result.image, dtype=np.float32)).all()

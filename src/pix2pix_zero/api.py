@@ -69,8 +69,12 @@ def versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"pix2pix_zero": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__}
+    return {
+        "pix2pix_zero": __version__,
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
 @dataclass
@@ -85,7 +89,9 @@ class Inversion:
     model: str
     seed: int
     image_sha256: str
-    model_fingerprint: str = ""  # the weights it was made with (Components.fingerprint); "" in files of earlier versions
+    model_fingerprint: str = (
+        ""  # the weights it was made with (Components.fingerprint); "" in files of earlier versions
+    )
     content_box: Box | None = None  # where a non-square input lies in the padded square `image` (see pad_to_square)
     # (steps + 1, 1, 4, h, w): z*_0 (= latents) .. z*_T (= x_T), for exact inversion; float32, so (steps + 1)·4·h·w·4
     # bytes: 3.3 MB for 50 steps at 512 px on SD 1.x (h = w = 64)
@@ -93,14 +99,24 @@ class Inversion:
     original_size: tuple[int, int] | None = None  # (width, height) before resizing: SDXL's size conditioning
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        meta = {"caption": self.caption, "config": json.dumps(asdict(self.config)), "model": self.model,
-                "seed": str(self.seed), "image_sha256": self.image_sha256, "model_fingerprint": self.model_fingerprint}
+        meta = {
+            "caption": self.caption,
+            "config": json.dumps(asdict(self.config)),
+            "model": self.model,
+            "seed": str(self.seed),
+            "image_sha256": self.image_sha256,
+            "model_fingerprint": self.model_fingerprint,
+        }
         if self.content_box is not None:
             meta["content_box"] = json.dumps(list(self.content_box))
         if self.original_size is not None:
             meta["original_size"] = json.dumps(list(self.original_size))
         # clones: x_T and latents are views of the trajectory, and safetensors stores no shared memory
-        tensors = {"x_T": self.x_T.cpu().clone(), "latents": self.latents.cpu().clone(), "image": pil_to_tensor(self.image)}
+        tensors = {
+            "x_T": self.x_T.cpu().clone(),
+            "latents": self.latents.cpu().clone(),
+            "image": pil_to_tensor(self.image),
+        }
         if self.trajectory is not None:
             tensors["trajectory"] = self.trajectory.cpu().clone()
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), overwrite=True)
@@ -109,9 +125,20 @@ class Inversion:
     def load(cls, path: str | os.PathLike[str]) -> Inversion:
         tensors, meta, config = read_inversion_file(path)
         image = tensor_to_pil((tensors["image"] + 1) / 2)[0]
-        return cls(tensors["x_T"].float(), tensors["latents"].float(), meta["caption"], image, config,
-                   meta["model"], int(meta["seed"]), meta["image_sha256"], meta.get("model_fingerprint", ""),
-                   _content_box(path, meta), tensors.get("trajectory"), _original_size(path, meta))
+        return cls(
+            tensors["x_T"].float(),
+            tensors["latents"].float(),
+            meta["caption"],
+            image,
+            config,
+            meta["model"],
+            int(meta["seed"]),
+            meta["image_sha256"],
+            meta.get("model_fingerprint", ""),
+            _content_box(path, meta),
+            tensors.get("trajectory"),
+            _original_size(path, meta),
+        )
 
 
 def _original_size(path: str | os.PathLike[str], meta: dict[str, str]) -> tuple[int, int] | None:
@@ -123,8 +150,10 @@ def _original_size(path: str | os.PathLike[str], meta: dict[str, str]) -> tuple[
     except (ValueError, TypeError):
         size = ()
     if len(size) != 2 or not all(0 < v <= 1_000_000 for v in size):
-        raise TensorFileError(f"{path}: the inversion's original_size {meta['original_size'][:80]!r} is not (width, "
-                              f"height) in pixels; {REINVERT}")
+        raise TensorFileError(
+            f"{path}: the inversion's original_size {meta['original_size'][:80]!r} is not (width, "
+            f"height) in pixels; {REINVERT}"
+        )
     return size  # type: ignore[return-value]
 
 
@@ -137,33 +166,57 @@ def _content_box(path: str | os.PathLike[str], meta: dict[str, str]) -> Box | No
     except (ValueError, TypeError):
         box = ()
     if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
-        raise TensorFileError(f"{path}: the inversion's content_box {meta['content_box'][:80]!r} is not (left, top, "
-                              f"right, bottom) fractions of its image; {REINVERT}")
+        raise TensorFileError(
+            f"{path}: the inversion's content_box {meta['content_box'][:80]!r} is not (left, top, "
+            f"right, bottom) fractions of its image; {REINVERT}"
+        )
     return box  # type: ignore[return-value]
 
 
 def read_inversion_file(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str], InversionConfig]:
     """The tensors, metadata and config of an inversion file, each checked: keys, ranks, shapes, dtypes, finite values,
     a bounded file and latent size, and metadata a config can be made from. Anything else: one-line TensorFileError."""
-    tensors, meta = read_tensor_file(path, "inversion", required=("x_T", "latents", "image"), optional=("trajectory",),
-                                     max_bytes=MAX_INVERSION_BYTES, max_rank=5, remedy=REINVERT)
+    tensors, meta = read_tensor_file(
+        path,
+        "inversion",
+        required=("x_T", "latents", "image"),
+        optional=("trajectory",),
+        max_bytes=MAX_INVERSION_BYTES,
+        max_rank=5,
+        remedy=REINVERT,
+    )
     x_T, latents, image = tensors["x_T"], tensors["latents"], tensors["image"]
     if x_T.dim() != 4 or x_T.shape[0] != 1 or not 1 <= x_T.shape[1] <= 16 or max(x_T.shape[2:]) > MAX_LATENT_SIDE:
-        raise TensorFileError(f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
-                              f"{MAX_LATENT_SIDE}; {REINVERT}")
+        raise TensorFileError(
+            f"{path}: x_T has shape {tuple(x_T.shape)}, not (1, channels <= 16, h, w) with h, w <= "
+            f"{MAX_LATENT_SIDE}; {REINVERT}"
+        )
     if latents.shape != x_T.shape:
-        raise TensorFileError(f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}")
+        raise TensorFileError(
+            f"{path}: latents {tuple(latents.shape)} and x_T {tuple(x_T.shape)} differ in shape; {REINVERT}"
+        )
     trajectory = tensors.get("trajectory")
-    if trajectory is not None and (trajectory.dim() != 5 or not 2 <= trajectory.shape[0] <= MAX_STEPS + 1
-                                   or trajectory.shape[1:] != x_T.shape):
-        raise TensorFileError(f"{path}: trajectory {tuple(trajectory.shape)} is not (steps + 1, *x_T's shape "
-                              f"{tuple(x_T.shape)}) with at most {MAX_STEPS} steps; {REINVERT}")
+    if trajectory is not None and (
+        trajectory.dim() != 5 or not 2 <= trajectory.shape[0] <= MAX_STEPS + 1 or trajectory.shape[1:] != x_T.shape
+    ):
+        raise TensorFileError(
+            f"{path}: trajectory {tuple(trajectory.shape)} is not (steps + 1, *x_T's shape "
+            f"{tuple(x_T.shape)}) with at most {MAX_STEPS} steps; {REINVERT}"
+        )
     height, width = x_T.shape[2:]
-    if (image.dim() != 4 or tuple(image.shape[:2]) != (1, 3) or image.shape[2] % height or image.shape[3] % width
-            or image.shape[2] // height != image.shape[3] // width or max(image.shape[2:]) > MAX_IMAGE_SIDE):
-        raise TensorFileError(f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the "
-                              "latent "
-                              f"{height}x{width}; {REINVERT}")
+    if (
+        image.dim() != 4
+        or tuple(image.shape[:2]) != (1, 3)
+        or image.shape[2] % height
+        or image.shape[3] % width
+        or image.shape[2] // height != image.shape[3] // width
+        or max(image.shape[2:]) > MAX_IMAGE_SIDE
+    ):
+        raise TensorFileError(
+            f"{path}: image {tuple(image.shape)} is not (1, 3, H, W) at a whole multiple of the "
+            "latent "
+            f"{height}x{width}; {REINVERT}"
+        )
     missing = [key for key in INVERSION_METADATA if key not in meta]
     if missing:
         raise TensorFileError(f"{path}: the inversion's metadata lacks {missing}; {REINVERT}")
@@ -201,7 +254,9 @@ class EditResult:
         return {**self.config, "caption": self.caption, **self.edits[index], "timings_s": self.timings}
 
     def grid(self) -> Image.Image:
-        labels = ["input", "reconstruction"] + [f"{e['source']} -> {e['target']}" for e in self.edits]  # ASCII: PIL's built-in font
+        labels = ["input", "reconstruction"] + [
+            f"{e['source']} -> {e['target']}" for e in self.edits
+        ]  # ASCII: PIL's built-in font
         tiles = [self.input, self.reconstruction, *self.images]
         for name, mask in self._mask_files():
             labels.append(name.removesuffix(".png").replace("-", ": ", 1))
@@ -217,17 +272,25 @@ class EditResult:
         return [(f"mask-{safe_name(Path(e['target']).stem, 'edit')}.png", m) for e, m in zip(self.edits, self.masks)]
 
     @staticmethod
-    def output_paths(folder: str | os.PathLike[str], stem: str, targets: Sequence[str],
-                     mask_names: Sequence[str] = ()) -> list[Path]:
+    def output_paths(
+        folder: str | os.PathLike[str], stem: str, targets: Sequence[str], mask_names: Sequence[str] = ()
+    ) -> list[Path]:
         """The PNGs `save` writes (input, reconstruction, one edit per target, the masks, grid); each also gets a .json
         sidecar. `mask_names` are `_mask_files`' names ('mask.png'), when the result has masks."""
         folder = Path(folder)
         edits = [folder / f"{stem}.edit-{safe_name(Path(target).stem, 'edit')}.png" for target in targets]
         if len(set(edits)) != len(edits):
-            raise ValueError(f"targets {list(targets)} give the same output file name twice; make them differ in letters or digits")
+            raise ValueError(
+                f"targets {list(targets)} give the same output file name twice; make them differ in letters or digits"
+            )
         mask_files = [folder / f"{stem}.{name}" for name in mask_names]
-        return [folder / f"{stem}.input.png", folder / f"{stem}.reconstruction.png", *edits, *mask_files,
-                folder / f"{stem}.grid.png"]
+        return [
+            folder / f"{stem}.input.png",
+            folder / f"{stem}.reconstruction.png",
+            *edits,
+            *mask_files,
+            folder / f"{stem}.grid.png",
+        ]
 
     def save(self, folder: str | os.PathLike[str], stem: str = "image", overwrite: bool = False) -> list[Path]:
         """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs (and <stem>.mask.png with a mask), each with
@@ -237,19 +300,24 @@ class EditResult:
         run gives byte-identical PNGs.
         """
         mask_files = self._mask_files()
-        paths = self.output_paths(folder, stem, [edit["target"] for edit in self.edits], [name for name, _ in mask_files])
+        paths = self.output_paths(
+            folder, stem, [edit["target"] for edit in self.edits], [name for name, _ in mask_files]
+        )
         if not overwrite:
             for path in paths:
                 for target in (path, path.with_suffix(".json")):
                     if target.exists():
-                        raise OutputExistsError(f"{target} exists already; "
-                                                "choose another output folder or pass --overwrite")
+                        raise OutputExistsError(
+                            f"{target} exists already; choose another output folder or pass --overwrite"
+                        )
         base = {**self.config, "caption": self.caption}
         timings = {"timings_s": self.timings}
         input_path, reconstruction_path, *edit_paths, grid_path = paths
-        edit_paths, mask_paths = edit_paths[:len(self.images)], edit_paths[len(self.images):]
-        written = [save_png(self.input, input_path, base, overwrite, timings),
-                   save_png(self.reconstruction, reconstruction_path, base, overwrite, timings)]
+        edit_paths, mask_paths = edit_paths[: len(self.images)], edit_paths[len(self.images) :]
+        written = [
+            save_png(self.input, input_path, base, overwrite, timings),
+            save_png(self.reconstruction, reconstruction_path, base, overwrite, timings),
+        ]
         for i, (image, path) in enumerate(zip(self.images, edit_paths)):
             written.append(save_png(image, path, {**base, **self.edits[i]}, overwrite, timings))
         for (_, mask), path in zip(mask_files, mask_paths):
@@ -278,8 +346,17 @@ class EditOptions:
     use_cache: bool = True  # read and write the inversion cache
 
 
-_OPTION_KEYWORDS = {"caption": "caption", "config": "config", "inversion_config": "inversion", "image_config": "image",
-                    "seed": "seed", "extra": "extra", "use_cache": "use_cache", "direction": "direction", "mask": "mask"}
+_OPTION_KEYWORDS = {
+    "caption": "caption",
+    "config": "config",
+    "inversion_config": "inversion",
+    "image_config": "image",
+    "seed": "seed",
+    "extra": "extra",
+    "use_cache": "use_cache",
+    "direction": "direction",
+    "mask": "mask",
+}
 
 
 def _options_from(options: EditOptions | str | None, keywords: dict[str, Any], base: EditConfig) -> EditOptions:
@@ -291,15 +368,20 @@ def _options_from(options: EditOptions | str | None, keywords: dict[str, Any], b
     options = options or EditOptions()
     if not keywords:
         return options
-    warnings.warn(f"Pix2PixZero.edit({', '.join(f'{k}=' for k in keywords)}) is deprecated; pass "
-                  "options=EditOptions(...) (config=EditConfig(...) for the edit settings)", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"Pix2PixZero.edit({', '.join(f'{k}=' for k in keywords)}) is deprecated; pass "
+        "options=EditOptions(...) (config=EditConfig(...) for the edit settings)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     options = replace(options, **{_OPTION_KEYWORDS[k]: v for k, v in keywords.items() if k in _OPTION_KEYWORDS})
     overrides = {k: v for k, v in keywords.items() if k not in _OPTION_KEYWORDS}  # EditConfig fields; typos fail there
     return replace(options, config=override(options.config or base, **overrides)) if overrides else options
 
 
 def swap_word(caption: str, source: str, target: str) -> str:
-    """The caption with each whole-word occurrence of `source` replaced by `target` (the paper's word-swap baselines)."""
+    """The caption with each whole-word occurrence of `source` replaced by `target` (the paper's word-swap
+    baselines)."""
     pattern = re.compile(rf"\b{re.escape(source)}\b", flags=re.IGNORECASE)
     if not pattern.search(caption):
         raise ValueError(f"the caption '{caption}' does not contain '{source}'; a word swap needs it")
@@ -309,14 +391,21 @@ def swap_word(caption: str, source: str, target: str) -> str:
 class Pix2PixZero:
     """pix2pix-zero on a Stable-Diffusion-family model: caption → invert → direction → guided edit."""
 
-    def __init__(self, components: Components, captioner: Captioner | None = None, preset: str = "default",
-                 cache_dir: str | os.PathLike[str] | None = None, progress: bool = True,
-                 sentence_model: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        components: Components,
+        captioner: Captioner | None = None,
+        preset: str = "default",
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+        sentence_model: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.components = components
         self.sentence_model = sentence_model  # a local language model for concepts without a bank
         self._captioner = captioner
-        self.preset: Preset = preset_for(preset, components.model_dir, is_sdxl=components.is_sdxl,
-                                          native_size=components.native_size)  # with the model's own measured settings, if any
+        self.preset: Preset = preset_for(
+            preset, components.model_dir, is_sdxl=components.is_sdxl, native_size=components.native_size
+        )  # with the model's own measured settings, if any
         self.pads_to_square = pads_to_square(components.model_dir)  # a model that knows square images only
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         shipped = components.model_dir / SHIPPED_CONCEPTS_FOLDER if components.model_dir else None
@@ -324,11 +413,18 @@ class Pix2PixZero:
         self.progress = progress
 
     @classmethod
-    def from_pretrained(cls, model: str | os.PathLike[str] = "shapesworld", device: str = "cpu", dtype: str | torch.dtype = "float32",
-                        captioner: str | Captioner | None = None, safety_checker: bool = False,
-                        vae: str | os.PathLike[str] | None = None, **kwargs: Any) -> Pix2PixZero:
-        """Load a diffusers-format SD 1.x/2.x or SDXL model by hub id, folder or single-file checkpoint ('shapesworld' is
-        the bundled model); `vae` replaces the model's VAE (e.g. an fp16-fixed SDXL VAE).
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str] = "shapesworld",
+        device: str = "cpu",
+        dtype: str | torch.dtype = "float32",
+        captioner: str | Captioner | None = None,
+        safety_checker: bool = False,
+        vae: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> Pix2PixZero:
+        """Load a diffusers-format SD 1.x/2.x or SDXL model by hub id, folder or single-file checkpoint
+        ('shapesworld' is the bundled model); `vae` replaces the model's VAE (e.g. an fp16-fixed SDXL VAE).
 
         The captioner defaults to the model folder's own `captioner/` when it has one (the bundled
         model does), else BLIP-large; it is loaded on first use only.
@@ -347,17 +443,23 @@ class Pix2PixZero:
             raise ValueError("no captioner is configured; pass caption=...")
         return self._captioner(image)
 
-    def prepare_image(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None = None) -> Image.Image:
+    def prepare_image(
+        self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None = None
+    ) -> Image.Image:
         return self._prepare(image, image_config)[0]
 
-    def _prepare(self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None) -> tuple[Image.Image, Box | None]:
+    def _prepare(
+        self, image: str | os.PathLike[str] | Image.Image, image_config: ImageConfig | None
+    ) -> tuple[Image.Image, Box | None]:
         """The model-sized input and, when it was padded to a square, where the original lies in it."""
         cfg = image_config or self.preset.image
         loaded = load_image(image, max_pixels=cfg.max_input_pixels)
         box = None
         if self.pads_to_square and loaded.width != loaded.height:  # no stretching: pad, and crop the outputs back
             loaded, box = pad_to_square(loaded)
-        prepared = prepare_image(loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect)
+        prepared = prepare_image(
+            loaded, cfg.size or self.components.native_size, self.components.image_multiple, cfg.keep_aspect
+        )
         prepared.info["original_size"] = loaded.size  # SDXL conditions on it (micro-conditioning)
         return prepared, box
 
@@ -367,7 +469,9 @@ class Pix2PixZero:
         key = getattr(self._captioner, "cache_key", None)
         if not use_cache or key is None:
             return self.caption(image)
-        path = self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(key).encode()).hexdigest()[:12]}.txt"
+        path = (
+            self.cache_dir / "captions" / f"{image_sha[:24]}-{hashlib.sha256(str(key).encode()).hexdigest()[:12]}.txt"
+        )
         if path.is_file():
             try:
                 cached = path.read_text(encoding="utf-8").strip()
@@ -400,8 +504,9 @@ class Pix2PixZero:
         cached = self.cache_dir / "sentences" / f"{safe_name(concept, 'concept')}-{key}.txt"
         if cached.is_file():
             return sentence_banks.read_sentence_file(cached)
-        found = sentence_banks.generate_with_language_model(concept, self.sentence_model, num=NUM_GENERATED_SENTENCES,
-                                                            seed=0, device=str(self.components.device))
+        found = sentence_banks.generate_with_language_model(
+            concept, self.sentence_model, num=NUM_GENERATED_SENTENCES, seed=0, device=str(self.components.device)
+        )
         if not found:
             raise ValueError(f"the language model {self.sentence_model} produced no usable sentences for {concept!r}")
         atomic_write(cached, ("\n".join(found) + "\n").encode(), overwrite=True)
@@ -412,11 +517,21 @@ class Pix2PixZero:
         sentences, origin = self.sentences(concept)
         fingerprint = self.components.fingerprint()
         stored = self.concepts.has(concept, fingerprint, sentences)  # shipped with the model or cached: no bar
-        bar = tqdm(total=len(sentences), desc=f"embed '{concept}'", unit="sent", disable=stored or not self.progress,
-                   leave=False)
+        bar = tqdm(
+            total=len(sentences),
+            desc=f"embed '{concept}'",
+            unit="sent",
+            disable=stored or not self.progress,
+            leave=False,
+        )
         with bar:
-            mean = self.concepts.get_or_compute(concept, sentences, fingerprint, self.components.model_id,
-                                                lambda s: self.components.encode_text(s, on_batch=bar.update))
+            mean = self.concepts.get_or_compute(
+                concept,
+                sentences,
+                fingerprint,
+                self.components.model_id,
+                lambda s: self.components.encode_text(s, on_batch=bar.update),
+            )
         return mean.to(self.components.device), origin, len(sentences)
 
     def direction(self, source: str, target: str) -> Tensor:
@@ -425,12 +540,21 @@ class Pix2PixZero:
 
     def word_swap_direction(self, caption: str, source: str, target: str) -> Tensor:
         """E(caption with source → target) − E(caption), (1, T, D): the word-swap edit as a direction."""
-        return self.components.encode_text([swap_word(caption, source, target)]) - self.components.encode_text([caption])
+        return self.components.encode_text([swap_word(caption, source, target)]) - self.components.encode_text(
+            [caption]
+        )
 
     # -- the method -------------------------------------------------------------------------------
 
-    def invert(self, image: str | os.PathLike[str] | Image.Image, caption: str | None = None, config: InversionConfig | None = None,
-               image_config: ImageConfig | None = None, seed: int = 0, use_cache: bool = True) -> Inversion:
+    def invert(
+        self,
+        image: str | os.PathLike[str] | Image.Image,
+        caption: str | None = None,
+        config: InversionConfig | None = None,
+        image_config: ImageConfig | None = None,
+        seed: int = 0,
+        use_cache: bool = True,
+    ) -> Inversion:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
         prepared, box = self._prepare(image, image_config)
@@ -438,9 +562,19 @@ class Pix2PixZero:
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()
         caption = caption if caption is not None else self._cached_caption(prepared, image_sha, use_cache)
         original_size = tuple(prepared.info.get("original_size", prepared.size)) if self.components.is_sdxl else None
-        key = hashlib.sha256(json.dumps([image_sha, self.components.fingerprint(), caption, asdict(cfg), seed,
-                                         str(self.components.dtype), *([original_size] if original_size else [])]
-                                        ).encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            json.dumps(
+                [
+                    image_sha,
+                    self.components.fingerprint(),
+                    caption,
+                    asdict(cfg),
+                    seed,
+                    str(self.components.dtype),
+                    *([original_size] if original_size else []),
+                ]
+            ).encode()
+        ).hexdigest()[:24]
         cache_file = self.cache_dir / "inversions" / f"{key}.safetensors"
         cached = None
         if use_cache and cache_file.is_file():
@@ -449,21 +583,49 @@ class Pix2PixZero:
             except (ValueError, OSError):  # a corrupt cache file is a miss: inverted again and replaced below
                 cached = None
         # files of earlier versions lack the trajectory; a cache file of other weights is a miss too
-        if (cached is not None and cached.trajectory is not None
-                and cached.x_T.shape[1] == self.components.unet.config.in_channels):
+        if (
+            cached is not None
+            and cached.trajectory is not None
+            and cached.x_T.shape[1] == self.components.unet.config.in_channels
+        ):
             device = self.components.device
-            return Inversion(cached.x_T.to(device), cached.latents.to(device), caption, prepared, cfg, self.components.model_id,
-                             seed, image_sha, self.components.fingerprint(), box, cached.trajectory.to(device),
-                             original_size)
+            return Inversion(
+                cached.x_T.to(device),
+                cached.latents.to(device),
+                caption,
+                prepared,
+                cfg,
+                self.components.model_id,
+                seed,
+                image_sha,
+                self.components.fingerprint(),
+                box,
+                cached.trajectory.to(device),
+                original_size,
+            )
         generator = torch.Generator().manual_seed(seed)
         c = self.components
         latents = c.encode_image(pil_to_tensor(prepared).to(c.device), cfg.latent_sampling, generator)
         caption_emb = c.encode_text([caption])
-        with (self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step,
-              c.size_conditioning(original_size)):
+        with (
+            self._bar(cfg.num_steps if cfg.grid == "mirror" else cfg.num_steps - 2, "invert") as on_step,
+            c.size_conditioning(original_size),
+        ):
             trajectory = invert_trajectory(c.eps_model, c.schedule, latents, caption_emb, cfg, generator, on_step)
-        inversion = Inversion(trajectory[-1], latents, caption, prepared, cfg, c.model_id, seed, image_sha, c.fingerprint(), box,
-                              trajectory, original_size)
+        inversion = Inversion(
+            trajectory[-1],
+            latents,
+            caption,
+            prepared,
+            cfg,
+            c.model_id,
+            seed,
+            image_sha,
+            c.fingerprint(),
+            box,
+            trajectory,
+            original_size,
+        )
         if use_cache:
             inversion.save(cache_file)
         return inversion
@@ -473,24 +635,36 @@ class Pix2PixZero:
         for another latent space."""
         c = self.components
         if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
-            raise ValueError(f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
-                             "not with "
-                             f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model")
+            raise ValueError(
+                f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
+                "not with "
+                f"{c.model_id} (weights {c.fingerprint()}); {REINVERT} and this model"
+            )
         if not inversion.model_fingerprint and inversion.model != c.model_id:
-            raise ValueError(f"the inversion was made with {inversion.model}, not with {c.model_id}; "
-                             f"{REINVERT} and this model")
+            raise ValueError(
+                f"the inversion was made with {inversion.model}, not with {c.model_id}; {REINVERT} and this model"
+            )
         channels, (height, width) = inversion.x_T.shape[1], inversion.x_T.shape[2:]
         pixels = (width * c.vae_scale_factor, height * c.vae_scale_factor)
         if channels != c.unet.config.in_channels or inversion.image.size != pixels:
-            raise ValueError(f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
-                             f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}")
+            raise ValueError(
+                f"the inversion's latent {tuple(inversion.x_T.shape)} does not fit {c.model_id} with its "
+                f"{inversion.image.width}x{inversion.image.height} image; {REINVERT}"
+            )
 
-    def edit(self, image: str | os.PathLike[str] | Image.Image | Inversion, source: str, target: str | Sequence[str],
-             options: EditOptions | None = None, **deprecated: Any) -> EditResult:
+    def edit(
+        self,
+        image: str | os.PathLike[str] | Image.Image | Inversion,
+        source: str,
+        target: str | Sequence[str],
+        options: EditOptions | None = None,
+        **deprecated: Any,
+    ) -> EditResult:
         """Edit an image (or a ready `Inversion`) from `source` to each `target`; several targets share one inversion.
 
         `options` (`EditOptions`) holds the configs, caption, seed, mask, extra directions and cache use. The loose
-        keywords of earlier versions (caption=, config=, seed=, xa_guidance=, ...) still work, with a DeprecationWarning.
+        keywords of earlier versions (caption=, config=, seed=, xa_guidance=, ...) still work, with a
+        DeprecationWarning.
         """
         opts = _options_from(options, deprecated, self.preset.edit)
         cfg = opts.config or self.preset.edit
@@ -500,8 +674,11 @@ class Pix2PixZero:
         started = time.perf_counter()
         if isinstance(image, Inversion):
             self.check_inversion(image)
-        inversion = image if isinstance(image, Inversion) else self.invert(image, opts.caption, opts.inversion, opts.image,
-                                                                              opts.seed, opts.use_cache)
+        inversion = (
+            image
+            if isinstance(image, Inversion)
+            else self.invert(image, opts.caption, opts.inversion, opts.image, opts.seed, opts.use_cache)
+        )
         inverted_at = time.perf_counter()
         _check_edit_fits(inversion, cfg)
         # Edit directions Δc (sentence banks, or given), and the mask of where they may act
@@ -515,18 +692,37 @@ class Pix2PixZero:
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         latent_mask = mask.on_latent(self.components.vae_scale_factor) if isinstance(mask, PixelMask) else mask
         with self.components.size_conditioning(inversion.original_size):
-            edited, reconstructed = self._run_edit(inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask)
+            edited, reconstructed = self._run_edit(
+                inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask
+            )
         record = self._config_record(cfg, inversion, opts.image, opts.seed)
         if inversion.content_box is not None:
             record["padded_to_square"] = {"content_box": list(inversion.content_box)}
         for e in edits:
             e["mask"] = "none" if mask is None else AUTO if isinstance(mask, AutoMask) else mask.origin
-        return self._result(edited, reconstructed, inversion.image, inversion.caption, edits, record,
-                            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at}, mask, cfg.mask_feather,
-                            inversion.content_box)
+        return self._result(
+            edited,
+            reconstructed,
+            inversion.image,
+            inversion.caption,
+            edits,
+            record,
+            {"invert": inverted_at - started, "edit": time.perf_counter() - inverted_at},
+            mask,
+            cfg.mask_feather,
+            inversion.content_box,
+        )
 
-    def generate_and_edit(self, prompt: str, source: str, target: str | Sequence[str], seed: int = 0,
-                          config: EditConfig | None = None, size: int | None = None, **edit_overrides: Any) -> EditResult:
+    def generate_and_edit(
+        self,
+        prompt: str,
+        source: str,
+        target: str | Sequence[str],
+        seed: int = 0,
+        config: EditConfig | None = None,
+        size: int | None = None,
+        **edit_overrides: Any,
+    ) -> EditResult:
         """The paper's synthetic mode: sample x_T ~ N(0, I) with `seed`, generate from `prompt` (CFG, empty negative
         prompt) as the reference branch, and edit it in lockstep, with CFG against `negative_prompt` (the prompt itself
         for 'caption', as for real images). The 'input' and 'reconstruction' are the generation; nothing is inverted,
@@ -551,35 +747,48 @@ class Pix2PixZero:
         edited, generated = self._run_edit(x_T, reference, target_cond, cfg)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
-        return self._result(edited, generated, generated_image, prompt, edits, record, {"edit": time.perf_counter() - started})
+        return self._result(
+            edited, generated, generated_image, prompt, edits, record, {"edit": time.perf_counter() - started}
+        )
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _directions(self, source: str, targets: Sequence[str], strength: float,
-                    extra: Sequence[tuple[str, str, float]]) -> tuple[Tensor, list[dict[str, Any]]]:
+    def _directions(
+        self, source: str, targets: Sequence[str], strength: float, extra: Sequence[tuple[str, str, float]]
+    ) -> tuple[Tensor, list[dict[str, Any]]]:
         """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each."""
         source_mean, source_origin, source_count = self.concept_embedding(source)
-        extra_sum = combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
+        extra_sum = (
+            combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
+        )
         rows, records = [], []
         for target in targets:
             if target.strip().lower() == source.strip().lower():
                 raise ValueError(f"source and target are the same concept ({source!r})")
             target_mean, target_origin, target_count = self.concept_embedding(target)
             rows.append(strength * make_direction(source_mean, target_mean) + extra_sum)
-            records.append({"source": source, "target": target, "strength": strength,
-                            "extra_directions": [list(e) for e in extra],
-                            "sentences": {"source": [source_origin, source_count], "target": [target_origin, target_count]}})
+            records.append(
+                {
+                    "source": source,
+                    "target": target,
+                    "strength": strength,
+                    "extra_directions": [list(e) for e in extra],
+                    "sentences": {"source": [source_origin, source_count], "target": [target_origin, target_count]},
+                }
+            )
         return torch.cat(rows), records
 
-    def _edit_directions(self, source: str, targets: list[str], cfg: EditConfig,
-                         opts: EditOptions) -> tuple[Tensor, list[dict[str, Any]]]:
+    def _edit_directions(
+        self, source: str, targets: list[str], cfg: EditConfig, opts: EditOptions
+    ) -> tuple[Tensor, list[dict[str, Any]]]:
         if opts.direction is None:
             return self._directions(source, targets, cfg.strength, opts.extra)
         edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         return cfg.strength * opts.direction.to(self.components.device), edits
 
-    def _mask(self, source: MaskSource, image: Image.Image, cfg: EditConfig, content_box: Box | None = None
-              ) -> PixelMask | AutoMask | None:
+    def _mask(
+        self, source: MaskSource, image: Image.Image, cfg: EditConfig, content_box: Box | None = None
+    ) -> PixelMask | AutoMask | None:
         """The user's mask on the prepared image (None when all white), or an automatic one. On an input padded to a
         square the user's mask covers the input's own part (`content_box`); the padding may not change."""
         if isinstance(source, str) and source == AUTO:
@@ -595,8 +804,15 @@ class Pix2PixZero:
         pixels[..., top:bottom, left:right] = inner.pixels
         return PixelMask(pixels, inner.origin)
 
-    def _run_edit(self, x_T: Tensor, reference: Conditioning, target: Conditioning, cfg: EditConfig,
-                  trajectory: Tensor | None = None, mask: Tensor | AutoMask | None = None) -> tuple[Tensor, Tensor]:
+    def _run_edit(
+        self,
+        x_T: Tensor,
+        reference: Conditioning,
+        target: Conditioning,
+        cfg: EditConfig,
+        trajectory: Tensor | None = None,
+        mask: Tensor | AutoMask | None = None,
+    ) -> tuple[Tensor, Tensor]:
         c = self.components
         recorder = AttentionRecorder()
         sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
@@ -605,11 +821,23 @@ class Pix2PixZero:
             if sharer is not None:
                 hooks.enter_context(shared_self_attention(c.unet, sharer))
             on_step = hooks.enter_context(self._bar(cfg.num_steps, "edit"))
-            return edit_latents(c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer)
+            return edit_latents(
+                c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer
+            )
 
-    def _result(self, edited: Tensor, reconstructed: Tensor, input_image: Image.Image, caption: str,
-                edits: list[dict[str, Any]], config_record: dict[str, Any], timings: dict[str, float],
-                mask: PixelMask | AutoMask | None = None, feather: int = 0, content_box: Box | None = None) -> EditResult:
+    def _result(
+        self,
+        edited: Tensor,
+        reconstructed: Tensor,
+        input_image: Image.Image,
+        caption: str,
+        edits: list[dict[str, Any]],
+        config_record: dict[str, Any],
+        timings: dict[str, float],
+        mask: PixelMask | AutoMask | None = None,
+        feather: int = 0,
+        content_box: Box | None = None,
+    ) -> EditResult:
         started = time.perf_counter()
         c = self.components
         pixels = c.decode_latents(torch.cat([edited, reconstructed]))
@@ -620,21 +848,36 @@ class Pix2PixZero:
         if mask is not None:  # outside the mask, the input's own pixels (the decoder spreads a latent edit)
             where = mask.pixels if isinstance(mask, PixelMask) else latent_to_pixels(mask.mask(), c.vae_scale_factor)
             where = where.expand(len(images), -1, -1, -1)[:, 0].cpu()
-            images = [composite(im, input_image, soft_edge(w[None, None], feather)[0, 0]) for im, w in zip(images, where)]
+            images = [
+                composite(im, input_image, soft_edge(w[None, None], feather)[0, 0]) for im, w in zip(images, where)
+            ]
             masks = [mask_to_image(w) for w in where]
         if content_box is not None:  # a padded input: every output back to the input's own aspect ratio
-            images, reconstruction, input_image = ([crop_to_box(i, content_box) for i in images],
-                                                   crop_to_box(reconstruction, content_box), crop_to_box(input_image, content_box))
+            images, reconstruction, input_image = (
+                [crop_to_box(i, content_box) for i in images],
+                crop_to_box(reconstruction, content_box),
+                crop_to_box(input_image, content_box),
+            )
             masks = [crop_to_box(m, content_box) for m in masks] if masks is not None else None
         timings = {**timings, "decode": time.perf_counter() - started}
         return EditResult(images, reconstruction, input_image, caption, edits, config_record, timings, unsafe, masks)
 
-    def _config_record(self, cfg: EditConfig, inversion: Inversion | None, image_config: ImageConfig | None, seed: int) -> dict[str, Any]:
-        return {"model": self.components.model_id, "model_fingerprint": self.components.fingerprint(), "preset": self.preset.name,
-                "preset_tuning": self.preset.tuning, "edit_config": asdict(cfg), "inversion_config": asdict(inversion.config) if inversion else None,
-                "image_config": asdict(image_config or self.preset.image), "seed": seed, "dtype": str(self.components.dtype),
-                **({"original_size": list(inversion.original_size)} if inversion and inversion.original_size else {}),
-                "versions": versions()}
+    def _config_record(
+        self, cfg: EditConfig, inversion: Inversion | None, image_config: ImageConfig | None, seed: int
+    ) -> dict[str, Any]:
+        return {
+            "model": self.components.model_id,
+            "model_fingerprint": self.components.fingerprint(),
+            "preset": self.preset.name,
+            "preset_tuning": self.preset.tuning,
+            "edit_config": asdict(cfg),
+            "inversion_config": asdict(inversion.config) if inversion else None,
+            "image_config": asdict(image_config or self.preset.image),
+            "seed": seed,
+            "dtype": str(self.components.dtype),
+            **({"original_size": list(inversion.original_size)} if inversion and inversion.original_size else {}),
+            "versions": versions(),
+        }
 
     def _bar(self, total: int, desc: str) -> _ProgressBar:
         return _ProgressBar(total, desc, enabled=self.progress)
@@ -643,14 +886,20 @@ class Pix2PixZero:
 def _check_edit_fits(inversion: Inversion, cfg: EditConfig) -> None:
     """An edit starts at the noise level its inversion ended at; exact inversion retraces the inversion's own steps."""
     if inversion.config.num_steps != cfg.num_steps:
-        raise ValueError(f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
-                         "an edit must start at the noise level its inversion ended at, so use the same number")
+        raise ValueError(
+            f"the inversion used {inversion.config.num_steps} steps but the edit asks for {cfg.num_steps}; "
+            "an edit must start at the noise level its inversion ended at, so use the same number"
+        )
     if cfg.exact_inversion and inversion.config.grid != "mirror":
-        raise ValueError("exact inversion retraces the sampling steps, which only the 'mirror' inversion grid inverts; "
-                         "invert with --inversion-grid mirror or turn exact inversion off")
+        raise ValueError(
+            "exact inversion retraces the sampling steps, which only the 'mirror' inversion grid inverts; "
+            "invert with --inversion-grid mirror or turn exact inversion off"
+        )
     if cfg.exact_inversion and inversion.trajectory is None:
-        raise ValueError("this inversion has no stored trajectory (a file of an earlier version); invert the image again "
-                         "to use exact inversion")
+        raise ValueError(
+            "this inversion has no stored trajectory (a file of an earlier version); invert the image again "
+            "to use exact inversion"
+        )
 
 
 class _ProgressBar:

@@ -33,8 +33,11 @@ from .config import (
     override,
 )
 
-RENAMED = {(EditConfig, "num_steps"): "steps", (InversionConfig, "num_steps"): "inversion-steps",
-           (InversionConfig, "grid"): "inversion-grid"}
+RENAMED = {
+    (EditConfig, "num_steps"): "steps",
+    (InversionConfig, "num_steps"): "inversion-steps",
+    (InversionConfig, "grid"): "inversion-grid",
+}
 SEED = click.IntRange(0, 2**63 - 1)  # what torch.Generator.manual_seed takes
 
 
@@ -78,8 +81,12 @@ def utf8_text(ctx: click.Context | None, param: click.Parameter | None, value: A
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError:
-                raise click.BadParameter(f"{text.encode('utf-8', 'replace').decode()!r} is not valid UTF-8 text; "
-                                         "retype it or set a UTF-8 locale", ctx, param) from None
+                raise click.BadParameter(
+                    f"{text.encode('utf-8', 'replace').decode()!r} is not valid UTF-8 text; "
+                    "retype it or set a UTF-8 locale",
+                    ctx,
+                    param,
+                ) from None
     return value
 
 
@@ -96,12 +103,19 @@ def preset_default_text(cls: type, name: str) -> str:
     for preset in sorted(PRESETS):
         written = getattr(getattr(preset_for(preset, None), SECTIONS[cls]), name)
         bundled = getattr(getattr(preset_for(preset, BUNDLED_MODEL), SECTIONS[cls]), name)
-        parts.append(f"{preset} {bundled}" if bundled == written else
-                     f"{preset} {bundled} on {BUNDLED_MODEL}, {written} on other models")
-    return f"[default: the --preset's value for --model: {'; '.join(parts)}; `pix2pix-zero presets -m MODEL` shows them]"
+        parts.append(
+            f"{preset} {bundled}"
+            if bundled == written
+            else f"{preset} {bundled} on {BUNDLED_MODEL}, {written} on other models"
+        )
+    return (
+        f"[default: the --preset's value for --model: {'; '.join(parts)}; `pix2pix-zero presets -m MODEL` shows them]"
+    )
 
 
-def _config_options(cls: type, hidden: frozenset[str] = frozenset()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _config_options(
+    cls: type, hidden: frozenset[str] = frozenset()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """click options for every field of a config dataclass, defaulting to None (= the preset's value for the model);
     fields in `hidden` keep a working flag that --help does not list."""
 
@@ -109,8 +123,11 @@ def _config_options(cls: type, hidden: frozenset[str] = frozenset()) -> Callable
         for f in reversed(fields(cls)):
             flag = RENAMED.get((cls, f.name), f.name.replace("_", "-"))
             default = f.default if f.default is not MISSING else None
-            common = dict(default=None, help=f"{f.metadata.get('help', '')} {preset_default_text(cls, f.name)}",
-                          hidden=f.name in hidden)
+            common = dict(
+                default=None,
+                help=f"{f.metadata.get('help', '')} {preset_default_text(cls, f.name)}",
+                hidden=f.name in hidden,
+            )
             dest = f"{cls.__name__}__{f.name}"
             if f.type in ("bool", bool):
                 command = click.option(f"--{flag}/--no-{flag}", dest, **common)(command)
@@ -169,9 +186,18 @@ class ModelOptions:
         from .api import Pix2PixZero
 
         quiet_libraries(not self.verbose)
-        return Pix2PixZero.from_pretrained(self.model, device=self.device, dtype=self.dtype, vae=self.vae, captioner=self.captioner,
-                                           safety_checker=self.safety_checker, preset=self.preset, cache_dir=self.cache_dir,
-                                           progress=not self.quiet, sentence_model=self.sentence_model)
+        return Pix2PixZero.from_pretrained(
+            self.model,
+            device=self.device,
+            dtype=self.dtype,
+            vae=self.vae,
+            captioner=self.captioner,
+            safety_checker=self.safety_checker,
+            preset=self.preset,
+            cache_dir=self.cache_dir,
+            progress=not self.quiet,
+            sentence_model=self.sentence_model,
+        )
 
 
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -183,31 +209,83 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, opts=opts, **kwargs)
 
     options = [
-        click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
-                     help="Stable Diffusion 1.x/2.x or SDXL model: a hub id (e.g. CompVis/stable-diffusion-v1-4, "
-                          "stabilityai/stable-diffusion-xl-base-1.0), a local diffusers folder, a single-file checkpoint "
-                          "(.safetensors/.ckpt) diffusers can convert, or 'shapesworld' (the bundled offline model)."),
-        click.option("--vae", default=None,
-                     help="Use this VAE instead of the model's (hub id or folder), e.g. an fp16-fixed SDXL VAE that runs in "
-                          "half precision [default: the model's own; SDXL's runs in float32 under --dtype float16]."),
-        click.option("--device", default="cpu", show_default=True, callback=check_device, help="Torch device: cpu, cuda, cuda:1, mps."),
-        click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
-                     help="Model weights' dtype; float16/bfloat16 halve memory on a GPU."),
-        click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True,
-                     help="'default': our best version; 'official': the authors' code step for step (see `pix2pix-zero presets`)."),
-        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Where concept embeddings and inversions are cached [default: $PIX2PIX_ZERO_CACHE or ~/.cache/pix2pix-zero]."),
-        click.option("--captioner", default=None,
-                     help="BLIP captioning model (hub id or folder) [default: the model folder's captioner/, else Salesforce/blip-image-captioning-large]."),
-        click.option("--safety-checker/--no-safety-checker", default=False, show_default=True,
-                     help="Run the model's NSFW safety checker and blank flagged outputs (off: its false positives give black images)."),
-        click.option("--sentence-model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-                     help="Local transformers language model (folder) that writes sentences for concepts without a bank "
-                          "[default: offline template sentences]."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars (shown by default for inversion, edit and "
-                     "sentence embedding)."),
-        click.option("--verbose", "-v", is_flag=True, help="Also show diffusers' and transformers' weight-loading bars and "
-                     "messages (off by default: loading is not a long step)."),
+        click.option(
+            "--model",
+            "-m",
+            default=BUNDLED_MODEL,
+            show_default=True,
+            help="Stable Diffusion 1.x/2.x or SDXL model: a hub id (e.g. CompVis/stable-diffusion-v1-4, "
+            "stabilityai/stable-diffusion-xl-base-1.0), a local diffusers folder, a single-file checkpoint "
+            "(.safetensors/.ckpt) diffusers can convert, or 'shapesworld' (the bundled offline model).",
+        ),
+        click.option(
+            "--vae",
+            default=None,
+            help="Use this VAE instead of the model's (hub id or folder), e.g. an fp16-fixed SDXL VAE that runs in "
+            "half precision [default: the model's own; SDXL's runs in float32 under --dtype float16].",
+        ),
+        click.option(
+            "--device",
+            default="cpu",
+            show_default=True,
+            callback=check_device,
+            help="Torch device: cpu, cuda, cuda:1, mps.",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["float32", "float16", "bfloat16"]),
+            default="float32",
+            show_default=True,
+            help="Model weights' dtype; float16/bfloat16 halve memory on a GPU.",
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(sorted(PRESETS)),
+            default="default",
+            show_default=True,
+            help="'default': our best version; 'official': the authors' code step for step (see `pix2pix-zero "
+            "presets`).",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where concept embeddings and inversions are cached [default: $PIX2PIX_ZERO_CACHE or "
+            "~/.cache/pix2pix-zero].",
+        ),
+        click.option(
+            "--captioner",
+            default=None,
+            help="BLIP captioning model (hub id or folder) [default: the model folder's captioner/, else "
+            "Salesforce/blip-image-captioning-large].",
+        ),
+        click.option(
+            "--safety-checker/--no-safety-checker",
+            default=False,
+            show_default=True,
+            help="Run the model's NSFW safety checker and blank flagged outputs (off: its false positives give black "
+            "images).",
+        ),
+        click.option(
+            "--sentence-model",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="Local transformers language model (folder) that writes sentences for concepts without a bank "
+            "[default: offline template sentences].",
+        ),
+        click.option(
+            "--quiet",
+            "-q",
+            is_flag=True,
+            help="No progress bars (shown by default for inversion, edit and sentence embedding).",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            help="Also show diffusers' and transformers' weight-loading bars and "
+            "messages (off by default: loading is not a long step).",
+        ),
     ]
     for option in reversed(options):
         packed = option(packed)
@@ -243,16 +321,54 @@ def main() -> None:
 
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--source", "-s", required=True, callback=utf8_text, help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file (.txt).")
-@click.option("--target", "-t", "targets", required=True, multiple=True, callback=utf8_text, help="Concept to edit toward; repeat for several edits of each image (one inversion, batched edits).")
+@click.option(
+    "--source",
+    "-s",
+    required=True,
+    callback=utf8_text,
+    help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file "
+    "(.txt).",
+)
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    required=True,
+    multiple=True,
+    callback=utf8_text,
+    help="Concept to edit toward; repeat for several edits of each image (one inversion, batched edits).",
+)
 @click.option("--caption", default=None, callback=utf8_text, help="Use this caption instead of running the captioner.")
-@click.option("--add", "extra", multiple=True, metavar="SOURCE:TARGET:WEIGHT", help="Add another weighted direction to every edit, e.g. --add 'cat:cat wearing a hat:0.5'; repeatable.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (regularizer rolls, VAE sampling).")
-@click.option("--mask", default=None, metavar="FILE|auto",
-              help="Where the edit may act: a mask image (white = may change; any size, resized to the image) or 'auto' "
-                   "(found from where the edit changes the cross-attention maps). Outside it the input's pixels are kept; "
-                   "written as <stem>.mask.png and shown in the grid [default: the whole image].")
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
+@click.option(
+    "--add",
+    "extra",
+    multiple=True,
+    metavar="SOURCE:TARGET:WEIGHT",
+    help="Add another weighted direction to every edit, e.g. --add 'cat:cat wearing a hat:0.5'; repeatable.",
+)
+@click.option(
+    "--seed",
+    type=SEED,
+    default=0,
+    show_default=True,
+    help="Seed of every random draw (regularizer rolls, VAE sampling).",
+)
+@click.option(
+    "--mask",
+    default=None,
+    metavar="FILE|auto",
+    help="Where the edit may act: a mask image (white = may change; any size, resized to the image) or 'auto' "
+    "(found from where the edit changes the cross-attention maps). Outside it the input's pixels are kept; "
+    "written as <stem>.mask.png and shown in the grid [default: the whole image].",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Output folder.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (default: refuse).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the inversion cache.")
 @_config_options(ImageConfig)
@@ -260,8 +376,20 @@ def main() -> None:
 @_config_options(EditConfig)
 @_model_options
 @user_errors
-def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], caption: str | None, extra: tuple[str, ...], seed: int,
-         mask: str | None, output: Path, overwrite: bool, no_cache: bool, opts: ModelOptions, **config_flags: Any) -> None:
+def edit(
+    images: tuple[Path, ...],
+    source: str,
+    targets: tuple[str, ...],
+    caption: str | None,
+    extra: tuple[str, ...],
+    seed: int,
+    mask: str | None,
+    output: Path,
+    overwrite: bool,
+    no_cache: bool,
+    opts: ModelOptions,
+    **config_flags: Any,
+) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
 
     Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
@@ -273,7 +401,10 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
-    stems = [p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem for p in images]
+    stems = [
+        p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem
+        for p in images
+    ]
     if len(set(stems)) != len(stems):
         raise click.UsageError("two inputs share a file name; their outputs would collide")
     for path in images:
@@ -283,7 +414,9 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
         for planned in EditResult.output_paths(output, stem, targets):
             for existing in (planned, planned.with_suffix(".json")):
                 if existing.exists() and not overwrite:
-                    raise click.ClickException(f"{existing} exists already; choose another --output or pass --overwrite")
+                    raise click.ClickException(
+                        f"{existing} exists already; choose another --output or pass --overwrite"
+                    )
     inversions = {}
     for path in images:  # every input checked before the model loads: a bad file costs no model time
         if path.suffix == ".safetensors":
@@ -294,8 +427,16 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
     editor = opts.editor()
     for path, stem in zip(images, stems):
         source_image = inversions.pop(path, None) or path
-        options = EditOptions(config=edit_cfg, inversion=inversion_cfg, image=image_cfg, caption=caption, seed=seed,
-                              mask=mask, extra=extra_directions, use_cache=not no_cache)
+        options = EditOptions(
+            config=edit_cfg,
+            inversion=inversion_cfg,
+            image=image_cfg,
+            caption=caption,
+            seed=seed,
+            mask=mask,
+            extra=extra_directions,
+            use_cache=not no_cache,
+        )
         result = editor.edit(source_image, source, list(targets), options)
         written = result.save(output, stem=stem, overwrite=overwrite)
         click.echo(f"{path}: caption '{result.caption}'")
@@ -307,18 +448,38 @@ def edit(images: tuple[Path, ...], source: str, targets: tuple[str, ...], captio
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--caption", default=None, callback=utf8_text, help="Use this caption instead of running the captioner.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the regularizer's rolls and of VAE sampling.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Inversion file to write [default: <image stem>.inversion.safetensors].")
+@click.option(
+    "--seed", type=SEED, default=0, show_default=True, help="Seed of the regularizer's rolls and of VAE sampling."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Inversion file to write [default: <image stem>.inversion.safetensors].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--steps", "EditConfig__num_steps", type=click.IntRange(1, MAX_STEPS), default=None,
-              help="DDIM steps of the inversion; the later edit must use the same number "
-                   + preset_default_text(InversionConfig, "num_steps"))
+@click.option(
+    "--steps",
+    "EditConfig__num_steps",
+    type=click.IntRange(1, MAX_STEPS),
+    default=None,
+    help="DDIM steps of the inversion; the later edit must use the same number "
+    + preset_default_text(InversionConfig, "num_steps"),
+)
 @_config_options(ImageConfig)
 @_config_options(InversionConfig, hidden=frozenset({"num_steps"}))  # --inversion-steps: a deprecated alias of --steps
 @_model_options
 @user_errors
-def invert(image: Path, caption: str | None, seed: int, output: Path | None, overwrite: bool, opts: ModelOptions, **config_flags: Any) -> None:
+def invert(
+    image: Path,
+    caption: str | None,
+    seed: int,
+    output: Path | None,
+    overwrite: bool,
+    opts: ModelOptions,
+    **config_flags: Any,
+) -> None:
     """Caption and invert IMAGE once; `edit` then takes the saved file and skips inversion."""
     if config_flags.get("InversionConfig__num_steps") is not None:
         click.echo("warning: `invert --inversion-steps` is deprecated; use --steps (the same setting)", err=True)
@@ -338,19 +499,53 @@ def invert(image: Path, caption: str | None, seed: int, output: Path | None, ove
 
 
 @main.command()
-@click.option("--prompt", "-p", required=True, callback=utf8_text, help="Text prompt of the generated image (it is also the edit's caption).")
+@click.option(
+    "--prompt",
+    "-p",
+    required=True,
+    callback=utf8_text,
+    help="Text prompt of the generated image (it is also the edit's caption).",
+)
 @click.option("--source", "-s", required=True, callback=utf8_text, help="Concept to edit away (see `edit --help`).")
-@click.option("--target", "-t", "targets", required=True, multiple=True, callback=utf8_text, help="Concept to edit toward; repeatable.")
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    required=True,
+    multiple=True,
+    callback=utf8_text,
+    help="Concept to edit toward; repeatable.",
+)
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the initial noise.")
-@click.option("--size", type=click.IntRange(8, MAX_IMAGE_SIDE), default=None,
-              help=f"Image side in pixels, 8 to {MAX_IMAGE_SIDE} [default: the model's native size].")
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("out"), show_default=True, help="Output folder.")
+@click.option(
+    "--size",
+    type=click.IntRange(8, MAX_IMAGE_SIDE),
+    default=None,
+    help=f"Image side in pixels, 8 to {MAX_IMAGE_SIDE} [default: the model's native size].",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Output folder.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @_config_options(EditConfig)
 @_model_options
 @user_errors
-def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size: int | None, output: Path, overwrite: bool,
-             opts: ModelOptions, **config_flags: Any) -> None:
+def generate(
+    prompt: str,
+    source: str,
+    targets: tuple[str, ...],
+    seed: int,
+    size: int | None,
+    output: Path,
+    overwrite: bool,
+    opts: ModelOptions,
+    **config_flags: Any,
+) -> None:
     """Synthetic mode: generate from --prompt and --seed, then edit the generation.
 
     The edit's xa-guidance is the preset's synthetic step (the authors' 0.15) unless --xa-guidance is given.
@@ -367,29 +562,93 @@ def generate(prompt: str, source: str, targets: tuple[str, ...], seed: int, size
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
-@click.option("--source", "-s", default=None, callback=utf8_text, help="Concept to edit away, for every image without its own in the manifest.")
-@click.option("--target", "-t", "targets", multiple=True, callback=utf8_text, help="Concept to edit toward, for every image without its own; repeatable.")
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder: images/ and results.jsonl; rerun the same command to resume.")
-@click.option("--export-pairs", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write input/edit pairs (A/<id>.png, B/<target>/<id>.png) for training a distilled model.")
+@click.option(
+    "--source",
+    "-s",
+    default=None,
+    callback=utf8_text,
+    help="Concept to edit away, for every image without its own in the manifest.",
+)
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    callback=utf8_text,
+    help="Concept to edit toward, for every image without its own; repeatable.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: images/ and results.jsonl; rerun the same command to resume.",
+)
+@click.option(
+    "--export-pairs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write input/edit pairs (A/<id>.png, B/<target>/<id>.png) for training a distilled model.",
+)
 @click.option("--retry-failed", is_flag=True, help="On resume, retry images recorded as failed.")
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Search INPUT folders recursively.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw, the same for each image.")
-@click.option("--mask", default=None, metavar="FILE|auto", help="Mask for every image without its own 'mask' column (see `edit --help`).")
-@click.option("--ray", "use_ray", is_flag=True, help="Run as a Ray Data job: one model replica per GPU (--gpus) or per CPU worker.")
-@click.option("--ray-address", default=None, help="Ray cluster address (e.g. auto, ray://host:10001) [default: start a local cluster].")
-@click.option("--replicas", type=click.IntRange(min=1), default=None, help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].")
+@click.option(
+    "--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw, the same for each image."
+)
+@click.option(
+    "--mask",
+    default=None,
+    metavar="FILE|auto",
+    help="Mask for every image without its own 'mask' column (see `edit --help`).",
+)
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Run as a Ray Data job: one model replica per GPU (--gpus) or per CPU worker.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster address (e.g. auto, ray://host:10001) [default: start a local cluster].",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Model replicas on Ray [default: one per GPU, or one per --cpus-per-replica CPUs].",
+)
 @click.option("--gpus", is_flag=True, help="On Ray, give each replica one GPU (and run it on cuda).")
-@click.option("--cpus-per-replica", type=FiniteFloat(0, 1024, low_open=True), default=1.0, show_default=True, help="CPUs Ray reserves for each replica.")
+@click.option(
+    "--cpus-per-replica",
+    type=FiniteFloat(0, 1024, low_open=True),
+    default=1.0,
+    show_default=True,
+    help="CPUs Ray reserves for each replica.",
+)
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
 @_model_options
 @user_errors
-def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output: Path, export_pairs: Path | None,
-          retry_failed: bool, recursive: bool, seed: int, mask: str | None, use_ray: bool, ray_address: str | None, replicas: int | None, gpus: bool,
-          cpus_per_replica: float, opts: ModelOptions, **config_flags: Any) -> None:
+def batch(
+    input_path: Path,
+    source: str | None,
+    targets: tuple[str, ...],
+    output: Path,
+    export_pairs: Path | None,
+    retry_failed: bool,
+    recursive: bool,
+    seed: int,
+    mask: str | None,
+    use_ray: bool,
+    ray_address: str | None,
+    replicas: int | None,
+    gpus: bool,
+    cpus_per_replica: float,
+    opts: ModelOptions,
+    **config_flags: Any,
+) -> None:
     """Edit a folder of images (png, jpg, webp, gif, tif, bmp) or a CSV/JSONL manifest (columns image, source,
     target, caption, mask, id).
 
@@ -400,8 +659,15 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     skipped: list[str] = []
-    items = read_items(input_path, source, targets, recursive, exclude=[output, *([export_pairs] if export_pairs else [])],
-                       on_skip=lambda path, reason: skipped.append(f"  skipped {path}: {reason}"), mask=mask)
+    items = read_items(
+        input_path,
+        source,
+        targets,
+        recursive,
+        exclude=[output, *([export_pairs] if export_pairs else [])],
+        on_skip=lambda path, reason: skipped.append(f"  skipped {path}: {reason}"),
+        mask=mask,
+    )
     for line in skipped[:20]:
         click.echo(line, err=True)
     if len(skipped) > 20:
@@ -410,19 +676,43 @@ def batch(input_path: Path, source: str | None, targets: tuple[str, ...], output
     if use_ray:
         from .ray_batch import run_batch_on_ray
 
-        editor_kwargs = dict(dtype=opts.dtype, vae=opts.vae, captioner=opts.captioner, preset=opts.preset, sentence_model=opts.sentence_model,
-                             cache_dir=opts.cache_dir)
-        summary = run_batch_on_ray(opts.model, items, output, export_pairs, retry_failed, replicas, gpus, cpus_per_replica,
-                                   ray_address, not opts.quiet, editor_kwargs, **edit_kwargs)
+        editor_kwargs = dict(
+            dtype=opts.dtype,
+            vae=opts.vae,
+            captioner=opts.captioner,
+            preset=opts.preset,
+            sentence_model=opts.sentence_model,
+            cache_dir=opts.cache_dir,
+        )
+        summary = run_batch_on_ray(
+            opts.model,
+            items,
+            output,
+            export_pairs,
+            retry_failed,
+            replicas,
+            gpus,
+            cpus_per_replica,
+            ray_address,
+            not opts.quiet,
+            editor_kwargs,
+            **edit_kwargs,
+        )
     else:
-        summary = run_batch(opts.editor(), items, output, export_pairs, retry_failed, progress=not opts.quiet, **edit_kwargs)
-    click.echo(f"{summary.done} edited, {summary.failed} failed, {summary.skipped} already done "
-               f"in {summary.seconds:.1f}s; results: {output / RESULTS_FILE}")
+        summary = run_batch(
+            opts.editor(), items, output, export_pairs, retry_failed, progress=not opts.quiet, **edit_kwargs
+        )
+    click.echo(
+        f"{summary.done} edited, {summary.failed} failed, {summary.skipped} already done "
+        f"in {summary.seconds:.1f}s; results: {output / RESULTS_FILE}"
+    )
     for failure in summary.failures:
         click.echo(f"  failed {failure['id']}: {failure['error']}", err=True)
     if summary.failed:
-        raise click.ClickException(f"{summary.failed} of {len(items)} images failed (see above and {output / RESULTS_FILE}); "
-                                   "fix them and rerun with --retry-failed")
+        raise click.ClickException(
+            f"{summary.failed} of {len(items)} images failed (see above and {output / RESULTS_FILE}); "
+            "fix them and rerun with --retry-failed"
+        )
 
 
 @main.group()
@@ -431,9 +721,19 @@ def direction() -> None:
 
 
 @direction.command("build")
-@click.option("--source", "-s", required=True, callback=utf8_text, help="Source concept: bank word, any word, or sentence file.")
-@click.option("--target", "-t", required=True, callback=utf8_text, help="Target concept: bank word, any word, or sentence file.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also save the direction to this .safetensors file.")
+@click.option(
+    "--source", "-s", required=True, callback=utf8_text, help="Source concept: bank word, any word, or sentence file."
+)
+@click.option(
+    "--target", "-t", required=True, callback=utf8_text, help="Target concept: bank word, any word, or sentence file."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also save the direction to this .safetensors file.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file (default: refuse).")
 @_model_options
 @user_errors
@@ -450,16 +750,30 @@ def direction_build(source: str, target: str, output: Path | None, overwrite: bo
     delta = editor.direction(source, target)
     click.echo(f"direction {source} -> {target}: shape {tuple(delta.shape)}, norm {float(delta.norm()):.4f}")
     if output is not None:
-        save_direction(output, delta, overwrite=overwrite, source=source, target=target, model=editor.components.model_id,
-                       model_fingerprint=editor.components.fingerprint())
+        save_direction(
+            output,
+            delta,
+            overwrite=overwrite,
+            source=source,
+            target=target,
+            model=editor.components.model_id,
+            model_fingerprint=editor.components.fingerprint(),
+        )
         click.echo(f"wrote {output}")
 
 
 @direction.command("list")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder to list.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder to list."
+)
 @click.option("--banks", is_flag=True, help="List the sentence banks instead: --model's own, then the shipped ones.")
-@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
-              help="With --banks: the model whose own banks (its folder's sentences/) are listed first, as `edit` uses them.")
+@click.option(
+    "--model",
+    "-m",
+    default=BUNDLED_MODEL,
+    show_default=True,
+    help="With --banks: the model whose own banks (its folder's sentences/) are listed first, as `edit` uses them.",
+)
 @user_errors
 def direction_list(cache_dir: Path | None, banks: bool, model: str) -> None:
     """List cached concept embeddings (concept, sentences, model, norm), or the sentence banks a run can use."""
@@ -484,9 +798,14 @@ def direction_list(cache_dir: Path | None, banks: bool, model: str) -> None:
         return
     entries = ConceptCache(cache_dir).entries()
     if not entries:
-        click.echo("no cached concepts (they are made by `edit` and `direction build`; the bundled model's ship with it)")
+        click.echo(
+            "no cached concepts (they are made by `edit` and `direction build`; the bundled model's ship with it)"
+        )
     for entry in entries:
-        click.echo(f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  {entry.path.name}")
+        click.echo(
+            f"{entry.concept:24s} {entry.num_sentences:5d} sentences  norm {entry.norm:9.3f}  {entry.model}  "
+            f"{entry.path.name}"
+        )
 
 
 ORIGINS = {"bank": "bank", "file": "sentence file", "lm": "language model", "generated": "template generator (no bank)"}
@@ -494,7 +813,9 @@ ORIGINS = {"bank": "bank", "file": "sentence file", "lm": "language model", "gen
 
 @direction.command("show")
 @click.argument("concept")
-@click.option("--num", "-n", type=click.IntRange(0, 100_000), default=10, show_default=True, help="How many sentences to print.")
+@click.option(
+    "--num", "-n", type=click.IntRange(0, 100_000), default=10, show_default=True, help="How many sentences to print."
+)
 @_model_options
 @user_errors
 def direction_show(concept: str, num: int, opts: ModelOptions) -> None:
@@ -502,8 +823,10 @@ def direction_show(concept: str, num: int, opts: ModelOptions) -> None:
     editor = opts.editor()
     found, origin = editor.sentences(concept)  # the call `edit` makes
     kind, _, where = origin.partition(":")
-    click.echo(f"{concept}: {ORIGINS.get(kind, kind)}{' ' + where if where else ''}, {len(found)} sentences "
-               f"(model {opts.model})")
+    click.echo(
+        f"{concept}: {ORIGINS.get(kind, kind)}{' ' + where if where else ''}, {len(found)} sentences "
+        f"(model {opts.model})"
+    )
     for sentence in found[:num]:
         click.echo(f"  {sentence}")
     fingerprint = editor.components.fingerprint()
@@ -514,8 +837,10 @@ def direction_show(concept: str, num: int, opts: ModelOptions) -> None:
     for entry in editor.concepts.entries(fingerprint, include_shipped=True):
         if entry.path == stored:
             kind = "shipped with the model" if entry.shipped else "cached"
-            click.echo(f"{kind}: {entry.num_sentences} sentences, model {entry.model}, norm {entry.norm:.3f}, "
-                       f"shape {entry.shape}, {entry.path}")
+            click.echo(
+                f"{kind}: {entry.num_sentences} sentences, model {entry.model}, norm {entry.norm:.3f}, "
+                f"shape {entry.shape}, {entry.path}"
+            )
 
 
 @direction.command("delete")
@@ -534,9 +859,14 @@ def direction_delete(concept: str, cache_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the presets as JSON.")
-@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True,
-              help="Show the presets as they apply to this model, as `edit` would use them: a folder may record its own "
-                   "measured settings in pix2pix_zero.json ('shapesworld', the bundled model, does).")
+@click.option(
+    "--model",
+    "-m",
+    default=BUNDLED_MODEL,
+    show_default=True,
+    help="Show the presets as they apply to this model, as `edit` would use them: a folder may record its own "
+    "measured settings in pix2pix_zero.json ('shapesworld', the bundled model, does).",
+)
 @click.option("--as-written", is_flag=True, help="Show the presets as written, without any model's own settings.")
 @user_errors
 def presets(as_json: bool, model: str, as_written: bool) -> None:
@@ -564,30 +894,82 @@ def presets(as_json: bool, model: str, as_written: bool) -> None:
 
 
 @main.command()
-@click.option("--image", type=click.Path(path_type=Path), default=None, help="Edit this image instead of a shipped example scene.")
+@click.option(
+    "--image", type=click.Path(path_type=Path), default=None, help="Edit this image instead of a shipped example scene."
+)
 @click.option("--example", default=None, help="Name of the shipped example scene to edit [default: the first one].")
-@click.option("--source", "-s", default=None, callback=utf8_text, help="Concept to edit away [default: the shape the caption names].")
-@click.option("--target", "-t", "targets", multiple=True, callback=utf8_text, help="Concept to edit toward; repeatable [default: three other shapes].")
-@click.option("--model", "-m", default=BUNDLED_MODEL, show_default=True, help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.")
+@click.option(
+    "--source",
+    "-s",
+    default=None,
+    callback=utf8_text,
+    help="Concept to edit away [default: the shape the caption names].",
+)
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    callback=utf8_text,
+    help="Concept to edit toward; repeatable [default: three other shapes].",
+)
+@click.option(
+    "--model",
+    "-m",
+    default=BUNDLED_MODEL,
+    show_default=True,
+    help="Model: 'shapesworld' (bundled, offline) or any SD folder/hub id.",
+)
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw.")
-@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=50, show_default=True, help="DDIM steps of the inversion and the edits.")
-@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("pix2pix-zero-demo"), show_default=True,
-              help="Output root; each run writes a new run-NNN folder inside it.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache folder for concept embeddings and inversions.")
+@click.option(
+    "--steps",
+    type=click.IntRange(1, MAX_STEPS),
+    default=50,
+    show_default=True,
+    help="DDIM steps of the inversion and the edits.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("pix2pix-zero-demo"),
+    show_default=True,
+    help="Output root; each run writes a new run-NNN folder inside it.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache folder for concept embeddings and inversions.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @user_errors
-def demo(image: Path | None, example: str | None, source: str | None, targets: tuple[str, ...], model: str, seed: int,
-         steps: int, output: Path, cache_dir: Path | None, quiet: bool) -> None:
+def demo(
+    image: Path | None,
+    example: str | None,
+    source: str | None,
+    targets: tuple[str, ...],
+    model: str,
+    seed: int,
+    steps: int,
+    output: Path,
+    cache_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
     from .demo import run_demo
 
     quiet_libraries()  # loading the bundled model takes a second; the inversion and edit bars stay
-    run = run_demo(image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir)
+    run = run_demo(
+        image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir
+    )
     result = run.result
     click.echo(f"image:    {run.image_name} ({result.input.width}x{result.input.height})")
     click.echo(f"caption:  {result.caption}")
     click.echo("edits:    " + ", ".join(f"{e['source']} -> {e['target']}" for e in result.edits))
-    click.echo(f"time:     load {run.load_seconds:.1f}s, " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    click.echo(
+        f"time:     load {run.load_seconds:.1f}s, " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    )
     click.echo(f"grid:     {run.grid_path}")
 
 

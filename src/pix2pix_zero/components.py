@@ -29,8 +29,14 @@ from .ddim import Schedule, to_eps
 BUNDLED_MODELS: dict[str, Path] = {"shapesworld": Path(str(files("pix2pix_zero") / "assets" / "shapesworld"))}
 PRESET_TUNING_FILE = "pix2pix_zero.json"  # a model folder's own measured preset settings: {"presets": {name: changes}}
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 class ModelNotAvailableError(OSError):
@@ -74,10 +80,13 @@ def resolve_model(model: str | os.PathLike[str]) -> str:
 # cross-attention maps (`default` has them already)
 SDXL_PRESET_TUNING: dict[str, dict[str, Any]] = {
     "default": {"why": "SDXL: the model's native size (1024 px long side on SDXL base)."},
-    "official": {"inversion": {"reg_loss_scale": "sd512"}, "edit": {"xa_loss_scale": "sd512"},
-                 "why": "SDXL: the model's native size (1024 px on SDXL base), and the authors' steps per element (SD-512 "
-                        "units) for the regularizers and the attention loss; their summed/mean losses are tied to SD 1.x's "
-                        "sizes."},
+    "official": {
+        "inversion": {"reg_loss_scale": "sd512"},
+        "edit": {"xa_loss_scale": "sd512"},
+        "why": "SDXL: the model's native size (1024 px on SDXL base), and the authors' steps per element (SD-512 "
+        "units) for the regularizers and the attention loss; their summed/mean losses are tied to SD 1.x's "
+        "sizes.",
+    },
 }
 
 
@@ -107,12 +116,13 @@ def check_device(device: str | torch.device) -> str | torch.device:
     return device
 
 
-def preset_for(name: str, model: str | os.PathLike[str] | None, is_sdxl: bool | None = None,
-               native_size: int | None = None) -> Preset:
+def preset_for(
+    name: str, model: str | os.PathLike[str] | None, is_sdxl: bool | None = None, native_size: int | None = None
+) -> Preset:
     """The named preset as it applies to `model`: with the changes its folder's `pix2pix_zero.json` records for this
     preset, if it has one (the bundled model does; a hub id or a folder without the file gets the preset as written).
-    SDXL models (`is_sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first, at `native_size` (else read from
-    the folder; 1024 for a hub id)."""
+    SDXL models (`is_sdxl`, else detected from the model) get `SDXL_PRESET_TUNING` first, at `native_size` (else
+    read from the folder; 1024 for a hub id)."""
     preset = get_preset(name)
     folder = Path(resolve_model(model)) if model is not None else None
     if is_sdxl if is_sdxl is not None else (folder is not None and sdxl.is_sdxl_model(str(folder))):
@@ -125,8 +135,10 @@ def preset_for(name: str, model: str | os.PathLike[str] | None, is_sdxl: bool | 
         changes = json.loads(file.read_text()).get("presets", {}).get(name)
         return tuned(preset, changes) if changes else preset
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
-        raise ValueError(f"{file} holds no valid preset tuning ({error}); expected "
-                         '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}') from error
+        raise ValueError(
+            f"{file} holds no valid preset tuning ({error}); expected "
+            '{"presets": {"default": {"edit": {"xa_guidance": 0.03}, "why": "..."}}}'
+        ) from error
 
 
 def pads_to_square(model: str | os.PathLike[str] | None) -> bool:
@@ -150,7 +162,8 @@ def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> A
     except Exception as error:  # hub, network and file errors all arrive here with many types
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
         raise ModelNotAvailableError(
-            f"could not load the {what} of model '{model}': {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}\n"
+            f"could not load the {what} of model '{model}': {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}\n"
             f"{'The hub is switched off (HF_HUB_OFFLINE=1). ' if offline else ''}"
             "If the hub cannot be reached, download the model where it can (e.g. `hf download "
             f"{model} --local-dir ./model`) and pass the local folder: --model ./model "
@@ -171,7 +184,11 @@ class NoisePredictor:
         dtype = self.unet.dtype
         timestep = torch.as_tensor(t)
         out = self.unet_forward(x.to(dtype), timestep.to(x.device), text_emb.to(x.device, dtype))
-        alpha_bar = self.schedule.alphas_cumprod[timestep].reshape(-1, 1, 1, 1) if timestep.ndim else self.schedule.alpha_bar(int(t))
+        alpha_bar = (
+            self.schedule.alphas_cumprod[timestep].reshape(-1, 1, 1, 1)
+            if timestep.ndim
+            else self.schedule.alpha_bar(int(t))
+        )
         return to_eps(out.float(), x.float(), alpha_bar.to(x.device, torch.float32), self.schedule.prediction_type)
 
     def unet_forward(self, x: Tensor, timestep: Tensor, text_emb: Tensor) -> Tensor:
@@ -243,13 +260,20 @@ class Components:
         return int(self.unet.config.sample_size) * self.vae_scale_factor
 
     @torch.no_grad()
-    def encode_text(self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Tensor:
+    def encode_text(
+        self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None
+    ) -> Tensor:
         """CLIP last hidden states of each sentence, padded to the tokenizer's length: (N, T, D) float32."""
         chunks = []
         for start in range(0, len(sentences), batch_size):
             batch = list(sentences[start : start + batch_size])
-            ids = self.tokenizer(batch, padding="max_length", max_length=self.tokenizer.model_max_length,
-                                 truncation=True, return_tensors="pt").input_ids
+            ids = self.tokenizer(
+                batch,
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids
             chunks.append(self.text_encoder(ids.to(self.text_encoder.device))[0].float())
             if on_batch is not None:
                 on_batch(len(batch))
@@ -262,7 +286,9 @@ class Components:
         if sampling == "mean":
             latents = posterior.mean
         else:
-            noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32).to(posterior.mean.device)
+            noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32).to(
+                posterior.mean.device
+            )
             latents = posterior.mean + posterior.std * noise.to(posterior.mean.dtype)
         return latents.float() * self.vae.config.scaling_factor
 
@@ -280,7 +306,9 @@ class Components:
         digest = hashlib.sha256()
         for module in (*self.text_encoders, self.unet, self.vae):
             config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
-            config = {k: v for k, v in config.items() if not k.startswith("_")}  # _name_or_path: where it was loaded from
+            config = {
+                k: v for k, v in config.items() if not k.startswith("_")
+            }  # _name_or_path: where it was loaded from
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             params = list(module.parameters())
             for p in (params[0], params[len(params) // 2], params[-1]):
@@ -310,7 +338,9 @@ class SDXLNoisePredictor(NoisePredictor):
     def unet_forward(self, x: Tensor, timestep: Tensor, text_emb: Tensor) -> Tensor:
         tokens, pooled = sdxl.unpack_pooled(text_emb, self.pooled_dim)
         ids = sdxl.time_ids(x, self.vae_scale_factor, self.original_size, dtype=self.unet.dtype)
-        return self.unet(x, timestep, encoder_hidden_states=tokens, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids}).sample
+        return self.unet(
+            x, timestep, encoder_hidden_states=tokens, added_cond_kwargs={"text_embeds": pooled, "time_ids": ids}
+        ).sample
 
 
 @dataclass
@@ -339,13 +369,19 @@ class SDXLComponents(Components):
         return (self.text_encoder, self.text_encoder_2)
 
     @torch.no_grad()
-    def encode_text(self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None) -> Tensor:
-        """Both encoders' penultimate hidden states side by side, the pooled embedding packed last: (N, T + 1, D) float32."""
+    def encode_text(
+        self, sentences: Sequence[str], batch_size: int = 64, on_batch: Callable[[int], None] | None = None
+    ) -> Tensor:
+        """Both encoders' penultimate hidden states side by side, the pooled embedding packed last:
+        (N, T + 1, D) float32."""
         chunks = []
         for start in range(0, len(sentences), batch_size):
             batch = list(sentences[start : start + batch_size])
-            chunks.append(sdxl.encode_with_both(batch, (self.tokenizer, self.tokenizer_2), self.text_encoders,
-                                                self.force_zeros_for_empty_prompt))
+            chunks.append(
+                sdxl.encode_with_both(
+                    batch, (self.tokenizer, self.tokenizer_2), self.text_encoders, self.force_zeros_for_empty_prompt
+                )
+            )
             if on_batch is not None:
                 on_batch(len(batch))
         return torch.cat(chunks)
@@ -364,15 +400,27 @@ class SDXLComponents(Components):
             model.original_size = previous
 
 
-def sdxl_components(modules: dict[str, Any], schedule: Schedule, model_id: str, device: str | torch.device) -> SDXLComponents:
-    return SDXLComponents(unet=modules["unet"].to(device), vae=modules["vae"].to(device),
-                          text_encoder=modules["text_encoder"].to(device), tokenizer=modules["tokenizer"], schedule=schedule,
-                          model_id=model_id, text_encoder_2=modules["text_encoder_2"].to(device),
-                          tokenizer_2=modules["tokenizer_2"], force_zeros_for_empty_prompt=modules["force_zeros_for_empty_prompt"])
+def sdxl_components(
+    modules: dict[str, Any], schedule: Schedule, model_id: str, device: str | torch.device
+) -> SDXLComponents:
+    return SDXLComponents(
+        unet=modules["unet"].to(device),
+        vae=modules["vae"].to(device),
+        text_encoder=modules["text_encoder"].to(device),
+        tokenizer=modules["tokenizer"],
+        schedule=schedule,
+        model_id=model_id,
+        text_encoder_2=modules["text_encoder_2"].to(device),
+        tokenizer_2=modules["tokenizer_2"],
+        force_zeros_for_empty_prompt=modules["force_zeros_for_empty_prompt"],
+    )
 
 
 def load_components(
-    model: str | os.PathLike[str], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32", safety_checker: bool = False,
+    model: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
+    safety_checker: bool = False,
     vae: str | os.PathLike[str] | None = None,
 ) -> Components:
     """Load a diffusers-format SD 1.x/2.x or SDXL model (hub id, local folder, a single-file checkpoint diffusers can
@@ -390,9 +438,14 @@ def load_components(
         modules = sdxl.load_sdxl_modules(model_id, torch_dtype, None if vae is None else str(vae), _load)
         return sdxl_components(modules, schedule_from_scheduler(modules.pop("scheduler")), model_id, device)
     unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
-    vae_model = (_load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype) if vae is None
-                 else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype))
-    text_encoder = _load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype)
+    vae_model = (
+        _load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
+        if vae is None
+        else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+    )
+    text_encoder = _load(
+        CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype
+    )
     tokenizer = _load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
     scheduler = _load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
     checker = extractor = None
@@ -400,17 +453,32 @@ def load_components(
         from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
         from transformers import CLIPImageProcessor
 
-        checker = _load(StableDiffusionSafetyChecker.from_pretrained, model_id, "safety checker", subfolder="safety_checker", torch_dtype=torch_dtype)
-        extractor = _load(CLIPImageProcessor.from_pretrained, model_id, "safety feature extractor", subfolder="feature_extractor")
+        checker = _load(
+            StableDiffusionSafetyChecker.from_pretrained,
+            model_id,
+            "safety checker",
+            subfolder="safety_checker",
+            torch_dtype=torch_dtype,
+        )
+        extractor = _load(
+            CLIPImageProcessor.from_pretrained, model_id, "safety feature extractor", subfolder="feature_extractor"
+        )
         checker.to(device)
     return Components(
-        unet=unet.to(device), vae=vae_model.to(device), text_encoder=text_encoder.to(device), tokenizer=tokenizer,
-        schedule=schedule_from_scheduler(scheduler), model_id=model_id, safety_checker=checker, feature_extractor=extractor,
+        unet=unet.to(device),
+        vae=vae_model.to(device),
+        text_encoder=text_encoder.to(device),
+        tokenizer=tokenizer,
+        schedule=schedule_from_scheduler(scheduler),
+        model_id=model_id,
+        safety_checker=checker,
+        feature_extractor=extractor,
     )
 
 
-def load_single_file(path: str, device: str | torch.device, torch_dtype: torch.dtype,
-                     vae: str | os.PathLike[str] | None = None) -> Components:
+def load_single_file(
+    path: str, device: str | torch.device, torch_dtype: torch.dtype, vae: str | os.PathLike[str] | None = None
+) -> Components:
     """A single-file checkpoint (.safetensors/.ckpt) through diffusers' `from_single_file`, SDXL or SD 1.x/2.x as
     diffusers recognises it from the weights. diffusers fetches the matching configs from the hub (or its cache)."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline
@@ -422,15 +490,31 @@ def load_single_file(path: str, device: str | torch.device, torch_dtype: torch.d
     pipeline_class = StableDiffusionXLPipeline if is_xl else StableDiffusionPipeline
     extra = {} if is_xl else {"safety_checker": None, "requires_safety_checker": False}
     pipe = _load(pipeline_class.from_single_file, path, "single-file checkpoint", torch_dtype=torch_dtype, **extra)
-    autoencoder = pipe.vae if vae is None else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+    autoencoder = (
+        pipe.vae
+        if vae is None
+        else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+    )
     schedule = schedule_from_scheduler(pipe.scheduler)
     if is_xl:
-        modules = dict(unet=pipe.unet, vae=sdxl.safe_vae(autoencoder), text_encoder=pipe.text_encoder,
-                       text_encoder_2=pipe.text_encoder_2, tokenizer=pipe.tokenizer, tokenizer_2=pipe.tokenizer_2,
-                       force_zeros_for_empty_prompt=bool(pipe.config.get("force_zeros_for_empty_prompt", True)))
+        modules = dict(
+            unet=pipe.unet,
+            vae=sdxl.safe_vae(autoencoder),
+            text_encoder=pipe.text_encoder,
+            text_encoder_2=pipe.text_encoder_2,
+            tokenizer=pipe.tokenizer,
+            tokenizer_2=pipe.tokenizer_2,
+            force_zeros_for_empty_prompt=bool(pipe.config.get("force_zeros_for_empty_prompt", True)),
+        )
         return sdxl_components(modules, schedule, path, device)
-    return Components(unet=pipe.unet.to(device), vae=autoencoder.to(device), text_encoder=pipe.text_encoder.to(device),
-                      tokenizer=pipe.tokenizer, schedule=schedule, model_id=path)
+    return Components(
+        unet=pipe.unet.to(device),
+        vae=autoencoder.to(device),
+        text_encoder=pipe.text_encoder.to(device),
+        tokenizer=pipe.tokenizer,
+        schedule=schedule,
+        model_id=path,
+    )
 
 
 def schedule_from_scheduler(scheduler: Any) -> Schedule:
@@ -438,5 +522,9 @@ def schedule_from_scheduler(scheduler: Any) -> Schedule:
     config = scheduler.config
     alphas_cumprod = scheduler.alphas_cumprod.double()
     clean = 1.0 if config.get("set_alpha_to_one", False) else float(alphas_cumprod[0])
-    return Schedule(alphas_cumprod, clean_alpha_bar=clean, steps_offset=int(config.get("steps_offset", 0)),
-                    prediction_type=config.get("prediction_type", "epsilon"))
+    return Schedule(
+        alphas_cumprod,
+        clean_alpha_bar=clean,
+        steps_offset=int(config.get("steps_offset", 0)),
+        prediction_type=config.get("prediction_type", "epsilon"),
+    )

@@ -32,11 +32,12 @@ from torch import Tensor
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
-
 def pack_pooled(tokens: Tensor, pooled: Tensor) -> Tensor:
     """(N, T, D) token states and (N, P) pooled embeddings, P <= D -> (N, T + 1, D), the pooled vector last."""
     if pooled.shape[-1] > tokens.shape[-1]:
-        raise ValueError(f"the pooled embedding ({pooled.shape[-1]}) is wider than the token states ({tokens.shape[-1]})")
+        raise ValueError(
+            f"the pooled embedding ({pooled.shape[-1]}) is wider than the token states ({tokens.shape[-1]})"
+        )
     row = torch.nn.functional.pad(pooled, (0, tokens.shape[-1] - pooled.shape[-1]))
     return torch.cat([tokens, row[:, None]], dim=1)
 
@@ -46,8 +47,13 @@ def unpack_pooled(text_emb: Tensor, pooled_dim: int) -> tuple[Tensor, Tensor]:
     return text_emb[:, :-1], text_emb[:, -1, :pooled_dim]
 
 
-def time_ids(x: Tensor, vae_scale_factor: int, original_size: tuple[int, int] | None,
-             crop_top_left: tuple[int, int] = (0, 0), dtype: torch.dtype = torch.float32) -> Tensor:
+def time_ids(
+    x: Tensor,
+    vae_scale_factor: int,
+    original_size: tuple[int, int] | None,
+    crop_top_left: tuple[int, int] = (0, 0),
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """(B, 6) micro-conditioning: original (H, W), crop top-left, target (H, W). The target is this latent's pixel size;
     without an input image (generation) the original size is the target size, as StableDiffusionXLPipeline's default."""
     target = (x.shape[-2] * vae_scale_factor, x.shape[-1] * vae_scale_factor)
@@ -55,14 +61,16 @@ def time_ids(x: Tensor, vae_scale_factor: int, original_size: tuple[int, int] | 
     return torch.tensor([ids], dtype=dtype, device=x.device).expand(x.shape[0], -1)
 
 
-def encode_with_both(sentences: list[str], tokenizers: tuple[Any, Any], encoders: tuple[Any, Any],
-                     zeros_for_empty: bool) -> Tensor:
+def encode_with_both(
+    sentences: list[str], tokenizers: tuple[Any, Any], encoders: tuple[Any, Any], zeros_for_empty: bool
+) -> Tensor:
     """Both encoders' penultimate hidden states side by side, the second's pooled projected embedding packed last:
     (N, T + 1, D) float32; the empty prompt is zeros when the model says so (`force_zeros_for_empty_prompt`)."""
     states, pooled = [], None
     for tokenizer, encoder in zip(tokenizers, encoders):
-        ids = tokenizer(sentences, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                        return_tensors="pt").input_ids
+        ids = tokenizer(
+            sentences, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids
         out = encoder(ids.to(encoder.device), output_hidden_states=True)
         states.append(out.hidden_states[-2].float())
         pooled = out[0].float()  # the last encoder's projected pooled embedding (text_embeds)
@@ -104,20 +112,32 @@ def is_sdxl_model(model_id: str) -> bool:
     return "XL" in str(config.get("_class_name", "")) or "text_encoder_2" in config
 
 
-def load_sdxl_modules(model_id: str, torch_dtype: torch.dtype, vae: str | None, load: Callable[..., Any]) -> dict[str, Any]:
+def load_sdxl_modules(
+    model_id: str, torch_dtype: torch.dtype, vae: str | None, load: Callable[..., Any]
+) -> dict[str, Any]:
     """The modules of an SDXL diffusers folder or hub id, each loaded through `load` (which turns failures into one
     clear error). `vae`: another VAE (hub id or folder, e.g. an fp16-fixed one)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    autoencoder = (load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype) if vae is None
-                   else load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype))
+    autoencoder = (
+        load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
+        if vae is None
+        else load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+    )
     return dict(
         unet=load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype),
         vae=safe_vae(autoencoder),
-        text_encoder=load(CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype),
-        text_encoder_2=load(CLIPTextModelWithProjection.from_pretrained, model_id, "second text encoder",
-                            subfolder="text_encoder_2", torch_dtype=torch_dtype),
+        text_encoder=load(
+            CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype
+        ),
+        text_encoder_2=load(
+            CLIPTextModelWithProjection.from_pretrained,
+            model_id,
+            "second text encoder",
+            subfolder="text_encoder_2",
+            torch_dtype=torch_dtype,
+        ),
         tokenizer=load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer"),
         tokenizer_2=load(CLIPTokenizer.from_pretrained, model_id, "second tokenizer", subfolder="tokenizer_2"),
         scheduler=load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler"),

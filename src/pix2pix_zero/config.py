@@ -51,7 +51,8 @@ class InversionConfig:
     """Regularized DDIM inversion (paper §3.1; authors' `src/utils/ddim_inv.py`)."""
 
     num_steps: int = _opt(
-        50, "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).",
+        50,
+        "DDIM inversion steps (authors' CLI --num_ddim_steps 50; the paper used 100).",
         bounds=(1, MAX_STEPS),
     )
     grid: Literal["mirror", "official"] = _opt(
@@ -62,29 +63,36 @@ class InversionConfig:
         choices=("mirror", "official"),
     )
     lambda_ac: float = _opt(
-        20.0, "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).",
+        20.0,
+        "Weight of the auto-correlation regularizer on the predicted noise (authors' default 20).",
         bounds=(0, 1e6),
     )
     lambda_kl: float = _opt(
-        20.0, "Weight of the KL regularizer on the predicted noise (authors' default 20).",
+        20.0,
+        "Weight of the KL regularizer on the predicted noise (authors' default 20).",
         bounds=(0, 1e6),
     )
     num_reg_steps: int = _opt(5, "Regularization rounds per inversion step (authors' default 5).", bounds=(1, 100))
     num_ac_rolls: int = _opt(
-        5, "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).",
+        5,
+        "Auto-correlation gradient steps per round, each with fresh random rolls (authors' default 5).",
         bounds=(1, 100),
     )
     ac_min_roll: int = _opt(
-        1, "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes variance).",
+        1,
+        "Smallest roll offset of the auto-correlation loss (authors' fix of 2024-09-05: 1; a roll of 0 penalizes "
+        "variance).",
         bounds=(1, 64),
     )
     ac_min_size: int = _opt(
-        8, "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).",
+        8,
+        "The auto-correlation pyramid stops after the level whose side is at most this (authors: 8).",
         bounds=(1, 1024),
     )
     latent_sampling: Literal["mean", "sample"] = _opt(
         "mean",
-        "How the VAE posterior becomes a latent: 'mean' (deterministic) or 'sample' (the authors' choice; seeded here).",
+        "How the VAE posterior becomes a latent: 'mean' (deterministic) or 'sample' (the authors' choice; seeded "
+        "here).",
         choices=("mean", "sample"),
     )
     reg_loss_scale: Literal["mean", "sd512"] = _opt(
@@ -108,27 +116,34 @@ class EditConfig:
 
     num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).", bounds=(1, MAX_STEPS))
     guidance_scale: float = _opt(
-        5.0, "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' --negative_guidance_scale 5).",
+        5.0,
+        "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' "
+        "--negative_guidance_scale 5).",
         bounds=(0, 100),
     )
     xa_guidance: float = _opt(
-        0.1, "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic).",
+        0.1,
+        "Step size of the cross-attention guidance on the latent (authors: 0.1 for real images, 0.15 for synthetic).",
         bounds=(0, 100),
     )
     strength: float = _opt(
-        1.0, "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).",
+        1.0,
+        "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).",
         bounds=(-10, 10),
     )
     negative_prompt: Literal["caption", "empty"] = _opt(
         "caption",
-        "Negative prompt of CFG: the source caption (the authors' choice for real images: guidance pushes away from the "
+        "Negative prompt of CFG: the source caption (the authors' choice for real images: guidance pushes away from "
+        "the "
         "unedited description) or the empty prompt (standard CFG; the authors' synthetic mode).",
         choices=("caption", "empty"),
     )
     guidance_mode: Literal["edited", "official"] = _opt(
         "edited",
-        "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper writes "
-        "it; both CFG halves then see the moved latent. 'official': the authors' CFG pair, where the carried latent is the "
+        "Which attention loss moves the latent. 'edited': the edited prompt's maps vs the reference, as the paper "
+        "writes "
+        "it; both CFG halves then see the moved latent. 'official': the authors' CFG pair, where the carried latent "
+        "is the "
         "negative half, moved by the negative prompt's maps (docs/method.md#the-guidance-step).",
         choices=("edited", "official"),
     )
@@ -141,7 +156,8 @@ class EditConfig:
     )
     xa_loss_scale: Literal["sum", "sd512"] = _opt(
         "sd512",
-        "Scale of the attention loss the guidance step acts on. 'sum': summed over layers, pixels and tokens, the authors' "
+        "Scale of the attention loss the guidance step acts on. 'sum': summed over layers, pixels and tokens, the "
+        "authors' "
         "formula, so the step size that works depends on how many maps there are and how large. 'sd512': the mean over "
         "those elements times their count in SD 1.x at 512 px (16 layers, 77 tokens), the same as 'sum' there, so one "
         "step size means the same on any model and resolution (on ShapesWorld: structure distance 0.0020 -> 0.0012, "
@@ -150,7 +166,8 @@ class EditConfig:
     )
     fuse_reference: bool = _opt(
         True,
-        "Run the reference branch's next step in the same UNet call as this step's CFG pair: the reference never depends "
+        "Run the reference branch's next step in the same UNet call as this step's CFG pair: the reference never "
+        "depends "
         "on the edit, so the result is the same (up to float rounding) with one UNet call fewer per step. Off: a call "
         "of its own, as the authors.",
     )
@@ -192,14 +209,18 @@ class ImageConfig:
     """How an input image becomes model input."""
 
     size: int | None = _opt(
-        None, "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).",
+        None,
+        "Long side in pixels after resizing (default: the model's native size, 512 for SD 1.x).",
         bounds=(8, MAX_IMAGE_SIDE),
     )
     keep_aspect: bool = _opt(
-        True, "Keep the aspect ratio (long side = size, both sides rounded to the model's multiple); off = square (the authors' CLI)."
+        True,
+        "Keep the aspect ratio (long side = size, both sides rounded to the model's multiple); off = square (the "
+        "authors' CLI).",
     )
     max_input_pixels: int = _opt(
-        64_000_000, "Refuse input images with more pixels than this (decompression-bomb guard).",
+        64_000_000,
+        "Refuse input images with more pixels than this (decompression-bomb guard).",
         bounds=(1, 1_000_000_000),
     )
 
@@ -237,8 +258,10 @@ PRESETS: dict[str, Preset] = {
         edit=EditConfig(),
         image=ImageConfig(),
         description=(
-            "Our best version: a mirrored inversion grid (50 UNet calls each way), the VAE posterior mean, and guidance "
-            "from the edited prompt's attention maps, as the paper describes it, with the attention loss per map element "
+            "Our best version: a mirrored inversion grid (50 UNet calls each way), the VAE posterior mean, and "
+            "guidance "
+            "from the edited prompt's attention maps, as the paper describes it, with the attention loss per map "
+            "element "
             "and the regularizer losses per noise element in SD-512 units (the authors' steps on SD 1.x at 512 px, the "
             "same steps per element elsewhere)."
         ),
@@ -249,8 +272,10 @@ PRESETS: dict[str, Preset] = {
         edit=EditConfig(guidance_mode="official", xa_loss_scale="sum"),
         image=ImageConfig(keep_aspect=False),
         description=(
-            "The authors' code step for step: their inversion grid (48 calls for 50 steps), a (seeded) posterior sample, "
-            "regularizer losses as means over the map, square resize, and the CFG-pair guidance on the summed attention "
+            "The authors' code step for step: their inversion grid (48 calls for 50 steps), a (seeded) posterior "
+            "sample, "
+            "regularizer losses as means over the map, square resize, and the CFG-pair guidance on the summed "
+            "attention "
             "loss that carries the negative half forward."
         ),
     ),
@@ -271,11 +296,15 @@ def tuned(preset: Preset, tuning: Mapping[str, Any]) -> Preset:
     sections = {"edit": preset.edit, "inversion": preset.inversion, "image": preset.image}
     unknown = set(tuning) - {*sections, "synthetic_xa_guidance", "why"}
     if unknown:
-        raise ValueError(f"unknown preset tuning keys {sorted(unknown)}; expected {sorted(sections)}, synthetic_xa_guidance, why")
+        raise ValueError(
+            f"unknown preset tuning keys {sorted(unknown)}; expected {sorted(sections)}, synthetic_xa_guidance, why"
+        )
     changed = {name: override(config, **tuning.get(name, {})) for name, config in sections.items()}
     synthetic = float(tuning.get("synthetic_xa_guidance", preset.synthetic_xa_guidance))
     why = f" Tuned for this model: {tuning['why']}" if "why" in tuning else ""
-    return replace(preset, **changed, synthetic_xa_guidance=synthetic, description=preset.description + why, tuning=dict(tuning))
+    return replace(
+        preset, **changed, synthetic_xa_guidance=synthetic, description=preset.description + why, tuning=dict(tuning)
+    )
 
 
 def override(config: Any, **changes: Any) -> Any:

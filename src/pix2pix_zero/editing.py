@@ -61,8 +61,15 @@ def edit(
     auto = mask if isinstance(mask, AutoMask) else None
     x_ref = x_T.float()
     x = x_ref.expand(target.cond.shape[0], -1, -1, -1)
-    calls = _Calls(model, recorder, structure, reference, target, record_ref=cfg.xa_guidance > 0 or auto is not None,
-                   record_edit=auto is not None)
+    calls = _Calls(
+        model,
+        recorder,
+        structure,
+        reference,
+        target,
+        record_ref=cfg.xa_guidance > 0 or auto is not None,
+        record_edit=auto is not None,
+    )
     eps_ref, ref_maps = None, {}
     for i, step in enumerate(steps):
         t = step.t_model
@@ -84,8 +91,12 @@ def edit(
         #    iteration) ride along in the same UNet call
         fused = cfg.fuse_reference and i + 1 < len(steps)
         next_reference = Branch(x_ref, steps[i + 1].t_model, reference) if fused else None
-        eps, edit_maps, eps_ref, next_maps = calls.edit(Branch(x_prompt, t, target, x_uncond=x_carried), next_reference,
-                                                        share=shared[i], share_next=fused and shared[i + 1])
+        eps, edit_maps, eps_ref, next_maps = calls.edit(
+            Branch(x_prompt, t, target, x_uncond=x_carried),
+            next_reference,
+            share=shared[i],
+            share_next=fused and shared[i + 1],
+        )
         if auto is not None:
             auto.add(edit_maps, ref_maps, i, len(steps))
         ref_maps = next_maps
@@ -103,22 +114,34 @@ def _trajectory_points(trajectory: Tensor | None, num_steps: int) -> list[Tensor
     """The inversion latent each sampling step must land on: z*_{T-1}, ..., z*_0."""
     if trajectory is None or trajectory.shape[0] != num_steps + 1:
         found = "none" if trajectory is None else f"{trajectory.shape[0] - 1} steps"
-        raise ValueError(f"exact inversion needs the inversion's trajectory of {num_steps} steps (found {found}); "
-                         "invert again with this version and the same number of steps")
+        raise ValueError(
+            f"exact inversion needs the inversion's trajectory of {num_steps} steps (found {found}); "
+            "invert again with this version and the same number of steps"
+        )
     return [trajectory[num_steps - 1 - i].float() for i in range(num_steps)]
 
 
 class StructureSharer(Protocol):
     """Self-attention sharing between branches of one UNet call (attention.py implements it)."""
 
-    def sharing(self, capture_last: int | None = None, inject: Tensor | None = None) -> AbstractContextManager[None]: ...
+    def sharing(
+        self, capture_last: int | None = None, inject: Tensor | None = None
+    ) -> AbstractContextManager[None]: ...
 
 
 class _Calls:
     """The UNet calls of one edit: which rows record maps, which capture or take the reference's self-attention."""
 
-    def __init__(self, model: EpsModel, recorder: MapRecorder, structure: StructureSharer | None, reference: Conditioning,
-                 target: Conditioning, record_ref: bool, record_edit: bool) -> None:
+    def __init__(
+        self,
+        model: EpsModel,
+        recorder: MapRecorder,
+        structure: StructureSharer | None,
+        reference: Conditioning,
+        target: Conditioning,
+        record_ref: bool,
+        record_edit: bool,
+    ) -> None:
         self.model, self.recorder, self.structure = model, recorder, structure
         self.record_ref, self.record_edit = record_ref, record_edit
         self.ref_rows = reference.cond.shape[0] * (2 if reference.uses_cfg else 1)
@@ -138,8 +161,9 @@ class _Calls:
             eps = predict_eps_together(self.model, [branch])[0]
         return eps, self.recorder.take() if self.record_ref else {}
 
-    def edit(self, branch: Branch, next_reference: Branch | None, share: bool,
-             share_next: bool) -> tuple[Tensor, AttentionMaps, Tensor | None, AttentionMaps]:
+    def edit(
+        self, branch: Branch, next_reference: Branch | None, share: bool, share_next: bool
+    ) -> tuple[Tensor, AttentionMaps, Tensor | None, AttentionMaps]:
         """(edit ε, edit prompt-half maps, next reference ε, next M_ref); the reference rows come last in the batch."""
         record_ref = self.record_ref and next_reference is not None
         record = self.record_edit or record_ref
@@ -148,8 +172,8 @@ class _Calls:
             eps = predict_eps_together(self.model, [branch] + ([next_reference] if next_reference is not None else []))
         maps = self.recorder.take() if record else {}
         k = branch.x.shape[0]
-        edit_maps = {n: m[self.edit_rows - k:self.edit_rows] for n, m in maps.items()} if self.record_edit else {}
-        next_maps = {n: m[-self.ref_rows:] for n, m in maps.items()} if record_ref else {}
+        edit_maps = {n: m[self.edit_rows - k : self.edit_rows] for n, m in maps.items()} if self.record_edit else {}
+        next_maps = {n: m[-self.ref_rows :] for n, m in maps.items()} if record_ref else {}
         return eps[0], edit_maps, eps[1] if next_reference is not None else None, next_maps
 
 
@@ -157,8 +181,9 @@ class AutoMask:
     """Where the edit acts, found from the cross-attention maps (prompt-to-prompt's local blend; DiffEdit and LEDITS++
     find theirs from the noise estimates): per pixel, how far the edit branch's maps are from the reference branch's,
     summed over tokens, averaged over heads, layers and the steps so far, scaled to [0, 1] between its lowest and
-    highest value, thresholded and widened by one latent cell. Direction edits change every token's embedding, so the response needs no source word
-    in the caption. Applied from `start` of the steps on, as prompt-to-prompt's local blend."""
+    highest value, thresholded and widened by one latent cell. Direction edits change every token's embedding, so the
+    response needs no source word in the caption. Applied from `start` of the steps on, as prompt-to-prompt's local
+    blend."""
 
     def __init__(self, size: tuple[int, int], threshold: float, start: float = 0.2) -> None:
         self.size, self.threshold, self.start = size, threshold, start
@@ -166,7 +191,9 @@ class AutoMask:
         self.active = False
 
     def add(self, edit_maps: AttentionMaps, ref_maps: AttentionMaps, step: int, num_steps: int) -> None:
-        per_layer = [_on_latent_grid((edit_maps[k] - ref_maps[k][-1:]).abs().sum(-1).mean(1), self.size) for k in edit_maps]
+        per_layer = [
+            _on_latent_grid((edit_maps[k] - ref_maps[k][-1:]).abs().sum(-1).mean(1), self.size) for k in edit_maps
+        ]
         if not per_layer:
             raise RuntimeError("the automatic mask needs cross-attention maps; none were recorded")
         response = torch.stack(per_layer).mean(0)
@@ -203,26 +230,43 @@ def _on_latent_grid(per_pixel: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 @torch.no_grad()
-def sdedit(model: EpsModel, schedule: Schedule, latents: Tensor, target: Conditioning, num_steps: int, strength: float,
-           generator: torch.Generator | None = None, on_step: StepCallback | None = None) -> Tensor:
-    """SDEdit (Meng et al., ICLR 2022): noise the image latent to t₀ = strength·T, then denoise with the target prompt."""
+def sdedit(
+    model: EpsModel,
+    schedule: Schedule,
+    latents: Tensor,
+    target: Conditioning,
+    num_steps: int,
+    strength: float,
+    generator: torch.Generator | None = None,
+    on_step: StepCallback | None = None,
+) -> Tensor:
+    """SDEdit (Meng et al., ICLR 2022): noise the image latent to t₀ = strength·T, then denoise with the target
+    prompt."""
     if not 0 < strength <= 1:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     steps = sampling_steps(num_steps, schedule)
-    steps = steps[len(steps) - max(1, round(strength * len(steps))):]  # the last strength·N steps
+    steps = steps[len(steps) - max(1, round(strength * len(steps))) :]  # the last strength·N steps
     ab = schedule.alpha_bar(steps[0].t_from).float()
     noise = torch.randn(latents.shape, generator=generator).to(latents.device)
     return _denoise(model, schedule, ab.sqrt() * latents.float() + (1 - ab).sqrt() * noise, steps, target, on_step)
 
 
 @torch.no_grad()
-def sample(model: EpsModel, schedule: Schedule, x_T: Tensor, c: Conditioning, num_steps: int,
-           on_step: StepCallback | None = None) -> Tensor:
+def sample(
+    model: EpsModel,
+    schedule: Schedule,
+    x_T: Tensor,
+    c: Conditioning,
+    num_steps: int,
+    on_step: StepCallback | None = None,
+) -> Tensor:
     """Plain DDIM sampling (Song et al. 2021) from x_T: text-to-image, as Stable Diffusion's pipeline does it."""
     return _denoise(model, schedule, x_T.float(), sampling_steps(num_steps, schedule), c, on_step)
 
 
-def _denoise(model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], c: Conditioning, on_step: StepCallback | None) -> Tensor:
+def _denoise(
+    model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], c: Conditioning, on_step: StepCallback | None
+) -> Tensor:
     for i, step in enumerate(steps):
         eps = predict_eps(model, x, step.t_model, c)
         x = ddim_step(x, eps.float(), schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to))
@@ -232,9 +276,19 @@ def _denoise(model: EpsModel, schedule: Schedule, x: Tensor, steps: list[Step], 
 
 
 @torch.no_grad()
-def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule, x_T: Tensor, reference: Conditioning,
-                     target: Conditioning, num_steps: int, cross_replace: float = 0.8, self_replace: float = 0.4,
-                     on_step: StepCallback | None = None, trajectory: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def prompt_to_prompt(
+    model: EpsModel,
+    recorder: MapRecorder,
+    schedule: Schedule,
+    x_T: Tensor,
+    reference: Conditioning,
+    target: Conditioning,
+    num_steps: int,
+    cross_replace: float = 0.8,
+    self_replace: float = 0.4,
+    on_step: StepCallback | None = None,
+    trajectory: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Prompt-to-prompt word swap (Hertz et al. 2022): during the first `cross_replace` (`self_replace`) of the steps,
     the edit branch's cross- (self-) attention maps are replaced by the reference branch's, on the prompt half.
     With the inversion's `trajectory`, exact inversion (Direct Inversion) as in `edit`.
@@ -248,14 +302,22 @@ def prompt_to_prompt(model: EpsModel, recorder: MapRecorder, schedule: Schedule,
         with recorder.recording():
             eps_ref = predict_eps(model, x_ref, step.t_model, reference)
         ref_maps = {k: m[-1:] for k, m in recorder.take().items()}  # the reference's prompt half
-        keep = [k for k in ref_maps if (k.endswith("attn2.processor") and i < cross_replace * len(steps))
-                or (k.endswith("attn1.processor") and i < self_replace * len(steps))]
-        prompt_rows = slice(x.shape[0], None) if target.uses_cfg else slice(None)  # CFG batch rows are [negative, prompt]
+        keep = [
+            k
+            for k in ref_maps
+            if (k.endswith("attn2.processor") and i < cross_replace * len(steps))
+            or (k.endswith("attn1.processor") and i < self_replace * len(steps))
+        ]
+        prompt_rows = (
+            slice(x.shape[0], None) if target.uses_cfg else slice(None)
+        )  # CFG batch rows are [negative, prompt]
         with recorder.injecting({k: ref_maps[k] for k in keep}, rows=prompt_rows):
             eps = predict_eps(model, x, step.t_model, target)
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
         x_ref, x = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to), ddim_step(x, eps.float(), ab_from, ab_to)
-        if on_trajectory is not None:  # Direct Inversion: the reference back on the trajectory, the edit corrected alike
+        if (
+            on_trajectory is not None
+        ):  # Direct Inversion: the reference back on the trajectory, the edit corrected alike
             x_ref, x = on_trajectory[i], x + (on_trajectory[i] - x_ref)
         if on_step is not None:
             on_step(i, len(steps))

@@ -50,8 +50,10 @@ def main() -> None:
     grown = torch.nn.functional.max_pool2d(torch.tensor(objects)[None, None].float(), 9, 1, 4)[0, 0].numpy() > 0
     cover = (np.asarray(masked.masks[0]) > 0).mean()
     for name, result in (("auto mask", masked), ("no mask", plain)):
-        print(f"{name}: PSNR outside the object {psnr_outside(result.image, reference, grown):.1f} dB, "
-              f"judge {judge.predict([result.image])[0]['shapes']}")
+        print(
+            f"{name}: PSNR outside the object {psnr_outside(result.image, reference, grown):.1f} dB, "
+            f"judge {judge.predict([result.image])[0]['shapes']}"
+        )
     print(f"mask covers {cover:.0%} of the image")
     masked.save("/tmp/auto-mask", stem=example, overwrite=True)
 

@@ -31,8 +31,17 @@ def main(per_shape: int, path: str) -> None:
                     wrong = shape_fidelity(mask, other)
                     for key in (f"{shape} fitted as {other}", "another shape, all"):
                         scores.setdefault(key, []).append(wrong)
-    summary = {k: {"n": len(v), "min": min(v), "p3": float(np.percentile(v, 3)), "mean": float(np.mean(v)), "max": max(v),
-                   f"share >= {CLEAN_FIDELITY}": float(np.mean(np.array(v) >= CLEAN_FIDELITY))} for k, v in sorted(scores.items())}
+    summary = {
+        k: {
+            "n": len(v),
+            "min": min(v),
+            "p3": float(np.percentile(v, 3)),
+            "mean": float(np.mean(v)),
+            "max": max(v),
+            f"share >= {CLEAN_FIDELITY}": float(np.mean(np.array(v) >= CLEAN_FIDELITY)),
+        }
+        for k, v in sorted(scores.items())
+    }
     with open(path, "w") as f:
         json.dump(summary, f, indent=1)
     for key, row in summary.items():

@@ -48,9 +48,13 @@ def main() -> None:
         result = editor.edit(inversion, "circle", "square", options)
         seconds = time.perf_counter() - started
         cover = f", mask covers {(np.asarray(result.masks[0]) > 0).mean():.0%}" if result.masks else ""
-        print(f"{name}: {seconds:.2f} s/edit, reconstruction {psnr(result.reconstruction, reference):.1f} dB, outside the "
-              f"object {psnr(result.image, reference, ~grown):.1f} dB, judge {judge.predict([result.image])[0]['shapes']}{cover}",
-              flush=True)
+        print(
+            f"{name}: {seconds:.2f} s/edit, reconstruction {psnr(result.reconstruction, reference):.1f} dB, outside "
+            f"the "
+            f"object {psnr(result.image, reference, ~grown):.1f} dB, judge "
+            f"{judge.predict([result.image])[0]['shapes']}{cover}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,19 @@ from pathlib import Path
 
 from pix2pix_zero.bench.quality import comparison_figure
 
-CASES = ("circle2square-0000", "circle2square-0002", "circle2heart-two-0000", "circle2heart-two-0001", "circle2heart-two-0002")
-COLUMNS = (("default", "pix2pix-zero"), ("+exact+inject", "pix2pix-zero, exact inversion + injection 0.5"),
-           ("+user mask", "pix2pix-zero, exact inversion + injection 0.5 + user mask"), ("p2p CFG 2", "prompt-to-prompt (CFG 2)"))
+CASES = (
+    "circle2square-0000",
+    "circle2square-0002",
+    "circle2heart-two-0000",
+    "circle2heart-two-0001",
+    "circle2heart-two-0002",
+)
+COLUMNS = (
+    ("default", "pix2pix-zero"),
+    ("+exact+inject", "pix2pix-zero, exact inversion + injection 0.5"),
+    ("+user mask", "pix2pix-zero, exact inversion + injection 0.5 + user mask"),
+    ("p2p CFG 2", "prompt-to-prompt (CFG 2)"),
+)
 MASK = "pix2pix-zero, exact inversion + injection 0.5 + user mask"
 
 

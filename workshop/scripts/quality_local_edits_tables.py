@@ -14,13 +14,22 @@ from pathlib import Path
 from pix2pix_zero.batch import ResultsLog
 from pix2pix_zero.bench.quality import summarize
 
-COLUMNS = (("landed", "landed", "{:.0%}"), ("landed_cleanly", "landed cleanly", "{:.0%}"), ("fidelity", "fidelity", "{:.3f}"),
-           ("iou_ideal", "IoU ideal", "{:.3f}"), ("psnr_outside", "PSNR outside dB", "{:.1f}"), ("structure", "structure", "{:.4f}"),
-           ("color_kept", "colour kept", "{:.0%}"), ("right_object", "right object", "{:.0%}"),
-           ("psnr_other", "PSNR other dB", "{:.1f}"), ("other_shape_kept", "other shape kept", "{:.0%}"),
-           ("other_color_kept", "other colour kept", "{:.0%}"), ("source_word_missing", "no source word", "{:.0%}"),
-           ("generated_scene", "generation drew the scene", "{:.0%}"),
-           ("seconds", "s / edit", "{:.0f}"))
+COLUMNS = (
+    ("landed", "landed", "{:.0%}"),
+    ("landed_cleanly", "landed cleanly", "{:.0%}"),
+    ("fidelity", "fidelity", "{:.3f}"),
+    ("iou_ideal", "IoU ideal", "{:.3f}"),
+    ("psnr_outside", "PSNR outside dB", "{:.1f}"),
+    ("structure", "structure", "{:.4f}"),
+    ("color_kept", "colour kept", "{:.0%}"),
+    ("right_object", "right object", "{:.0%}"),
+    ("psnr_other", "PSNR other dB", "{:.1f}"),
+    ("other_shape_kept", "other shape kept", "{:.0%}"),
+    ("other_color_kept", "other colour kept", "{:.0%}"),
+    ("source_word_missing", "no source word", "{:.0%}"),
+    ("generated_scene", "generation drew the scene", "{:.0%}"),
+    ("seconds", "s / edit", "{:.0f}"),
+)
 
 
 def common_rows(rows: list[dict]) -> list[dict]:
@@ -51,15 +60,32 @@ def tables(folder: Path) -> str:
                 seconds.setdefault((row["method"], task), []).append(row["seconds"])
     out = [f"### {folder.name}"]
     for task in dict.fromkeys(r["task"] for r in rows):
-        shown = [c for c in COLUMNS if any(c[0] in cell or (c[0] == "seconds" and key in seconds)
-                                           for key, cell in summary.items() if key[1] == task)]
-        out += ["", f"**{task}**", "", "| method | n | " + " | ".join(c[1] for c in shown) + " |", "|---|---|" + "---|" * len(shown)]
+        shown = [
+            c
+            for c in COLUMNS
+            if any(
+                c[0] in cell or (c[0] == "seconds" and key in seconds)
+                for key, cell in summary.items()
+                if key[1] == task
+            )
+        ]
+        out += [
+            "",
+            f"**{task}**",
+            "",
+            "| method | n | " + " | ".join(c[1] for c in shown) + " |",
+            "|---|---|" + "---|" * len(shown),
+        ]
         for (method, t), cell in summary.items():
             if t != task:
                 continue
             values = []
             for key, _, fmt in shown:
-                value = sum(seconds[(method, t)]) / len(seconds[(method, t)]) if key == "seconds" and (method, t) in seconds else cell.get(key)
+                value = (
+                    sum(seconds[(method, t)]) / len(seconds[(method, t)])
+                    if key == "seconds" and (method, t) in seconds
+                    else cell.get(key)
+                )
                 values.append("–" if value is None else fmt.format(value))
             failed = f" ({int(cell['errors'])} failed)" if cell["errors"] else ""
             out.append(f"| {method} | {int(cell['n'])}{failed} | " + " | ".join(values) + " |")

@@ -1,6 +1,6 @@
 """How much self-attention injection moves an edit on one bundled example, per injected fraction of the steps.
 
-    python workshop/scripts/self_attention_example.py [EXAMPLE] [STEPS]   (default red_circle_white, 20 steps)
+python workshop/scripts/self_attention_example.py [EXAMPLE] [STEPS]   (default red_circle_white, 20 steps)
 """
 
 import sys
@@ -26,8 +26,10 @@ def main() -> None:
         config = override(editor.preset.edit, num_steps=steps, self_attention_injection=fraction)
         result = editor.edit(inversion, "circle", "square", EditOptions(config=config))
         moved = np.abs(np.asarray(result.image, int) - np.asarray(base.image, int))
-        print(f"{fraction}: mean {moved.mean():.2f}, max {moved.max()} of 255 from default's edit; "
-              f"judge {judge.predict([result.image])[0]['shapes']}")
+        print(
+            f"{fraction}: mean {moved.mean():.2f}, max {moved.max()} of 255 from default's edit; "
+            f"judge {judge.predict([result.image])[0]['shapes']}"
+        )
 
 
 if __name__ == "__main__":

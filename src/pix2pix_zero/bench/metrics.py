@@ -30,6 +30,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # -- pure functions ----------------------------------------------------------------------------
 
+
 def to_array(image: Image.Image | np.ndarray) -> np.ndarray:
     """RGB image -> float64 array (H, W, 3) in [0, 1]."""
     array = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.float64)
@@ -48,8 +49,12 @@ def psnr(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, mask: np.ndar
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
 
-def background_lpips(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, edited: np.ndarray,
-                     distance: Callable[[Tensor, Tensor], Tensor]) -> float:
+def background_lpips(
+    a: Image.Image | np.ndarray,
+    b: Image.Image | np.ndarray,
+    edited: np.ndarray,
+    distance: Callable[[Tensor, Tensor], Tensor],
+) -> float:
     """LPIPS outside `edited` as PIE-Bench computes it: both images × (1 − mask), then `distance` on
     (1, 3, H, W) tensors in [0, 1]; nan when nothing is outside the mask."""
     x, y = to_array(a), to_array(b)
@@ -77,7 +82,9 @@ def centroid_shift(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.hypot(ax - bx, ay - by))
 
 
-def object_mask(image: Image.Image | np.ndarray, background: Image.Image | np.ndarray, threshold: float = 0.25) -> np.ndarray:
+def object_mask(
+    image: Image.Image | np.ndarray, background: Image.Image | np.ndarray, threshold: float = 0.25
+) -> np.ndarray:
     """Pixels that differ from the known background by more than `threshold` (RGB distance in [0, 1] units)."""
     return np.linalg.norm(to_array(image) - to_array(background), axis=-1) > threshold
 
@@ -121,7 +128,9 @@ def shape_fidelity(mask: np.ndarray, shape: str, rotation_step: float = 3.0) -> 
     return best
 
 
-def nearest_color(image: Image.Image | np.ndarray, mask: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> str | None:
+def nearest_color(
+    image: Image.Image | np.ndarray, mask: np.ndarray, palette: dict[str, tuple[int, int, int]]
+) -> str | None:
     """The palette name nearest to the median colour of the masked pixels (None for an empty mask)."""
     if not mask.any():
         return None
@@ -151,6 +160,7 @@ def structure_distance(keys_a: Tensor, keys_b: Tensor) -> Tensor:
 
 
 # -- model-backed scorers ----------------------------------------------------------------------
+
 
 def last_key_projection(model: torch.nn.Module) -> torch.nn.Module:
     """The key projection of a ViT's last attention block, found by module name (k_proj / attention.key)."""
@@ -219,12 +229,16 @@ def lpips_distance(net: str = "squeeze", device: str = "cpu") -> Callable[[Tenso
     try:
         metric = LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True).to(device).eval()
     except ModuleNotFoundError as error:  # torchmetrics imports torchvision only here
-        raise ModuleNotFoundError(f"LPIPS needs torchvision, the release made for this torch ({torch.__version__}): {error}") from error
+        raise ModuleNotFoundError(
+            f"LPIPS needs torchvision, the release made for this torch ({torch.__version__}): {error}"
+        ) from error
     except Exception as error:  # the backbone's ImageNet weights come from torchvision's download cache
         from ..components import ModelNotAvailableError
 
-        raise ModelNotAvailableError(f"could not load LPIPS '{net}': {type(error).__name__}: {error}. torchvision downloads its backbone "
-                           "weights to ~/.cache/torch/hub/checkpoints; put them there where there is no network.") from error
+        raise ModelNotAvailableError(
+            f"could not load LPIPS '{net}': {type(error).__name__}: {error}. torchvision downloads its backbone "
+            "weights to ~/.cache/torch/hub/checkpoints; put them there where there is no network."
+        ) from error
 
     @torch.no_grad()
     def distance(a: Tensor, b: Tensor) -> Tensor:
@@ -237,7 +251,12 @@ def lpips_distance(net: str = "squeeze", device: str = "cpu") -> Callable[[Tenso
 class ClipScorer:
     """CLIP image and text embeddings for CLIP accuracy; also the structure distance of its vision tower."""
 
-    def __init__(self, model: str = "openai/clip-vit-large-patch14", device: str = "cpu", templates: Sequence[str] = CLIP_TEMPLATES) -> None:
+    def __init__(
+        self,
+        model: str = "openai/clip-vit-large-patch14",
+        device: str = "cpu",
+        templates: Sequence[str] = CLIP_TEMPLATES,
+    ) -> None:
         from transformers import CLIPModel, CLIPProcessor
 
         from ..components import _load

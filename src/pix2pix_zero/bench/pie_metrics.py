@@ -134,8 +134,8 @@ def masked_ssim(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, keep: 
     k = len(taps)
 
     def blur(t: Tensor) -> Tensor:  # the separable window as shifted weighted sums, its valid part only
-        rows = sum(w * t[..., i:t.shape[-2] - k + 1 + i, :] for i, w in enumerate(taps))
-        return sum(w * rows[..., i:rows.shape[-1] - k + 1 + i] for i, w in enumerate(taps))
+        rows = sum(w * t[..., i : t.shape[-2] - k + 1 + i, :] for i, w in enumerate(taps))
+        return sum(w * rows[..., i : rows.shape[-1] - k + 1 + i] for i, w in enumerate(taps))
 
     mu_x, mu_y, xx, yy, xy = blur(torch.stack([x, y, x * x, y * y, x * y]))
     var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y

@@ -413,12 +413,23 @@ class PieBenchScorer:
 
     def __call__(self, case: quality.Case, result: EditResult) -> dict[str, Any]:
         edit = result.edits[0] if result.edits else {}
-        return {**self.score(self.rows[case.id], result.image), "caption": result.caption,
-                "edit_source": edit.get("source"), "edit_target": edit.get("target")}
+        return {
+            **self.score(self.rows[case.id], result.image),
+            "caption": result.caption,
+            "edit_source": edit.get("source"),
+            "edit_target": edit.get("target"),
+        }
 
 
-def score_outputs(rows: Sequence[PieRow], outputs: Path, label: str, scorer: PieBenchScorer, output: Path,
-                  settings: dict[str, Any], progress: bool = True) -> list[dict[str, Any]]:
+def score_outputs(
+    rows: Sequence[PieRow],
+    outputs: Path,
+    label: str,
+    scorer: PieBenchScorer,
+    output: Path,
+    settings: dict[str, Any],
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Score another tool's edited images, laid out like annotation_images/ under `outputs` (PIE-Bench's own result
     folders are), as method `label`; resumable like the edits' rows, under the same settings only."""
     from tqdm.auto import tqdm
@@ -432,9 +443,11 @@ def score_outputs(rows: Sequence[PieRow], outputs: Path, label: str, scorer: Pie
         recorded = json.loads(run_file.read_text())
         changed = sorted(k for k in {*recorded, *current} if k in current and recorded.get(k) != current.get(k))
         if changed:
-            raise ValueError(f"{output} holds rows made with other settings ({', '.join(changed)} differ from "
-                             f"{run_file}); "
-                             "choose another --output to keep both")
+            raise ValueError(
+                f"{output} holds rows made with other settings ({', '.join(changed)} differ from "
+                f"{run_file}); "
+                "choose another --output to keep both"
+            )
     else:
         atomic_write(run_file, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode())
     log = ResultsLog(output / "rows.jsonl")
@@ -551,9 +564,7 @@ def format_report(summary: dict[tuple[str, str], dict[str, float]], header: str)
         parts += [
             "",
             "Values left out of the means, per method (nan where the mask covers the whole image, inf PSNR "
-            "where the background is unchanged): "
-            + ", ".join(f"{m} {n}" for m, n in left_out.items())
-            + ".",
+            "where the background is unchanged): " + ", ".join(f"{m} {n}" for m, n in left_out.items()) + ".",
         ]
     for task in tasks:
         parts += ["", f"## {task}", "", format_table(summary, task, literature=False)]

@@ -43,7 +43,9 @@ class Case:
     target: str
     caption: str
     image: str | None = None  # a file, for real images
-    mask: str | None = None  # a file, for real images: white where the edit may change the image (PIE-Bench's convention)
+    mask: str | None = (
+        None  # a file, for real images: white where the edit may change the image (PIE-Bench's convention)
+    )
     scene: dict[str, Any] | None = None  # ShapesWorld ground truth
     seed: int = 0
     edit_object: int = 0  # ShapesWorld: which of the scene's objects the edit is asked to change
@@ -59,19 +61,32 @@ class Method:
     needs_source_word: bool = False  # a word swap: with no source word in the caption it leaves the image as it is
 
 
-def _p2pz(preset: str = "default", mask: str | None = None, **changes: Any) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
+def _p2pz(
+    preset: str = "default", mask: str | None = None, **changes: Any
+) -> Callable[[Pix2PixZero, Any, Case], EditResult]:
     """Our method under `preset` with `changes` to its configs; `mask` 'user' gives the edit the renderer's mask of the
     edited object, dilated as a user's brush stroke would be (ShapesWorld cases only), 'auto' the automatic mask."""
+
     def run(editor: Pix2PixZero, image: Any, case: Case) -> EditResult:
         from ..config import override
 
         # the preset with the model's own measured settings, as `edit` uses it (the editor holds its own already)
         p = editor.preset if editor.preset.name == preset else preset_for(preset, editor.components.model_dir)
-        inversion = override(p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__})
+        inversion = override(
+            p.inversion, **{k: v for k, v in changes.items() if k in InversionConfig.__dataclass_fields__}
+        )
         edit = override(p.edit, **{k: v for k, v in changes.items() if k in EditConfig.__dataclass_fields__})
-        direction = editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
-        options = EditOptions(config=edit, inversion=inversion, caption=case.caption, seed=case.seed, direction=direction,
-                              mask=user_mask(case) if mask == "user" else mask)
+        direction = (
+            editor.word_swap_direction(case.caption, case.source, case.target) if changes.get("word_swap") else None
+        )
+        options = EditOptions(
+            config=edit,
+            inversion=inversion,
+            caption=case.caption,
+            seed=case.seed,
+            direction=direction,
+            mask=user_mask(case) if mask == "user" else mask,
+        )
         return editor.edit(image, case.source, case.target, options)
 
     return run
@@ -95,6 +110,7 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
     and two references each metric is read against: the input unchanged (through the VAE), the floor, and the target
     caption drawn from fresh noise, which keeps nothing of the input but shows how often the generator can draw the
     target for this scene at all, the ceiling of "landed"."""
+
     def m(name: str, run: Callable[..., EditResult], word_swap: bool = False, **settings: Any) -> Method:
         return Method(name, run, settings, needs_source_word=word_swap)
 
@@ -102,52 +118,144 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
     table = [
         m("pix2pix-zero", _p2pz("default", num_steps=s), preset="default"),
         m("pix2pix-zero (official)", _p2pz("official", num_steps=s), preset="official"),
-        m("pix2pix-zero, encoder-layer guidance", _p2pz("default", num_steps=s, xa_layers="encoder"), xa_layers="encoder"),
-        m("pix2pix-zero, authors' guidance step", _p2pz("default", num_steps=s, guidance_mode="official"), guidance_mode="official"),
+        m(
+            "pix2pix-zero, encoder-layer guidance",
+            _p2pz("default", num_steps=s, xa_layers="encoder"),
+            xa_layers="encoder",
+        ),
+        m(
+            "pix2pix-zero, authors' guidance step",
+            _p2pz("default", num_steps=s, guidance_mode="official"),
+            guidance_mode="official",
+        ),
         m("pix2pix-zero, authors' inversion grid", _p2pz("default", num_steps=s, grid="official"), grid="official"),
-        m("pix2pix-zero, posterior sample", _p2pz("default", num_steps=s, latent_sampling="sample"), latent_sampling="sample"),
+        m(
+            "pix2pix-zero, posterior sample",
+            _p2pz("default", num_steps=s, latent_sampling="sample"),
+            latent_sampling="sample",
+        ),
         m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
-        m("ablation: no inversion regularization", _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0), lambdas=0.0),
-        m("ablation: word swap for the direction", _p2pz("default", num_steps=s, word_swap=True), direction="word swap", word_swap=True),
-        m("DDIM + word swap (CFG 5)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
-          word_swap=True),
-        m("DDIM + word swap (no CFG)", lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed), guidance_scale=1.0,
-          word_swap=True),
-        m("SDEdit + word swap (0.75, CFG 7.5)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.75, 7.5, c.seed),
-          strength=0.75, guidance_scale=7.5, word_swap=True),
-        m("SDEdit + word swap (0.5, CFG 2)", lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.5, 2.0, c.seed),
-          strength=0.5, guidance_scale=2.0, word_swap=True),
-        m("prompt-to-prompt (CFG 7.5)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 7.5, seed=c.seed),
-          guidance_scale=7.5, cross_replace=0.8, self_replace=0.4, word_swap=True),
-        m("prompt-to-prompt (CFG 2)", lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed),
-          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, word_swap=True),
+        m(
+            "ablation: no inversion regularization",
+            _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0),
+            lambdas=0.0,
+        ),
+        m(
+            "ablation: word swap for the direction",
+            _p2pz("default", num_steps=s, word_swap=True),
+            direction="word swap",
+            word_swap=True,
+        ),
+        m(
+            "DDIM + word swap (CFG 5)",
+            lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 5.0, c.seed),
+            guidance_scale=5.0,
+            word_swap=True,
+        ),
+        m(
+            "DDIM + word swap (no CFG)",
+            lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed),
+            guidance_scale=1.0,
+            word_swap=True,
+        ),
+        m(
+            "SDEdit + word swap (0.75, CFG 7.5)",
+            lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.75, 7.5, c.seed),
+            strength=0.75,
+            guidance_scale=7.5,
+            word_swap=True,
+        ),
+        m(
+            "SDEdit + word swap (0.5, CFG 2)",
+            lambda e, i, c: baselines.sdedit_word_swap(e, i, c.source, c.target, c.caption, s, 0.5, 2.0, c.seed),
+            strength=0.5,
+            guidance_scale=2.0,
+            word_swap=True,
+        ),
+        m(
+            "prompt-to-prompt (CFG 7.5)",
+            lambda e, i, c: baselines.prompt_to_prompt_word_swap(
+                e, i, c.source, c.target, c.caption, s, 7.5, seed=c.seed
+            ),
+            guidance_scale=7.5,
+            cross_replace=0.8,
+            self_replace=0.4,
+            word_swap=True,
+        ),
+        m(
+            "prompt-to-prompt (CFG 2)",
+            lambda e, i, c: baselines.prompt_to_prompt_word_swap(
+                e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed
+            ),
+            guidance_scale=2.0,
+            cross_replace=0.8,
+            self_replace=0.4,
+            word_swap=True,
+        ),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
         m("pix2pix-zero, exact inversion", _p2pz("default", num_steps=s, exact_inversion=True), exact_inversion=True),
-        m("pix2pix-zero, self-attention injection 0.5", _p2pz("default", num_steps=s, self_attention_injection=0.5),
-          self_attention_injection=0.5),
+        m(
+            "pix2pix-zero, self-attention injection 0.5",
+            _p2pz("default", num_steps=s, self_attention_injection=0.5),
+            self_attention_injection=0.5,
+        ),
         m("pix2pix-zero, user mask", _p2pz("default", "user", num_steps=s), mask="user (object, dilated)"),
         m("pix2pix-zero, auto mask", _p2pz("default", "auto", num_steps=s), mask="auto"),
-        m("pix2pix-zero, exact inversion + injection 0.5", _p2pz("default", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
-          exact_inversion=True, self_attention_injection=0.5),
-        m("pix2pix-zero, exact inversion + injection 0.5 + user mask",
-          _p2pz("default", "user", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
-          exact_inversion=True, self_attention_injection=0.5, mask="user (object, dilated)"),
-        m("pix2pix-zero, exact inversion + injection 0.5 + auto mask",
-          _p2pz("default", "auto", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
-          exact_inversion=True, self_attention_injection=0.5, mask="auto"),
-        m("DDIM + word swap (no CFG), exact inversion",
-          lambda e, i, c: baselines.ddim_word_swap(e, i, c.source, c.target, c.caption, s, 1.0, c.seed, exact_inversion=True),
-          guidance_scale=1.0, exact_inversion=True, word_swap=True),
-        m("prompt-to-prompt (CFG 2), exact inversion",
-          lambda e, i, c: baselines.prompt_to_prompt_word_swap(e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed,
-                                                               exact_inversion=True),
-          guidance_scale=2.0, cross_replace=0.8, self_replace=0.4, exact_inversion=True, word_swap=True),
-        m("pix2pix-zero, synthetic mode (generate from the caption)",
-          lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed), mode="synthetic"),
-        m("reference: no edit (VAE round trip)", lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption)),
-        m("reference: target caption from noise (CFG 5)",
-          lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed), guidance_scale=5.0,
-          word_swap=True),
+        m(
+            "pix2pix-zero, exact inversion + injection 0.5",
+            _p2pz("default", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+            exact_inversion=True,
+            self_attention_injection=0.5,
+        ),
+        m(
+            "pix2pix-zero, exact inversion + injection 0.5 + user mask",
+            _p2pz("default", "user", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+            exact_inversion=True,
+            self_attention_injection=0.5,
+            mask="user (object, dilated)",
+        ),
+        m(
+            "pix2pix-zero, exact inversion + injection 0.5 + auto mask",
+            _p2pz("default", "auto", num_steps=s, exact_inversion=True, self_attention_injection=0.5),
+            exact_inversion=True,
+            self_attention_injection=0.5,
+            mask="auto",
+        ),
+        m(
+            "DDIM + word swap (no CFG), exact inversion",
+            lambda e, i, c: baselines.ddim_word_swap(
+                e, i, c.source, c.target, c.caption, s, 1.0, c.seed, exact_inversion=True
+            ),
+            guidance_scale=1.0,
+            exact_inversion=True,
+            word_swap=True,
+        ),
+        m(
+            "prompt-to-prompt (CFG 2), exact inversion",
+            lambda e, i, c: baselines.prompt_to_prompt_word_swap(
+                e, i, c.source, c.target, c.caption, s, 2.0, seed=c.seed, exact_inversion=True
+            ),
+            guidance_scale=2.0,
+            cross_replace=0.8,
+            self_replace=0.4,
+            exact_inversion=True,
+            word_swap=True,
+        ),
+        m(
+            "pix2pix-zero, synthetic mode (generate from the caption)",
+            lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed),
+            mode="synthetic",
+        ),
+        m(
+            "reference: no edit (VAE round trip)",
+            lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption),
+        ),
+        m(
+            "reference: target caption from noise (CFG 5)",
+            lambda e, i, c: baselines.target_from_noise(e, i, c.source, c.target, c.caption, s, 5.0, c.seed),
+            guidance_scale=5.0,
+            word_swap=True,
+        ),
     ]
     return {method.name: method for method in table}
 
@@ -157,12 +265,20 @@ def sweep_methods(spec: str, num_steps: int = 50) -> list[Method]:
     name, _, values = spec.partition("=")
     defaults = {**asdict(EditConfig()), **asdict(InversionConfig())}
     if name not in defaults or name == "num_steps" or not values:
-        raise ValueError(f"a sweep is FIELD=V1,V2,... over one of {sorted(k for k in defaults if k != 'num_steps')}; got {spec!r}")
+        raise ValueError(
+            f"a sweep is FIELD=V1,V2,... over one of {sorted(k for k in defaults if k != 'num_steps')}; got {spec!r}"
+        )
     kind = type(defaults[name])
     methods = []
     for text in values.split(","):
         value = _parse_bool(text) if kind is bool else text.strip() if kind is str else kind(text)
-        methods.append(Method(f"pix2pix-zero, {name}={text.strip()}", _p2pz("default", num_steps=num_steps, **{name: value}), {name: value}))
+        methods.append(
+            Method(
+                f"pix2pix-zero, {name}={text.strip()}",
+                _p2pz("default", num_steps=num_steps, **{name: value}),
+                {name: value},
+            )
+        )
     return methods
 
 
@@ -176,8 +292,9 @@ def _parse_bool(text: str) -> bool:
 TWO_OBJECTS = ", two objects"  # a task's suffix: scenes of two objects, one of them the source shape
 
 
-def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, scene_set: int = 0,
-                      stratify_sizes: bool = False) -> list[Case]:
+def shapesworld_cases(
+    tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 100, scene_set: int = 0, stratify_sizes: bool = False
+) -> list[Case]:
     """`num_scenes` held-out scenes per task with the source shape; captions are the scenes' canonical ones.
     'circle->heart, two objects': scenes of two objects, one the source shape and the other neither the source nor the
     target, and the edit must change only the first. `scene_set` 0 is the reported set; any other draws other scenes
@@ -203,12 +320,24 @@ def shapesworld_cases(tasks: Sequence[str] = DEFAULT_TASKS, num_scenes: int = 10
             wanted = world.SIZE_NAMES[i % len(world.SIZE_NAMES)] if stratify_sizes else scene.objects[edited].size
             if any(shape in (source, target) for shape in others) or scene.objects[edited].size != wanted:
                 continue
-            cases.append(Case(f"{prefix}-{i:04d}", task, source, target, world.canonical_caption(scene), scene=scene.to_dict(),
-                              seed=i, edit_object=edited))
+            cases.append(
+                Case(
+                    f"{prefix}-{i:04d}",
+                    task,
+                    source,
+                    target,
+                    world.canonical_caption(scene),
+                    scene=scene.to_dict(),
+                    seed=i,
+                    edit_object=edited,
+                )
+            )
     return cases
 
 
-def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | None = None, masks: Path | None = None) -> list[Case]:
+def folder_cases(
+    folder: Path, tasks: Sequence[str], captions: dict[str, str] | None = None, masks: Path | None = None
+) -> list[Case]:
     """Every image of a folder under every task ('cat->dog'); captions from a {file name: caption} map or the captioner;
     masks of the edited region, if given, from a folder of PNGs named after the images (cat.jpg -> cat.png)."""
     images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
@@ -217,13 +346,27 @@ def folder_cases(folder: Path, tasks: Sequence[str], captions: dict[str, str] | 
     mask_files = {p: Path(masks) / f"{p.stem}.png" for p in images} if masks is not None else {}
     missing = [m.name for m in mask_files.values() if not m.is_file()]
     if missing:
-        raise ValueError(f"no mask in {masks} for {len(missing)} images: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    return [Case(f"{t.replace('->', '2')}-{p.stem}", t, t.partition("->")[0], t.partition("->")[2], (captions or {}).get(p.name, ""),
-                 image=str(p), mask=str(mask_files[p]) if p in mask_files else None) for t in tasks for p in images]
+        raise ValueError(
+            f"no mask in {masks} for {len(missing)} images: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
+    return [
+        Case(
+            f"{t.replace('->', '2')}-{p.stem}",
+            t,
+            t.partition("->")[0],
+            t.partition("->")[2],
+            (captions or {}).get(p.name, ""),
+            image=str(p),
+            mask=str(mask_files[p]) if p in mask_files else None,
+        )
+        for t in tasks
+        for p in images
+    ]
 
 
-#: "Landed cleanly": landed, and the edited object's shape fidelity at least this. Chosen on renders (docs/quality-local-edits.md,
-#: "Shape fidelity"): 97 % of clean renders of every shape and size score above it.
+#: "Landed cleanly": landed, and the edited object's shape fidelity at least this. Chosen on renders
+#: (docs/quality-local-edits.md, "Shape fidelity"): 97 % of clean renders of every shape and size score above it.
 CLEAN_FIDELITY = 0.85
 
 
@@ -245,7 +388,9 @@ class ShapesWorldScorer:
         scene, k = world.Scene.from_dict(case.scene), case.edit_object
         if getattr(result, "config", {}).get("mode") == "synthetic":
             return self._synthetic(case, scene, result)
-        ideal_scene, *other_rotations = world.ideal_edits(scene, k, shape=case.target)  # the circle's own rotation first
+        ideal_scene, *other_rotations = world.ideal_edits(
+            scene, k, shape=case.target
+        )  # the circle's own rotation first
         source_render, ideal_render = world.render(scene), world.render(ideal_scene)
         background = np.asarray(world.background_image(scene))
         edited = np.asarray(result.image.resize(source_render.image.shape[1::-1]))
@@ -257,29 +402,43 @@ class ShapesWorldScorer:
         mask = metrics.object_mask(edited, background) & ~near_others  # the edited object's pixels
         ideal_mask = ideal_render.masks[k]
         judged: dict[str, Any] = {}
-        if self.judge is not None:  # landed: the judge sees exactly the ideal edit's shapes, the target and not the source
+        if (
+            self.judge is not None
+        ):  # landed: the judge sees exactly the ideal edit's shapes, the target and not the source
             seen = self.judge.predict([edited])[0]["shapes"]
-            landed, kept = seen == sorted({o.shape for o in ideal_scene.objects}), seen == sorted({o.shape for o in scene.objects})
-            judged = {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
-                      "judge_shapes": seen}
+            landed, kept = (
+                seen == sorted({o.shape for o in ideal_scene.objects}),
+                seen == sorted({o.shape for o in scene.objects}),
+            )
+            judged = {
+                "landed": float(landed),
+                "kept_source": float(kept),
+                "other_shape": float(not (landed or kept)),
+                "judge_shapes": seen,
+            }
         scores = {
             **judged,
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
             "structure": float(self.structure.distance([result.input], [result.image])[0]),
             "iou_ideal": metrics.mask_iou(mask, ideal_mask),
-            "iou_ideal_any_rotation": max(metrics.mask_iou(mask, m) for m in
-                                          [ideal_mask] + [world.render(s).masks[k] for s in other_rotations]),
+            "iou_ideal_any_rotation": max(
+                metrics.mask_iou(mask, m) for m in [ideal_mask] + [world.render(s).masks[k] for s in other_rotations]
+            ),
             "iou_source": metrics.mask_iou(mask, source_render.masks[k]),
             "centroid_shift": metrics.centroid_shift(mask, ideal_mask),
             "color_kept": float(metrics.nearest_color(edited, mask, world.OBJECT_COLORS) == scene.objects[k].color),
             "fidelity": metrics.shape_fidelity(mask, case.target),
             "psnr_outside": metrics.psnr(edited, source_render.image, ~near_edit),
-            "psnr_reconstruction": metrics.psnr(np.asarray(result.reconstruction.resize(source_render.image.shape[1::-1])), source_render.image),
+            "psnr_reconstruction": metrics.psnr(
+                np.asarray(result.reconstruction.resize(source_render.image.shape[1::-1])), source_render.image
+            ),
         }
         if "landed" in scores:
             scores["landed_cleanly"] = float(scores["landed"] and scores["fidelity"] >= CLEAN_FIDELITY)
         if others:
-            scores.update(self._other_objects(scene, k, case.target, others, edited, background, source_render, near_edit))
+            scores.update(
+                self._other_objects(scene, k, case.target, others, edited, background, source_render, near_edit)
+            )
         return scores
 
     def _synthetic(self, case: Case, scene: Any, result: EditResult) -> dict[str, Any]:
@@ -290,15 +449,33 @@ class ShapesWorldScorer:
         if self.judge is None:
             return {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
         ideal = sorted({o.shape for o in world.edit_scene(scene, case.edit_object, shape=case.target).objects})
-        drawn, seen = (p["shapes"] for p in self.judge.predict([np.asarray(im.convert("RGB").resize((64, 64)))
-                                                                for im in (result.input, result.image)]))
+        drawn, seen = (
+            p["shapes"]
+            for p in self.judge.predict(
+                [np.asarray(im.convert("RGB").resize((64, 64))) for im in (result.input, result.image)]
+            )
+        )
         landed, kept = seen == ideal, seen == drawn
-        return {"landed": float(landed), "kept_source": float(kept), "other_shape": float(not (landed or kept)),
-                "generated_scene": float(drawn == sorted({o.shape for o in scene.objects})), "judge_shapes": seen,
-                "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0])}
+        return {
+            "landed": float(landed),
+            "kept_source": float(kept),
+            "other_shape": float(not (landed or kept)),
+            "generated_scene": float(drawn == sorted({o.shape for o in scene.objects})),
+            "judge_shapes": seen,
+            "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
+        }
 
-    def _other_objects(self, scene: Any, k: int, target: str, others: list[int], edited: np.ndarray, background: np.ndarray,
-                       source_render: Any, near_edit: np.ndarray) -> dict[str, Any]:
+    def _other_objects(
+        self,
+        scene: Any,
+        k: int,
+        target: str,
+        others: list[int],
+        edited: np.ndarray,
+        background: np.ndarray,
+        source_render: Any,
+        near_edit: np.ndarray,
+    ) -> dict[str, Any]:
         """Two-object scenes: what happened to the object not asked to change (its region's PSNR, its shape and colour),
         and which object changed, read by the judge on each object alone (its region pasted on the bare background)."""
         from ..shapesworld import world
@@ -306,19 +483,25 @@ class ShapesWorldScorer:
         j = others[0]
         near_other = _dilate(source_render.masks[j], 2) & ~near_edit
         other_mask = metrics.object_mask(edited, background) & near_other
-        scores = {"psnr_other": metrics.psnr(edited, source_render.image, near_other),
-                  "other_color_kept": float(metrics.nearest_color(edited, other_mask, world.OBJECT_COLORS) == scene.objects[j].color),
-                  "other_iou": metrics.mask_iou(other_mask, source_render.masks[j])}
+        scores = {
+            "psnr_other": metrics.psnr(edited, source_render.image, near_other),
+            "other_color_kept": float(
+                metrics.nearest_color(edited, other_mask, world.OBJECT_COLORS) == scene.objects[j].color
+            ),
+            "other_iou": metrics.mask_iou(other_mask, source_render.masks[j]),
+        }
         if self.judge is not None:
             alone = [np.where(region[..., None], edited, background) for region in (_dilate(near_edit, 1), near_other)]
             edited_read, other_read = (p["shapes"] for p in self.judge.predict(alone))
             other_kept = other_read == [scene.objects[j].shape]
-            scores.update({
-                "other_shape_kept": float(other_kept),
-                "edited_object_changed": float(edited_read != [scene.objects[k].shape]),
-                "right_object": float(edited_read == [target] and other_kept),
-                "wrong_object": float(not other_kept),
-            })
+            scores.update(
+                {
+                    "other_shape_kept": float(other_kept),
+                    "edited_object_changed": float(edited_read != [scene.objects[k].shape]),
+                    "right_object": float(edited_read == [target] and other_kept),
+                    "wrong_object": float(not other_kept),
+                }
+            )
         return scores
 
 
@@ -329,7 +512,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     out = np.zeros_like(mask)
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            out |= padded[dy:dy + h, dx:dx + w]
+            out |= padded[dy : dy + h, dx : dx + w]
     return out
 
 
@@ -337,15 +520,23 @@ class RealImageScorer:
     """CLIP accuracy and DINO structure distance for real images (checkpoints configurable); with a case's mask of the
     edited region, PSNR and (given an LPIPS network) LPIPS of the background."""
 
-    def __init__(self, clip_model: str, dino_model: str, convention: str = "splice", device: str = "cpu",
-                 lpips: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        clip_model: str,
+        dino_model: str,
+        convention: str = "splice",
+        device: str = "cpu",
+        lpips: Callable[[Tensor, Tensor], Tensor] | None = None,
+    ) -> None:
         self.clip = metrics.ClipScorer(clip_model, device=device)
         self.structure = metrics.dino_structure(dino_model, convention, device)
         self.lpips = lpips
 
     def __call__(self, case: Case, result: EditResult) -> dict[str, float]:
-        scores = {"clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
-                  "structure": float(self.structure.distance([result.input], [result.image])[0])}
+        scores = {
+            "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
+            "structure": float(self.structure.distance([result.input], [result.image])[0]),
+        }
         if case.mask is not None:
             mask = load_image(case.mask).convert("L")
             (mw, mh), (w, h) = mask.size, load_image(case.image).size if case.image else mask.size
@@ -364,26 +555,45 @@ RUN_FILE = "run.json"
 def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str, Any] | None = None) -> None:
     """Record in <output>/run.json what the rows depend on beyond each method's name (the model's weights, the presets
     as tuned for this model, `settings` such as the steps), and refuse to add rows made under anything else."""
-    current = json.loads(json.dumps({"model_fingerprint": editor.components.fingerprint(),
-                                     "presets": {name: preset_for(name, editor.components.model_dir).to_dict() for name in PRESETS},
-                                     **(settings or {})}, sort_keys=True, default=str))
+    current = json.loads(
+        json.dumps(
+            {
+                "model_fingerprint": editor.components.fingerprint(),
+                "presets": {name: preset_for(name, editor.components.model_dir).to_dict() for name in PRESETS},
+                **(settings or {}),
+            },
+            sort_keys=True,
+            default=str,
+        )
+    )
     path = output / RUN_FILE
     if path.is_file():
         recorded = json.loads(path.read_text())
         changed = sorted(k for k in {*recorded, *current} if recorded.get(k) != current.get(k))
         if changed:
-            raise ValueError(f"{output} holds rows made with other settings ({', '.join(changed)} differ from {path}); "
-                             "choose another --output to keep both")
+            raise ValueError(
+                f"{output} holds rows made with other settings ({', '.join(changed)} differ from {path}); "
+                "choose another --output to keep both"
+            )
         return
     if (output / "rows.jsonl").is_file():
-        raise ValueError(f"{output / 'rows.jsonl'} has no {RUN_FILE} recording the settings that made its rows; "
-                         "choose another --output")
+        raise ValueError(
+            f"{output / 'rows.jsonl'} has no {RUN_FILE} recording the settings that made its rows; "
+            "choose another --output"
+        )
     atomic_write(path, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
 
 
-def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Method], scorer: Callable[[Case, EditResult], dict[str, float]],
-                output: Path, progress: bool = True, examples_per_task: int = 1,
-                settings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def run_quality(
+    editor: Pix2PixZero,
+    cases: Sequence[Case],
+    chosen: Sequence[Method],
+    scorer: Callable[[Case, EditResult], dict[str, float]],
+    output: Path,
+    progress: bool = True,
+    examples_per_task: int = 1,
+    settings: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Run every (method, case) not yet in <output>/rows.jsonl, scoring each edit; returns all rows. Resuming needs the
     settings that made the earlier rows (`check_run_settings`); the cases go to <output>/cases.jsonl."""
     check_run_settings(editor, output, settings)
@@ -391,24 +601,39 @@ def run_quality(editor: Pix2PixZero, cases: Sequence[Case], chosen: Sequence[Met
     log = ResultsLog(output / "rows.jsonl")
     done = {(r["method"], r["id"]) for r in log.records()}
     todo = [(m, c) for m in chosen for c in cases if (m.name, c.id) not in done]
-    example_ids = {c.id for task in dict.fromkeys(c.task for c in cases) for c in [x for x in cases if x.task == task][:examples_per_task]}
+    example_ids = {
+        c.id
+        for task in dict.fromkeys(c.task for c in cases)
+        for c in [x for x in cases if x.task == task][:examples_per_task]
+    }
     for method, case in tqdm(todo, desc="bench quality", unit="edit", disable=not progress):
         image = _case_image(case)
         try:
             missing = method.needs_source_word and not has_word(case.caption, case.source)
             # a word swap with no source word in the caption has nothing to swap: the image stays as it is
-            result = baselines.no_edit(editor, image, case.source, case.target, case.caption) if missing else method.run(editor, image, case)
+            result = (
+                baselines.no_edit(editor, image, case.source, case.target, case.caption)
+                if missing
+                else method.run(editor, image, case)
+            )
             row = {"status": "ok", **scorer(case, result), "seconds": sum(result.timings.values())}
             if method.needs_source_word:
                 row["source_word_missing"] = float(missing)
             if missing:  # not an edit, whatever the judge reads into the unchanged image
                 row.update({k: 0.0 for k in ("landed", "landed_cleanly") if k in row})
             if case.id in example_ids:
-                save_png(result.image, output / "examples" / f"{case.id}--{safe_name(method.name, 'method')}.png", overwrite=True)
+                save_png(
+                    result.image,
+                    output / "examples" / f"{case.id}--{safe_name(method.name, 'method')}.png",
+                    overwrite=True,
+                )
                 save_png(result.input, output / "examples" / f"{case.id}--input.png", overwrite=True)
                 if getattr(result, "masks", None):  # where the edit could act
-                    save_png(result.masks[0], output / "examples" / "masks" / f"{case.id}--{safe_name(method.name, 'method')}.png",
-                             overwrite=True)
+                    save_png(
+                        result.masks[0],
+                        output / "examples" / "masks" / f"{case.id}--{safe_name(method.name, 'method')}.png",
+                        overwrite=True,
+                    )
         except Exception as error:  # a failing case is a data point, not the end of the run
             row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
         log.append({"method": method.name, "id": case.id, "task": case.task, **row})
@@ -438,19 +663,31 @@ def _case_image(case: Case) -> Image.Image:
     return Image.fromarray(world.render(world.Scene.from_dict(case.scene)).image)
 
 
-METRIC_LABELS = {"landed": ("landed (judge) ↑", "{:.1%}"), "landed_cleanly": ("landed cleanly ↑", "{:.1%}"),
-                 "fidelity": ("shape fidelity ↑", "{:.3f}"), "kept_source": ("source shape kept", "{:.1%}"),
-                 "other_shape": ("another shape", "{:.1%}"), "clip_acc": ("CLIP-Acc ↑", "{:.1%}"), "structure": ("Structure ↓", "{:.4f}"), "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
-                 "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
-                 "iou_source": ("IoU source", "{:.3f}"), "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
-                 "color_kept": ("colour kept ↑", "{:.1%}"), "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
-                 "psnr_background": ("PSNR background dB ↑", "{:.1f}"), "lpips_background": ("LPIPS background ↓", "{:.4f}"),
-                 "psnr_reconstruction": ("PSNR recon dB", "{:.1f}"),
-                 "source_word_missing": ("no source word in caption", "{:.1%}"),
-                 "generated_scene": ("generation drew the scene's shapes", "{:.1%}"),
-                 "right_object": ("right object changed ↑", "{:.1%}"), "wrong_object": ("other object changed ↓", "{:.1%}"),
-                 "psnr_other": ("PSNR other object dB ↑", "{:.1f}"), "other_shape_kept": ("other shape kept ↑", "{:.1%}"),
-                 "other_color_kept": ("other colour kept ↑", "{:.1%}")}
+METRIC_LABELS = {
+    "landed": ("landed (judge) ↑", "{:.1%}"),
+    "landed_cleanly": ("landed cleanly ↑", "{:.1%}"),
+    "fidelity": ("shape fidelity ↑", "{:.3f}"),
+    "kept_source": ("source shape kept", "{:.1%}"),
+    "other_shape": ("another shape", "{:.1%}"),
+    "clip_acc": ("CLIP-Acc ↑", "{:.1%}"),
+    "structure": ("Structure ↓", "{:.4f}"),
+    "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+    "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
+    "iou_source": ("IoU source", "{:.3f}"),
+    "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
+    "color_kept": ("colour kept ↑", "{:.1%}"),
+    "psnr_outside": ("PSNR outside dB ↑", "{:.1f}"),
+    "psnr_background": ("PSNR background dB ↑", "{:.1f}"),
+    "lpips_background": ("LPIPS background ↓", "{:.4f}"),
+    "psnr_reconstruction": ("PSNR recon dB", "{:.1f}"),
+    "source_word_missing": ("no source word in caption", "{:.1%}"),
+    "generated_scene": ("generation drew the scene's shapes", "{:.1%}"),
+    "right_object": ("right object changed ↑", "{:.1%}"),
+    "wrong_object": ("other object changed ↓", "{:.1%}"),
+    "psnr_other": ("PSNR other object dB ↑", "{:.1f}"),
+    "other_shape_kept": ("other shape kept ↑", "{:.1%}"),
+    "other_color_kept": ("other colour kept ↑", "{:.1%}"),
+}
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
@@ -463,14 +700,24 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
             cell["errors"].append(float(row["status"] != "ok"))
             if row["status"] == "ok":
                 for key in METRIC_LABELS:
-                    if key in row and row[key] is not None and not (isinstance(row[key], float) and math.isnan(row[key])):
+                    if (
+                        key in row
+                        and row[key] is not None
+                        and not (isinstance(row[key], float) and math.isnan(row[key]))
+                    ):
                         cell.setdefault(key, []).append(min(float(row[key]), 60.0))
-    return {k: {m: (sum(v) if m in ("n", "errors") else float(np.mean(v))) for m, v in cell.items()} for k, cell in table.items()}
+    return {
+        k: {m: (sum(v) if m in ("n", "errors") else float(np.mean(v))) for m, v in cell.items()}
+        for k, cell in table.items()
+    }
 
 
 def format_table(summary: dict[tuple[str, str], dict[str, float]], task: str = "all") -> str:
     present = [k for k in METRIC_LABELS if any(k in cell for (_, t), cell in summary.items() if t == task)]
-    lines = ["| method | n | " + " | ".join(METRIC_LABELS[k][0] for k in present) + " |", "|---|---|" + "---|" * len(present)]
+    lines = [
+        "| method | n | " + " | ".join(METRIC_LABELS[k][0] for k in present) + " |",
+        "|---|---|" + "---|" * len(present),
+    ]
     for (method, t), cell in summary.items():
         if t == task:
             values = [METRIC_LABELS[k][1].format(cell[k]) if k in cell else "–" for k in present]
@@ -504,7 +751,9 @@ def format_by_size(rows: Sequence[dict[str, Any]], cases: Sequence[Case], task: 
         return f"{landed}/{n}" + (f" ({failures})" if failures else "")
 
     lines = ["| method | " + " | ".join(f"landed, {s}" for s in order) + " |", "|---|" + "---|" * len(order)]
-    lines += [f"| {method} | " + " | ".join(shown(cells.get(s)) for s in order) + " |" for method, cells in counts.items()]
+    lines += [
+        f"| {method} | " + " | ".join(shown(cells.get(s)) for s in order) + " |" for method, cells in counts.items()
+    ]
     return "\n".join(lines)
 
 
@@ -525,8 +774,20 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
         tiles = [load_image(input_path)] + [load_image(p) for p in method_images]
         labels = ["input"] + [p.stem.removeprefix(f"{case_id}--") for p in method_images]
         grids.append(labelled_grid(tiles, labels))
-    keys = [k for k in ("landed", "clip_acc", "iou_ideal", "color_kept", "psnr_outside", "psnr_background", "lpips_background", "structure")
-            if any(k in c for c in summary.values())]
+    keys = [
+        k
+        for k in (
+            "landed",
+            "clip_acc",
+            "iou_ideal",
+            "color_kept",
+            "psnr_outside",
+            "psnr_background",
+            "lpips_background",
+            "structure",
+        )
+        if any(k in c for c in summary.values())
+    ]
     methods_all = [m for (m, t) in summary if t == "all"]
     if not grids and not keys:  # every edit failed: nothing to draw
         return None
@@ -548,15 +809,18 @@ def plot_quality(summary: dict[tuple[str, str], dict[str, float]], examples: Pat
                 bottom = [b + h for b, h in zip(bottom, heights)]
             ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)  # above the bars
         ax.set_xticks(range(len(methods_all)), methods_all, rotation=20, ha="right", fontsize=7)
-        ax.set_title(METRIC_LABELS[key][0] + (", the judge's reading of each edit" if key == "landed" else ""), fontsize=9)
+        ax.set_title(
+            METRIC_LABELS[key][0] + (", the judge's reading of each edit" if key == "landed" else ""), fontsize=9
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def comparison_figure(output: Path, case_ids: Sequence[str], columns: Sequence[tuple[str, str]], mask_method: str | None,
-                      path: Path) -> Path:
+def comparison_figure(
+    output: Path, case_ids: Sequence[str], columns: Sequence[tuple[str, str]], mask_method: str | None, path: Path
+) -> Path:
     """One PNG, a row per case: the input, each (label, method)'s saved example edit with the judge's verdict and the
     shape fidelity under it, and `mask_method`'s mask; from a run's examples/ and rows.jsonl (--examples-per-task)."""
     rows = {(r["method"], r["id"]): r for r in ResultsLog(output / "rows.jsonl").records() if r["status"] == "ok"}
@@ -570,11 +834,19 @@ def comparison_figure(output: Path, case_ids: Sequence[str], columns: Sequence[t
                 raise ValueError(f"{output} has no row of {method!r} on {case_id}")
             verdict = "landed" if row.get("landed") else "missed"
             verdict += f" {row['fidelity']:.2f}" if "fidelity" in row else ""
-            verdict += ", other kept" if row.get("other_shape_kept") == 1.0 else ", other lost" if "other_shape_kept" in row else ""
+            verdict += (
+                ", other kept"
+                if row.get("other_shape_kept") == 1.0
+                else ", other lost"
+                if "other_shape_kept" in row
+                else ""
+            )
             tiles.append(load_image(examples / f"{case_id}--{safe_name(method, 'method')}.png"))
             labels.append(f"{label}: {verdict}")
         if mask_method is not None:
-            tiles.append(load_image(examples / "masks" / f"{case_id}--{safe_name(mask_method, 'method')}.png").convert("RGB"))
+            tiles.append(
+                load_image(examples / "masks" / f"{case_id}--{safe_name(mask_method, 'method')}.png").convert("RGB")
+            )
             labels.append("mask")
         lines.append(labelled_grid(tiles, labels, tile=200))
     figure = Image.new("RGB", (max(g.width for g in lines), sum(g.height for g in lines)), "white")
@@ -592,4 +864,3 @@ def write_cases(cases: Sequence[Case], path: Path) -> None:
 
 def read_cases(path: Path) -> list[Case]:
     return [Case(**json.loads(line)) for line in Path(path).read_text().splitlines() if line.strip()]
-

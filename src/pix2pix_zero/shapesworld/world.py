@@ -45,9 +45,15 @@ BACKGROUND_STYLES: tuple[str, ...] = ("plain", "gradient_h", "gradient_v", "stri
 SIZES: dict[str, float] = {"small": 6.0, "medium": 9.0, "large": 12.0}
 SIZE_NAMES: tuple[str, ...] = tuple(SIZES)
 REGIONS: tuple[str, ...] = (
-    "top left", "top center", "top right",
-    "center left", "center", "center right",
-    "bottom left", "bottom center", "bottom right",
+    "top left",
+    "top center",
+    "top right",
+    "center left",
+    "center",
+    "center right",
+    "bottom left",
+    "bottom center",
+    "bottom right",
 )
 _REGION_COORDS = (13.0, 32.0, 51.0)
 MAX_JITTER = 2.0
@@ -237,7 +243,7 @@ def render(scene: Scene) -> Rendering:
     vis = []
     for i, a in enumerate(covs):
         v = a.copy()
-        for b in covs[i + 1:]:
+        for b in covs[i + 1 :]:
             v = v * (1 - b)
         vis.append(v >= 0.5)
     masks = np.stack(vis, 0)
@@ -266,8 +272,14 @@ def _overlap_fraction(a: SceneObject, b: SceneObject) -> float:
     return inter / max(1.0, float(min(ca.sum(), cb.sum())))
 
 
-def sample_object(rng: np.random.Generator, *, shape: str | None = None, color: str | None = None,
-                  size: str | None = None, region: str | None = None) -> SceneObject:
+def sample_object(
+    rng: np.random.Generator,
+    *,
+    shape: str | None = None,
+    color: str | None = None,
+    size: str | None = None,
+    region: str | None = None,
+) -> SceneObject:
     return SceneObject(
         shape=shape or SHAPES[rng.integers(len(SHAPES))],
         color=color or COLORS[rng.integers(len(COLORS))],
@@ -279,10 +291,17 @@ def sample_object(rng: np.random.Generator, *, shape: str | None = None, color: 
     )
 
 
-def sample_scene(rng: np.random.Generator, *, num_objects: int | None = None, p_two: float = 0.4,
-                 background: str | None = None, background_style: str | None = None,
-                 shape: str | None = None, color: str | None = None,
-                 max_overlap: float = 0.08) -> Scene:
+def sample_scene(
+    rng: np.random.Generator,
+    *,
+    num_objects: int | None = None,
+    p_two: float = 0.4,
+    background: str | None = None,
+    background_style: str | None = None,
+    shape: str | None = None,
+    color: str | None = None,
+    max_overlap: float = 0.08,
+) -> Scene:
     """Sample a random scene.  ``shape``/``color`` force the first object's attribute."""
     if num_objects is None:
         num_objects = 2 if rng.random() < p_two else 1
@@ -332,7 +351,10 @@ def ideal_edits(scene: Scene, object_index: int = 0, rotation_step: float = 2.5,
     if scene.objects[object_index].shape not in ROTATION_FREE_SHAPES or "rotation" in changes:
         return [kept]
     count = int(round(2 * MAX_ROTATION / rotation_step)) + 1
-    return [kept] + [edit_scene(scene, object_index, rotation=float(r), **changes) for r in np.linspace(-MAX_ROTATION, MAX_ROTATION, count)]
+    return [kept] + [
+        edit_scene(scene, object_index, rotation=float(r), **changes)
+        for r in np.linspace(-MAX_ROTATION, MAX_ROTATION, count)
+    ]
 
 
 # --------------------------------------------------------------------------- captions
@@ -461,7 +483,7 @@ def sentence_bank(word: str, n: int = 750, seed: int = SENTENCE_BANK_SEED) -> li
         kw = {"background": word}
     else:
         raise ValueError(f"no sentence bank for {word!r}")
-    rng = np.random.default_rng([seed, sum(ord(c) * 31 ** i for i, c in enumerate(word))])
+    rng = np.random.default_rng([seed, sum(ord(c) * 31**i for i, c in enumerate(word))])
     seen: dict[str, None] = {}
     tries = 0
     while len(seen) < n and tries < 50 * n:
