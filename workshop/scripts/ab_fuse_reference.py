@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from pix2pix_zero.api import EditOptions
 from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor, resolve_bench_model
 from pix2pix_zero.config import EditConfig, InversionConfig
 
@@ -39,7 +40,7 @@ def main(arch: str, device: str, dtype: str, steps: int, repeats: int) -> None:
                 )
                 sync()
                 started = time.perf_counter()
-                editor.edit(inversion, source, targets[:k], config=cfg)
+                editor.edit(inversion, source, targets[:k], EditOptions(config=cfg))
                 sync()
                 seconds = time.perf_counter() - started
                 if rep > 0:

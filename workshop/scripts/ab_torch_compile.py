@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch._dynamo
 
+from pix2pix_zero.api import EditOptions
 from pix2pix_zero.bench.speed import CAPTION, bench_image, prepare_editor, resolve_bench_model
 from pix2pix_zero.config import EditConfig, InversionConfig
 
@@ -54,7 +55,7 @@ def main(steps: int, passes: int, pattern: str) -> None:
         started = time.perf_counter()
         inversion = editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False)
         inverted = time.perf_counter()
-        result = editor.edit(inversion, source, targets, config=edit_cfg)
+        result = editor.edit(inversion, source, targets, EditOptions(config=edit_cfg))
         return inverted - started, time.perf_counter() - inverted, np.asarray(result.image, dtype=np.int16)
 
     use_compiled(True)

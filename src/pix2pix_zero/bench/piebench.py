@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..api import EditResult, Pix2PixZero, swap_word
+from ..api import EditOptions, EditResult, Pix2PixZero, swap_word
 from ..components import preset_for
 from ..files import atomic_write
 from ..images import load_image
@@ -282,16 +282,14 @@ def _prompt_pair(preset: str, num_steps: int) -> Callable[[Pix2PixZero, Any, qua
         p = editor.preset if editor.preset.name == preset else preset_for(preset, editor.components.model_dir)
         encode = editor.components.encode_text
         direction = encode([case.target]) - encode([case.source])  # E(editing prompt) − E(original prompt)
-        return editor.edit(
-            image,
-            case.source,
-            case.target,
-            caption=case.caption or None,
+        options = EditOptions(
             config=override(p.edit, num_steps=num_steps),
-            inversion_config=override(p.inversion, num_steps=num_steps),
+            inversion=override(p.inversion, num_steps=num_steps),
+            caption=case.caption or None,
             seed=case.seed,
             direction=direction,
         )
+        return editor.edit(image, case.source, case.target, options)
 
     return run
 
