@@ -5,7 +5,15 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pix2pix_zero.bench.speed import PeakMemory, summarize
+from pix2pix_zero.bench.speed import (
+    EDIT_OPTIONS,
+    PeakMemory,
+    format_report,
+    half_image_mask,
+    option_costs,
+    option_settings,
+    summarize,
+)
 from pix2pix_zero.cli import main
 
 
@@ -151,3 +159,77 @@ def test_bench_speed_repeat_counts_one_run_of_unet_calls(tiny_model_dir, tmp_pat
     assert [r["repeat"] for r in data["rows"]] == [2, 2]
     assert data["rows"][1]["unet_calls"] == 2 + 1 + 2 * 2  # per run, not summed over the repeats
     assert "fastest of 2 runs per stage" in (tmp_path / "report.md").read_text()
+
+
+def _row(implementation, invert_s, edit_s, invert_mib, edit_mib, **extra):
+    return dict(model="m", size=64, implementation=implementation, targets=1, invert_s=invert_s, edit_s=edit_s,
+                total_s=invert_s + edit_s, invert_peak_mib=invert_mib, edit_peak_mib=edit_mib,
+                total_peak_mib=max(invert_mib, edit_mib), unet_calls=21, **extra)
+
+
+def test_each_option_row_is_costed_against_ours_without_options():
+    rows = [
+        _row("diffusers", 4.0, 12.0, 200.0, 400.0),
+        _row("pix2pix-zero", 2.0, 4.0, 100.0, 200.0),
+        _row("pix2pix-zero, xa_layers=encoder", 2.0, 3.0, 100.0, 150.0),  # a variant, not an option: no cost row
+        _row("pix2pix-zero, exact-inversion", 3.0, 5.0, 110.0, 220.0, option="exact-inversion"),
+        _row("pix2pix-zero, all", 2.0, 8.0, 100.0, 300.0, option="all"),
+    ]
+    costs = option_costs(rows)
+    assert [c["option"] for c in costs] == ["exact-inversion", "all"]
+    exact, everything = costs
+    assert exact["invert_time_ratio"] == 1.5 and exact["edit_time_ratio"] == 1.25 and exact["total_time_ratio"] == 8 / 6
+    assert exact["invert_memory_ratio"] == 1.1 and exact["edit_memory_ratio"] == 1.1
+    assert everything["edit_time_ratio"] == 2.0 and everything["total_memory_ratio"] == 1.5
+    report = format_report(rows, summarize(rows))
+    assert "| m | all | 2.00 (1.00×) | 8.00 (2.00×) | 10.00 (1.67×) | 100 (1.00×) | 300 (1.50×) | 21 |" in report
+    # the options still appear beside diffusers, as every single-target row of ours does
+    assert [s["implementation"] for s in summarize(rows)][-1] == "pix2pix-zero, all"
+    assert "Local-edit options" not in format_report(rows[:3], summarize(rows[:3]))  # no options, no extra table
+
+
+def test_options_become_edit_settings():
+    assert option_settings("none", (64, 64)) == ({}, None)
+    assert option_settings("exact-inversion", (64, 64)) == ({"exact_inversion": True}, None)
+    assert option_settings("self-attention", (64, 64)) == ({"self_attention_injection": 0.3}, None)
+    assert option_settings("auto-mask", (64, 64)) == ({}, "auto")
+    assert option_settings("all", (64, 64)) == ({"exact_inversion": True, "self_attention_injection": 0.3}, "auto")
+    fields, mask = option_settings("mask", (64, 48))
+    assert fields == {} and mask.size == (64, 48) and mask.mode == "L"
+    with pytest.raises(ValueError, match="unknown edit option 'masks'"):
+        option_settings("masks", (64, 64))
+
+
+def test_half_image_mask_lets_the_left_half_change():
+    import numpy as np
+
+    mask = np.asarray(half_image_mask((10, 4)))
+    assert (mask[:, :5] == 255).all() and (mask[:, 5:] == 0).all()
+
+
+def test_cli_offers_exactly_the_benchmarked_options():
+    from pix2pix_zero.bench.commands import bench_speed
+
+    (choice,) = [p.type for p in bench_speed.params if p.name == "edit_options"]
+    assert list(choice.choices) == list(EDIT_OPTIONS)
+
+
+@pytest.mark.slow
+def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "3", "--targets", "1", "--threads", "1",
+         "-o", str(tmp_path), "--option", "exact-inversion", "--option", "self-attention", "--option", "mask",
+         "--option", "all"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [r["implementation"] for r in data["rows"]] == [
+        "diffusers", "pix2pix-zero", "pix2pix-zero, exact-inversion", "pix2pix-zero, self-attention",
+        "pix2pix-zero, mask", "pix2pix-zero, all"]
+    assert [c["option"] for c in data["option_costs"]] == ["exact-inversion", "self-attention", "mask", "all"]
+    ours = data["rows"][1]
+    assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:])  # no option adds a UNet call
+    assert all(c["edit_time_ratio"] > 0 and c["edit_memory_ratio"] > 0 for c in data["option_costs"])
+    assert "Local-edit options" in (tmp_path / "report.md").read_text()

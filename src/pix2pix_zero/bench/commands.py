@@ -33,30 +33,36 @@ def bench() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where random models are built once.")
 @click.option("--xa-layers", "xa_layer_variants", multiple=True, type=click.Choice(["encoder"]),
               help="Also time ours guiding only these cross-attention layers (a named option that changes the result); repeatable.")
+@click.option("--option", "edit_options", multiple=True,
+              type=click.Choice(["exact-inversion", "self-attention", "auto-mask", "mask", "all"]),
+              help="Also time ours with this local-edit option, reported against ours without options: exact inversion, "
+                   "self-attention injection 0.3, the automatic mask, a fixed half-image mask, or 'all' (exact inversion, "
+                   "self-attention injection 0.3 and the automatic mask together); repeatable.")
 @click.option("--repeat", type=click.IntRange(1), default=1, show_default=True,
               help="Time each measurement this many times in its process and keep the fastest per stage (GPU timings "
                    "vary by tens of percent from run to run; later repeats are also warmer).")
 @user_errors
 def bench_speed(models: tuple[str, ...], steps: int, device: str, dtype: str, threads: int, targets: int, output: Path,
-                cache_dir: Path | None, xa_layer_variants: tuple[str, ...], repeat: int) -> None:
+                cache_dir: Path | None, xa_layer_variants: tuple[str, ...], repeat: int, edit_options: tuple[str, ...]) -> None:
     """Time and measure peak memory of inversion and edit, ours vs diffusers, each in a fresh process."""
     import platform
 
     from ..directions import default_cache_dir
-    from .speed import format_report, plot_report, run_speed_benchmark, summarize
+    from .speed import format_report, option_costs, plot_report, run_speed_benchmark, summarize
 
     def show(row: dict[str, Any]) -> None:
         click.echo(f"  {row['model']:12s} {row['implementation']:32s} invert {row['invert_s']:8.2f}s  edit {row['edit_s']:8.2f}s  "
                    f"peak {row['total_peak_mib']:8.0f} MiB", err=True)
 
     rows = run_speed_benchmark(list(models), steps, device, dtype, threads, targets, cache_dir or default_cache_dir(), show,
-                               xa_layer_variants, repeat)
+                               xa_layer_variants, repeat, edit_options)
     summaries = summarize(rows)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {threads} threads" if device == "cpu" else device
     timing = f"fastest of {repeat} runs per stage" if repeat > 1 else "one run"
     report = f"Machine: {machine}; {steps} steps, CFG 5, xa_guidance 0.1, {dtype}; {timing}\n\n" + format_report(rows, summaries)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summaries}, indent=2))
+    (output / "results.json").write_text(json.dumps({"machine": machine, "rows": rows, "summary": summaries,
+                                                     "option_costs": option_costs(rows)}, indent=2))
     (output / "report.md").write_text(report + "\n")
     figure = plot_report(rows, output / "report.png")
     click.echo(report)

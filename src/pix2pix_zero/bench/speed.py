@@ -121,8 +121,39 @@ def prepare_editor(model: str, device: str, dtype: str, num_targets: int, workdi
     return editor, str(source), targets
 
 
+# local-edit options timed beside ours without them (`bench speed --option NAME`): EditConfig fields and the mask
+EDIT_OPTIONS: dict[str, dict[str, Any]] = {
+    "exact-inversion": {"exact_inversion": True},
+    "self-attention": {"self_attention_injection": 0.3},
+    "auto-mask": {"mask": "auto"},
+    "mask": {"mask": "half"},  # a fixed mask made in code: the image's left half may change
+    "all": {"exact_inversion": True, "self_attention_injection": 0.3, "mask": "auto"},
+}
+
+
+def half_image_mask(size: tuple[int, int]) -> Any:
+    """A mask image (white = may change) whose left half is white."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).rectangle((0, 0, size[0] // 2 - 1, size[1] - 1), fill=255)
+    return mask
+
+
+def option_settings(option: str, image_size: tuple[int, int]) -> tuple[dict[str, Any], Any]:
+    """(EditConfig overrides, mask source) of a named local-edit option; 'none' is ours without options."""
+    if option == "none":
+        return {}, None
+    if option not in EDIT_OPTIONS:
+        raise ValueError(f"unknown edit option '{option}'; choose one of {', '.join(EDIT_OPTIONS)}")
+    fields = dict(EDIT_OPTIONS[option])
+    mask = fields.pop("mask", None)
+    return fields, half_image_mask(image_size) if mask == "half" else mask
+
+
 def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
-             xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
+             xa_layers: str = "all", repeat: int = 1, option: str = "none") -> WorkerResult:
+    from ..api import EditOptions
     from ..config import EditConfig, InversionConfig
 
     editor, source, targets = prepare_editor(model, device, dtype, num_targets, workdir)
@@ -132,10 +163,16 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
     edit_cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum")
     if editor.components.is_sdxl:  # no pix2pix-zero pipeline to mirror on SDXL: our default per-element loss scales
         inv_cfg, edit_cfg = InversionConfig(num_steps=steps), replace(edit_cfg, xa_loss_scale="sd512")
+    fields, mask = option_settings(option, image.size)
+    edit_cfg = replace(edit_cfg, **fields)
+
+    def edit(inversion: Any, chosen: list[str], cfg: EditConfig = edit_cfg) -> Any:
+        return editor.edit(inversion, source, chosen, EditOptions(config=cfg, mask=mask))
+
     if _needs_warmup(device):
         warm_inv, warm_edit = replace(inv_cfg, num_steps=WARMUP_STEPS), replace(edit_cfg, num_steps=WARMUP_STEPS)
-        editor.edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), source, targets, config=warm_edit)
-    results = WorkerResult(ours_name(num_targets, xa_layers))
+        edit(editor.invert(image, caption=CAPTION, config=warm_inv, use_cache=False), targets, warm_edit)
+    results = WorkerResult(ours_name(num_targets, xa_layers, option))
     calls_before = editor.components.eps_model.num_calls
     # with several targets, the first target alone is timed too, back to back in this process and in alternating order,
     # so the extra-target cost compares two runs of one process rather than two processes started minutes apart
@@ -145,7 +182,7 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
         inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
         for stage, chosen in edits if rep % 2 == 0 else edits[::-1]:
             calls = editor.components.eps_model.num_calls
-            _timed(results, stage, device, lambda chosen=chosen, inversion=inversion: editor.edit(inversion, source, chosen, config=edit_cfg))
+            _timed(results, stage, device, lambda chosen=chosen, inversion=inversion: edit(inversion, chosen))
             if stage == "edit_first":
                 first_target_calls += editor.components.eps_model.num_calls - calls
     results.unet_calls = (editor.components.eps_model.num_calls - calls_before - first_target_calls) // repeat
@@ -245,20 +282,21 @@ def worker_main(argv: list[str]) -> None:
             result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
         else:
             result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp),
-                              spec.get("xa_layers", "all"), spec.get("repeat", 1))
+                              spec.get("xa_layers", "all"), spec.get("repeat", 1), spec.get("option", "none"))
     print("RESULT " + json.dumps(asdict(result)))
 
 
-def ours_name(num_targets: int = 1, xa_layers: str = "all") -> str:
+def ours_name(num_targets: int = 1, xa_layers: str = "all", option: str = "none") -> str:
     name = "pix2pix-zero" if num_targets == 1 else f"pix2pix-zero ×{num_targets}"
-    return name if xa_layers == "all" else f"{name}, xa_layers={xa_layers}"
+    name = name if xa_layers == "all" else f"{name}, xa_layers={xa_layers}"
+    return name if option == "none" else f"{name}, {option}"
 
 
 def measure(implementation: str, model: str, image: Path, steps: int, device: str, dtype: str, threads: int,
-            num_targets: int = 1, xa_layers: str = "all", repeat: int = 1) -> WorkerResult:
+            num_targets: int = 1, xa_layers: str = "all", repeat: int = 1, option: str = "none") -> WorkerResult:
     """One measurement in a fresh subprocess; with `repeat` > 1 the fastest of that many timed runs per stage."""
     spec = dict(implementation=implementation, model=model, image=str(image), steps=steps, device=device, dtype=dtype,
-                threads=threads, num_targets=num_targets, xa_layers=xa_layers, repeat=repeat)
+                threads=threads, num_targets=num_targets, xa_layers=xa_layers, repeat=repeat, option=option)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -304,20 +342,27 @@ def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
 
 def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, threads: int, num_targets: int,
                         cache: Path, on_result: Any = None, xa_layer_variants: Sequence[str] = (),
-                        repeat: int = 1) -> list[dict[str, Any]]:
-    """For each model: diffusers, ours, ours with several targets, and ours guiding other layer sets
-    (`xa_layer_variants`, e.g. 'encoder'); one row per measurement."""
+                        repeat: int = 1, edit_options: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """For each model: diffusers, ours, ours with several targets, ours guiding other layer sets
+    (`xa_layer_variants`, e.g. 'encoder') and ours with each local-edit option (`edit_options`, names of
+    EDIT_OPTIONS); one row per measurement."""
+    unknown = [o for o in edit_options if o not in EDIT_OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown edit option '{unknown[0]}'; choose one of {', '.join(EDIT_OPTIONS)}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
             model, size = resolve_bench_model(name, cache)
             image = bench_image(size, Path(tmp))
             theirs = LEDITS_XL if _is_sdxl(model) else "diffusers"
-            runs = [(theirs, 1, "all"), ("ours", 1, "all")] + ([("ours", num_targets, "all")] if num_targets > 1 else [])
-            runs += [("ours", 1, layers) for layers in xa_layer_variants if layers != "all"]
-            for implementation, targets, layers in runs:
-                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers, repeat)
+            runs = [(theirs, 1, "all", "none"), ("ours", 1, "all", "none")]
+            runs += [("ours", num_targets, "all", "none")] if num_targets > 1 else []
+            runs += [("ours", 1, layers, "none") for layers in xa_layer_variants if layers != "all"]
+            runs += [("ours", 1, "all", option) for option in dict.fromkeys(edit_options)]
+            for implementation, targets, layers, option in runs:
+                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers, repeat, option)
                 row = {"model": name, "size": size, "implementation": result.implementation, "targets": targets,
+                       **({"option": option} if option != "none" else {}),
                        "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls, "repeat": repeat,
                        **{f"{k}_s": v.seconds for k, v in result.stages.items()},
                        **{f"{k}_peak_mib": v.peak_mib for k, v in result.stages.items()},
@@ -351,6 +396,34 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def option_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and local-edit option: its time and peak memory per stage over ours without options (the first
+    ours row of that model)."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        ours = next((r for r in rows if r["model"] == model and r["implementation"] == "pix2pix-zero"), None)
+        for row in (r for r in rows if r["model"] == model and "option" in r and ours is not None):
+            cost = {"model": model, "option": row["option"], "implementation": row["implementation"]}
+            for stage in ("invert", "edit", "total"):
+                cost[f"{stage}_s"], cost[f"{stage}_peak_mib"] = row[f"{stage}_s"], row[f"{stage}_peak_mib"]
+                cost[f"{stage}_time_ratio"] = row[f"{stage}_s"] / ours[f"{stage}_s"]
+                cost[f"{stage}_memory_ratio"] = row[f"{stage}_peak_mib"] / ours[f"{stage}_peak_mib"]
+            cost["unet_calls"], cost["unet_calls_ours"] = row.get("unet_calls"), ours.get("unet_calls")
+            out.append(cost)
+    return out
+
+
+def format_option_costs(costs: list[dict[str, Any]]) -> str:
+    """The table of `option_costs`: seconds and peak MiB per stage, each with its ratio to ours without options."""
+    lines = ["| model | option | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in costs:
+        cells = [f"{c[f'{stage}_s']:.2f} ({c[f'{stage}_time_ratio']:.2f}×)" for stage in ("invert", "edit", "total")]
+        cells += [f"{c[f'{stage}_peak_mib']:.0f} ({c[f'{stage}_memory_ratio']:.2f}×)" for stage in ("invert", "edit")]
+        lines.append(f"| {c['model']} | {c['option']} | {' | '.join(cells)} | {c['unet_calls'] or '–'} |")
+    return "\n".join(lines)
+
+
 def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> str:
     lines = ["| model | implementation | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
              "|---|---|---|---|---|---|---|---|"]
@@ -364,6 +437,10 @@ def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -
         extra = f"{s['extra_target_cost']:.2f}× edit, {s['extra_target_cost_job']:.2f}× job" if "extra_target_cost" in s else "–"
         lines.append(f"| {s['model']} | {s['implementation']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | {s['total_speedup']:.2f}× | "
                      f"{s['invert_memory_ratio']:.2f}, {s['edit_memory_ratio']:.2f}, {s['total_memory_ratio']:.2f} | {extra} |")
+    costs = option_costs(rows)
+    if costs:
+        lines += ["", "Local-edit options, each against ours without options (× = option / ours, per stage):", "",
+                  format_option_costs(costs)]
     return "\n".join(lines)
 
 
