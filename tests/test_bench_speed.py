@@ -162,9 +162,20 @@ def test_bench_speed_repeat_counts_one_run_of_unet_calls(tiny_model_dir, tmp_pat
 
 
 def _row(implementation, invert_s, edit_s, invert_mib, edit_mib, **extra):
-    return dict(model="m", size=64, implementation=implementation, targets=1, invert_s=invert_s, edit_s=edit_s,
-                total_s=invert_s + edit_s, invert_peak_mib=invert_mib, edit_peak_mib=edit_mib,
-                total_peak_mib=max(invert_mib, edit_mib), unet_calls=21, **extra)
+    return dict(
+        model="m",
+        size=64,
+        implementation=implementation,
+        targets=1,
+        invert_s=invert_s,
+        edit_s=edit_s,
+        total_s=invert_s + edit_s,
+        invert_peak_mib=invert_mib,
+        edit_peak_mib=edit_mib,
+        total_peak_mib=max(invert_mib, edit_mib),
+        unet_calls=21,
+        **extra,
+    )
 
 
 def test_each_option_row_is_costed_against_ours_without_options():
@@ -218,16 +229,40 @@ def test_cli_offers_exactly_the_benchmarked_options():
 def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_path):
     result = CliRunner().invoke(
         main,
-        ["bench", "speed", "-m", str(tiny_model_dir), "--steps", "3", "--targets", "1", "--threads", "1",
-         "-o", str(tmp_path), "--option", "exact-inversion", "--option", "self-attention", "--option", "mask",
-         "--option", "all"],
+        [
+            "bench",
+            "speed",
+            "-m",
+            str(tiny_model_dir),
+            "--steps",
+            "3",
+            "--targets",
+            "1",
+            "--threads",
+            "1",
+            "-o",
+            str(tmp_path),
+            "--option",
+            "exact-inversion",
+            "--option",
+            "self-attention",
+            "--option",
+            "mask",
+            "--option",
+            "all",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "results.json").read_text())
     assert [r["implementation"] for r in data["rows"]] == [
-        "diffusers", "pix2pix-zero", "pix2pix-zero, exact-inversion", "pix2pix-zero, self-attention",
-        "pix2pix-zero, mask", "pix2pix-zero, all"]
+        "diffusers",
+        "pix2pix-zero",
+        "pix2pix-zero, exact-inversion",
+        "pix2pix-zero, self-attention",
+        "pix2pix-zero, mask",
+        "pix2pix-zero, all",
+    ]
     assert [c["option"] for c in data["option_costs"]] == ["exact-inversion", "self-attention", "mask", "all"]
     ours = data["rows"][1]
     assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:])  # no option adds a UNet call

@@ -31,8 +31,18 @@ from typing import Any
 import torch
 
 CAPTION = "a photo of a cat sitting on the grass"
-SOURCE_SENTENCES = ["a photo of a cat", "a cat sitting on the grass", "a painting of a cat", "a picture of a cat in the grass"]
-TARGET_SENTENCES = ["a photo of a dog", "a dog sitting on the grass", "a painting of a dog", "a picture of a dog in the grass"]
+SOURCE_SENTENCES = [
+    "a photo of a cat",
+    "a cat sitting on the grass",
+    "a painting of a cat",
+    "a picture of a cat in the grass",
+]
+TARGET_SENTENCES = [
+    "a photo of a dog",
+    "a dog sitting on the grass",
+    "a painting of a dog",
+    "a picture of a dog in the grass",
+]
 
 
 class PeakMemory:
@@ -86,8 +96,10 @@ class WorkerResult:
     unet_calls: int | None = None
 
     def total(self) -> StageResult:
-        return StageResult(sum(s.seconds for k, s in self.stages.items() if k in ("invert", "edit")),
-                           max(s.peak_mib for k, s in self.stages.items() if k in ("invert", "edit")))
+        return StageResult(
+            sum(s.seconds for k, s in self.stages.items() if k in ("invert", "edit")),
+            max(s.peak_mib for k, s in self.stages.items() if k in ("invert", "edit")),
+        )
 
 
 def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
@@ -99,8 +111,10 @@ def _timed(results: WorkerResult, name: str, device: str, fn: Any) -> Any:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
     best = results.stages.get(name)  # repeated runs: the fastest time, the highest peak
-    results.stages[name] = StageResult(min(seconds, best.seconds) if best else seconds,
-                                       max(memory.peak_mib, best.peak_mib) if best else memory.peak_mib)
+    results.stages[name] = StageResult(
+        min(seconds, best.seconds) if best else seconds,
+        max(memory.peak_mib, best.peak_mib) if best else memory.peak_mib,
+    )
     return value
 
 
@@ -109,8 +123,9 @@ def prepare_editor(model: str, device: str, dtype: str, num_targets: int, workdi
     each target's direction built (and cached) before any timing, as for diffusers."""
     from ..api import Pix2PixZero
 
-    editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, captioner=lambda im: CAPTION,
-                                         cache_dir=workdir / "cache", progress=False)
+    editor = Pix2PixZero.from_pretrained(
+        model, device=device, dtype=dtype, captioner=lambda im: CAPTION, cache_dir=workdir / "cache", progress=False
+    )
     source, targets = workdir / "source.txt", []
     source.write_text("\n".join(SOURCE_SENTENCES) + "\n")
     for i in range(num_targets):  # extra targets: the target bank with one more word, a distinct direction each
@@ -151,8 +166,18 @@ def option_settings(option: str, image_size: tuple[int, int]) -> tuple[dict[str,
     return fields, half_image_mask(image_size) if mask == "half" else mask
 
 
-def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_targets: int, workdir: Path,
-             xa_layers: str = "all", repeat: int = 1, option: str = "none") -> WorkerResult:
+def run_ours(
+    model: str,
+    image: Any,
+    steps: int,
+    device: str,
+    dtype: str,
+    num_targets: int,
+    workdir: Path,
+    xa_layers: str = "all",
+    repeat: int = 1,
+    option: str = "none",
+) -> WorkerResult:
     from ..api import EditOptions
     from ..config import EditConfig, InversionConfig
 
@@ -160,7 +185,9 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
     # the pipeline's settings, its summed attention loss and mean regularizer losses included (our defaults rescale
     # both off SD 1.x at 512 px)
     inv_cfg = InversionConfig(num_steps=steps, reg_loss_scale="mean")
-    edit_cfg = EditConfig(num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum")
+    edit_cfg = EditConfig(
+        num_steps=steps, guidance_scale=5.0, xa_guidance=0.1, xa_layers=xa_layers, xa_loss_scale="sum"
+    )
     if editor.components.is_sdxl:  # no pix2pix-zero pipeline to mirror on SDXL: our default per-element loss scales
         inv_cfg, edit_cfg = InversionConfig(num_steps=steps), replace(edit_cfg, xa_loss_scale="sd512")
     fields, mask = option_settings(option, image.size)
@@ -179,7 +206,9 @@ def run_ours(model: str, image: Any, steps: int, device: str, dtype: str, num_ta
     edits = [("edit_first", targets[:1]), ("edit", targets)] if num_targets > 1 else [("edit", targets)]
     first_target_calls = 0  # UNet calls are counted for the inversion and the edit of all targets
     for rep in range(repeat):
-        inversion = _timed(results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False))
+        inversion = _timed(
+            results, "invert", device, lambda: editor.invert(image, caption=CAPTION, config=inv_cfg, use_cache=False)
+        )
         for stage, chosen in edits if rep % 2 == 0 else edits[::-1]:
             calls = editor.components.eps_model.num_calls
             _timed(results, stage, device, lambda chosen=chosen, inversion=inversion: edit(inversion, chosen))
@@ -198,8 +227,9 @@ def run_ledits_xl(model: str, image: Any, steps: int, device: str, dtype: str, r
 
     from ..components import resolve_dtype, resolve_model
 
-    pipe = LEditsPPPipelineStableDiffusionXL.from_pretrained(resolve_model(model), torch_dtype=resolve_dtype(dtype),
-                                                             add_watermarker=False)
+    pipe = LEditsPPPipelineStableDiffusionXL.from_pretrained(
+        resolve_model(model), torch_dtype=resolve_dtype(dtype), add_watermarker=False
+    )
     if pipe.vae.dtype == torch.float16 and pipe.vae.config.force_upcast:
         pipe.vae.to(torch.float32)  # as its own decode does; its encode does not, and would overflow in float16
     pipe.to(device)
@@ -210,8 +240,13 @@ def run_ledits_xl(model: str, image: Any, steps: int, device: str, dtype: str, r
         return pipe.invert(image=image, source_prompt=CAPTION, num_inversion_steps=n, generator=generator)
 
     def edit(_):
-        return pipe(editing_prompt=[LEDITS_SOURCE, LEDITS_TARGET], reverse_editing_direction=[True, False],
-                    edit_guidance_scale=5.0, edit_threshold=0.9, generator=generator).images[0]
+        return pipe(
+            editing_prompt=[LEDITS_SOURCE, LEDITS_TARGET],
+            reverse_editing_direction=[True, False],
+            edit_guidance_scale=5.0,
+            edit_threshold=0.9,
+            generator=generator,
+        ).images[0]
 
     if _needs_warmup(device):
         edit(invert(WARMUP_STEPS))
@@ -228,8 +263,14 @@ def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str, r
     from ..components import resolve_dtype, resolve_model
 
     pipe = StableDiffusionPix2PixZeroPipeline.from_pretrained(
-        resolve_model(model), torch_dtype=resolve_dtype(dtype), safety_checker=None, feature_extractor=None,
-        caption_generator=None, caption_processor=None, requires_safety_checker=False)
+        resolve_model(model),
+        torch_dtype=resolve_dtype(dtype),
+        safety_checker=None,
+        feature_extractor=None,
+        caption_generator=None,
+        caption_processor=None,
+        requires_safety_checker=False,
+    )
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)  # as in the pipeline's docs
     pipe.inverse_scheduler = DDIMInverseScheduler.from_config(pipe.scheduler.config)
     pipe.to(device)
@@ -241,8 +282,17 @@ def run_diffusers(model: str, image: Any, steps: int, device: str, dtype: str, r
         return pipe.invert(CAPTION, image=image, num_inference_steps=n, generator=generator).latents
 
     def edit(n, latents):
-        return pipe(CAPTION, source_embeds=source_embeds, target_embeds=target_embeds, num_inference_steps=n, guidance_scale=5.0,
-                    cross_attention_guidance_amount=0.1, generator=generator, latents=latents, negative_prompt=CAPTION).images[0]
+        return pipe(
+            CAPTION,
+            source_embeds=source_embeds,
+            target_embeds=target_embeds,
+            num_inference_steps=n,
+            guidance_scale=5.0,
+            cross_attention_guidance_amount=0.1,
+            generator=generator,
+            latents=latents,
+            negative_prompt=CAPTION,
+        ).images[0]
 
     if _needs_warmup(device):
         edit(WARMUP_STEPS, invert(WARMUP_STEPS))
@@ -277,12 +327,26 @@ def worker_main(argv: list[str]) -> None:
     image = load_image(spec["image"])
     with tempfile.TemporaryDirectory() as tmp:
         if spec["implementation"] == LEDITS_XL:
-            result = run_ledits_xl(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
+            result = run_ledits_xl(
+                spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1)
+            )
         elif spec["implementation"] == "diffusers":
-            result = run_diffusers(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1))
+            result = run_diffusers(
+                spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec.get("repeat", 1)
+            )
         else:
-            result = run_ours(spec["model"], image, spec["steps"], spec["device"], spec["dtype"], spec["num_targets"], Path(tmp),
-                              spec.get("xa_layers", "all"), spec.get("repeat", 1), spec.get("option", "none"))
+            result = run_ours(
+                spec["model"],
+                image,
+                spec["steps"],
+                spec["device"],
+                spec["dtype"],
+                spec["num_targets"],
+                Path(tmp),
+                spec.get("xa_layers", "all"),
+                spec.get("repeat", 1),
+                spec.get("option", "none"),
+            )
     print("RESULT " + json.dumps(asdict(result)))
 
 
@@ -292,18 +356,44 @@ def ours_name(num_targets: int = 1, xa_layers: str = "all", option: str = "none"
     return name if option == "none" else f"{name}, {option}"
 
 
-def measure(implementation: str, model: str, image: Path, steps: int, device: str, dtype: str, threads: int,
-            num_targets: int = 1, xa_layers: str = "all", repeat: int = 1, option: str = "none") -> WorkerResult:
+def measure(
+    implementation: str,
+    model: str,
+    image: Path,
+    steps: int,
+    device: str,
+    dtype: str,
+    threads: int,
+    num_targets: int = 1,
+    xa_layers: str = "all",
+    repeat: int = 1,
+    option: str = "none",
+) -> WorkerResult:
     """One measurement in a fresh subprocess; with `repeat` > 1 the fastest of that many timed runs per stage."""
-    spec = dict(implementation=implementation, model=model, image=str(image), steps=steps, device=device, dtype=dtype,
-                threads=threads, num_targets=num_targets, xa_layers=xa_layers, repeat=repeat, option=option)
+    spec = dict(
+        implementation=implementation,
+        model=model,
+        image=str(image),
+        steps=steps,
+        device=device,
+        dtype=dtype,
+        threads=threads,
+        num_targets=num_targets,
+        xa_layers=xa_layers,
+        repeat=repeat,
+        option=option,
+    )
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "pix2pix_zero.bench.speed", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"{implementation} benchmark failed:\n{done.stderr[-3000:]}")
     raw = json.loads(line.removeprefix("RESULT "))
-    return WorkerResult(raw["implementation"], {k: StageResult(**v) for k, v in raw["stages"].items()}, raw["unet_calls"])
+    return WorkerResult(
+        raw["implementation"], {k: StageResult(**v) for k, v in raw["stages"].items()}, raw["unet_calls"]
+    )
 
 
 def bench_image(size: int, folder: Path) -> Path:
@@ -340,9 +430,19 @@ def resolve_bench_model(name: str, cache: Path) -> tuple[str, int]:
     return resolved, int(unet_config["sample_size"]) * factor
 
 
-def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, threads: int, num_targets: int,
-                        cache: Path, on_result: Any = None, xa_layer_variants: Sequence[str] = (),
-                        repeat: int = 1, edit_options: Sequence[str] = ()) -> list[dict[str, Any]]:
+def run_speed_benchmark(
+    models: list[str],
+    steps: int,
+    device: str,
+    dtype: str,
+    threads: int,
+    num_targets: int,
+    cache: Path,
+    on_result: Any = None,
+    xa_layer_variants: Sequence[str] = (),
+    repeat: int = 1,
+    edit_options: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     """For each model: diffusers, ours, ours with several targets, ours guiding other layer sets
     (`xa_layer_variants`, e.g. 'encoder') and ours with each local-edit option (`edit_options`, names of
     EDIT_OPTIONS); one row per measurement."""
@@ -360,13 +460,25 @@ def run_speed_benchmark(models: list[str], steps: int, device: str, dtype: str, 
             runs += [("ours", 1, layers, "none") for layers in xa_layer_variants if layers != "all"]
             runs += [("ours", 1, "all", option) for option in dict.fromkeys(edit_options)]
             for implementation, targets, layers, option in runs:
-                result = measure(implementation, model, image, steps, device, dtype, threads, targets, layers, repeat, option)
-                row = {"model": name, "size": size, "implementation": result.implementation, "targets": targets,
-                       **({"option": option} if option != "none" else {}),
-                       "steps": steps, "device": device, "dtype": dtype, "unet_calls": result.unet_calls, "repeat": repeat,
-                       **{f"{k}_s": v.seconds for k, v in result.stages.items()},
-                       **{f"{k}_peak_mib": v.peak_mib for k, v in result.stages.items()},
-                       "total_s": result.total().seconds, "total_peak_mib": result.total().peak_mib}
+                result = measure(
+                    implementation, model, image, steps, device, dtype, threads, targets, layers, repeat, option
+                )
+                row = {
+                    "model": name,
+                    "size": size,
+                    "implementation": result.implementation,
+                    "targets": targets,
+                    **({"option": option} if option != "none" else {}),
+                    "steps": steps,
+                    "device": device,
+                    "dtype": dtype,
+                    "unet_calls": result.unet_calls,
+                    "repeat": repeat,
+                    **{f"{k}_s": v.seconds for k, v in result.stages.items()},
+                    **{f"{k}_peak_mib": v.peak_mib for k, v in result.stages.items()},
+                    "total_s": result.total().seconds,
+                    "total_peak_mib": result.total().peak_mib,
+                }
                 rows.append(row)
                 if on_result is not None:
                     on_result(row)
@@ -387,11 +499,14 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 summary[f"{stage}_speedup"] = theirs[f"{stage}_s"] / single[f"{stage}_s"]
                 summary[f"{stage}_memory_ratio"] = single[f"{stage}_peak_mib"] / theirs[f"{stage}_peak_mib"]
             if many is not None and single is ours:
-                # the first target's edit from the many-target process when it was timed there (same process, alternating)
+                # the first target's edit from the many-target process when it was timed there (same process,
+                # alternating)
                 first_edit = many.get("edit_first_s", ours["edit_s"])
                 extra = (many["edit_s"] - first_edit) / (many["targets"] - 1)
                 summary["extra_target_cost"] = extra / first_edit  # against the first edit alone
-                summary["extra_target_cost_job"] = extra / (many["invert_s"] + first_edit)  # against inversion + first edit
+                summary["extra_target_cost_job"] = extra / (
+                    many["invert_s"] + first_edit
+                )  # against inversion + first edit
             out.append(summary)
     return out
 
@@ -415,8 +530,10 @@ def option_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def format_option_costs(costs: list[dict[str, Any]]) -> str:
     """The table of `option_costs`: seconds and peak MiB per stage, each with its ratio to ours without options."""
-    lines = ["| model | option | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | option | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in costs:
         cells = [f"{c[f'{stage}_s']:.2f} ({c[f'{stage}_time_ratio']:.2f}×)" for stage in ("invert", "edit", "total")]
         cells += [f"{c[f'{stage}_peak_mib']:.0f} ({c[f'{stage}_memory_ratio']:.2f}×)" for stage in ("invert", "edit")]
@@ -425,22 +542,41 @@ def format_option_costs(costs: list[dict[str, Any]]) -> str:
 
 
 def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -> str:
-    lines = ["| model | implementation | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | implementation | invert s | edit s | total s | invert peak MiB | edit peak MiB | UNet calls |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} ({r['size']} px) | {r['implementation']} | {r['invert_s']:.2f} | {r['edit_s']:.2f} | "
-                     f"{r['total_s']:.2f} | {r['invert_peak_mib']:.0f} | {r['edit_peak_mib']:.0f} | {r['unet_calls'] or '–'} |")
-    lines += ["", "| model | ours | speed-up invert | speed-up edit | speed-up total | memory ours/diffusers (invert, edit, total) | "
-              "each extra target / first edit (edit alone; inversion + edit) |",
-              "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['model']} ({r['size']} px) | {r['implementation']} | {r['invert_s']:.2f} | {r['edit_s']:.2f} | "
+            f"{r['total_s']:.2f} | {r['invert_peak_mib']:.0f} | {r['edit_peak_mib']:.0f} | {r['unet_calls'] or '–'} |"
+        )
+    lines += [
+        "",
+        "| model | ours | speed-up invert | speed-up edit | speed-up total | memory ours/diffusers (invert, edit, "
+        "total) | "
+        "each extra target / first edit (edit alone; inversion + edit) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in summaries:
-        extra = f"{s['extra_target_cost']:.2f}× edit, {s['extra_target_cost_job']:.2f}× job" if "extra_target_cost" in s else "–"
-        lines.append(f"| {s['model']} | {s['implementation']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | {s['total_speedup']:.2f}× | "
-                     f"{s['invert_memory_ratio']:.2f}, {s['edit_memory_ratio']:.2f}, {s['total_memory_ratio']:.2f} | {extra} |")
+        extra = (
+            f"{s['extra_target_cost']:.2f}× edit, {s['extra_target_cost_job']:.2f}× job"
+            if "extra_target_cost" in s
+            else "–"
+        )
+        lines.append(
+            f"| {s['model']} | {s['implementation']} | {s['invert_speedup']:.2f}× | {s['edit_speedup']:.2f}× | "
+            f"{s['total_speedup']:.2f}× | "
+            f"{s['invert_memory_ratio']:.2f}, {s['edit_memory_ratio']:.2f}, {s['total_memory_ratio']:.2f} | {extra} |"
+        )
     costs = option_costs(rows)
     if costs:
-        lines += ["", "Local-edit options, each against ours without options (× = option / ours, per stage):", "",
-                  format_option_costs(costs)]
+        lines += [
+            "",
+            "Local-edit options, each against ours without options (× = option / ours, per stage):",
+            "",
+            format_option_costs(costs),
+        ]
     return "\n".join(lines)
 
 
