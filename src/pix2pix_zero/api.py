@@ -674,11 +674,9 @@ class Pix2PixZero:
         started = time.perf_counter()
         if isinstance(image, Inversion):
             self.check_inversion(image)
-        inversion = (
-            image
-            if isinstance(image, Inversion)
-            else self.invert(image, opts.caption, opts.inversion, opts.image, opts.seed, opts.use_cache)
-        )
+            inversion = image
+        else:
+            inversion = self.invert(image, opts.caption, opts.inversion, opts.image, opts.seed, opts.use_cache)
         inverted_at = time.perf_counter()
         _check_edit_fits(inversion, cfg)
         # Edit directions Δc (sentence banks, or given), and the mask of where they may act
