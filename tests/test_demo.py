@@ -22,7 +22,10 @@ def test_demo_captions_edits_and_writes_a_grid(tmp_path, cache_dir):
     assert source in caption  # the edit starts from the shape the caption names
     grid_path = tmp_path / "run-001" / re.search(r"grid:\s+.*/(\S+\.grid\.png)", result.output).group(1)
     grid = Image.open(grid_path)
-    assert grid.width == 5 * (grid.height - 28)  # input, reconstruction and three edits side by side
+    # input, reconstruction and three edits side by side, then the automatic masks of the bundled model's default
+    # (one file when the three are the same, else one per target)
+    masks = sorted((tmp_path / "run-001").glob("*.mask*.png"))
+    assert len(masks) in (1, 3) and grid.width == (5 + len(masks)) * (grid.height - 28)
     meta = read_png_metadata(grid_path)
     assert meta["caption"] == caption and len(meta["edits"]) == 3 and meta["edit_config"]["num_steps"] == 8
     sidecar = json.loads(grid_path.with_suffix(".json").read_text())

@@ -13,6 +13,7 @@ from pix2pix_zero import EditConfig, EditOptions, Inversion, InversionConfig, Pi
 from pix2pix_zero.attention import AttentionRecorder, SelfAttentionSharer, hooked_cross_attention, shared_self_attention
 from pix2pix_zero.batch import read_items, run_batch
 from pix2pix_zero.cli import main
+from pix2pix_zero.config import override
 from pix2pix_zero.editing import AutoMask, edit
 from pix2pix_zero.guidance import Conditioning
 from pix2pix_zero.images import pil_to_tensor, tensor_to_pil
@@ -237,6 +238,25 @@ def test_auto_mask_is_written_shown_in_the_grid_and_keeps_the_input_outside(edit
     written = {p.name for p in result.save(tmp_path, stem="cat")}
     masks = {n for n in written if ".mask" in n}
     assert masks == {"cat.mask.png"} or masks == {"cat.mask-dog.png", "cat.mask-horse.png"}
+
+
+def test_the_auto_mask_field_edits_as_mask_auto_and_a_given_mask_wins(editor, image):
+    inversion = editor.invert(image, config=FAST_INV)
+    cfg = EditConfig(num_steps=6, auto_mask_threshold=0.6, mask_feather=0)
+    asked = editor.edit(inversion, "cat", "dog", EditOptions(config=cfg, mask="auto"))
+    by_config = editor.edit(inversion, "cat", "dog", EditOptions(config=override(cfg, auto_mask=True)))
+    assert by_config.metadata()["mask"] == "auto" and by_config.metadata()["edit_config"]["auto_mask"] is True
+    assert by_config.image.tobytes() == asked.image.tobytes()
+    assert by_config.masks[0].tobytes() == asked.masks[0].tobytes()
+    white = Image.new("L", image.size, 255)  # a given mask (here all white: the whole image) overrides the field
+    given = editor.edit(inversion, "cat", "dog", EditOptions(config=override(cfg, auto_mask=True), mask=white))
+    plain = editor.edit(inversion, "cat", "dog", EditOptions(config=cfg))
+    assert given.metadata()["mask"] == "none" and given.image.tobytes() == plain.image.tobytes()
+
+
+def test_synthetic_mode_records_the_auto_mask_as_off(editor):
+    result = editor.generate_and_edit("a photo of a cat", "cat", "dog", config=EditConfig(num_steps=4, auto_mask=True))
+    assert result.config["edit_config"]["auto_mask"] is False  # nothing inverted, nothing masked: recorded as run
 
 
 def test_auto_mask_reads_where_the_edit_changes_the_maps():

@@ -681,7 +681,8 @@ class Pix2PixZero:
         _check_edit_fits(inversion, cfg)
         # Edit directions Δc (sentence banks, or given), and the mask of where they may act
         directions, edits = self._edit_directions(source, targets, cfg, opts)
-        mask = self._mask(opts.mask, inversion.image, cfg, inversion.content_box)
+        mask_source = opts.mask if opts.mask is not None else (AUTO if cfg.auto_mask else None)
+        mask = self._mask(mask_source, inversion.image, cfg, inversion.content_box)
         # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
         caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
@@ -726,7 +727,7 @@ class Pix2PixZero:
         for 'caption', as for real images). The 'input' and 'reconstruction' are the generation; nothing is inverted,
         so exact inversion does not apply (recorded as off)."""
         base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
-        cfg = override(base, **edit_overrides, exact_inversion=False)
+        cfg = override(base, **edit_overrides, exact_inversion=False, auto_mask=False)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
         whole = isinstance(size, int) and not isinstance(size, bool)

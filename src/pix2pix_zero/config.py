@@ -185,6 +185,12 @@ class EditConfig:
         "input is kept while the content changes. 0 = off.",
         bounds=(0, 1),
     )
+    auto_mask: bool = _opt(
+        False,
+        "With no --mask given, find one automatically, as --mask auto does: the input's own pixels are kept where the "
+        "edit does not act. Off in both presets as written; the bundled model's default turns it on "
+        "(docs/quality-local-edits.md).",
+    )
     auto_mask_threshold: float = _opt(
         0.3,
         "With --mask auto: a latent cell may change where the response, scaled to 0..1 between its lowest and highest "

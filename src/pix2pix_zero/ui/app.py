@@ -272,6 +272,7 @@ class EditorApp:
                 guidance_scale=float(guidance_scale),
                 exact_inversion=None if exact_inversion is None else bool(exact_inversion),
                 self_attention_injection=None if self_attention_injection is None else float(self_attention_injection),
+                auto_mask=mask_mode == MASK_MODES[1],  # "Whole image" means the whole image, whatever the preset
             )
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
         except ValueError as error:
@@ -496,7 +497,7 @@ class EditorApp:
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
                             list(MASK_MODES),
-                            value=MASK_MODES[0],
+                            value=MASK_MODES[1] if self.editor.preset.edit.auto_mask else MASK_MODES[0],
                             label="Mask",
                             elem_id="mask-mode",
                             info="Outside the mask the input's pixels are kept.",
