@@ -250,3 +250,13 @@ def test_batch_exits_non_zero_when_images_failed_and_a_rerun_still_says_so(tmp_p
     assert (
         rerun.exit_code == 1 and "0 edited, 1 failed, 3 already done" in rerun.output and "earlier run" in rerun.output
     )
+
+
+def test_a_damaged_results_log_is_read_without_a_traceback(tmp_path, folder):
+    log = tmp_path / "out" / "results.jsonl"
+    log.parent.mkdir()
+    log.write_bytes(
+        b'[1, 2]\n{"status": "ok"}\n{"id": 5, "status": "ok"}\n\xff\xfe junk\n{"id": "a", "status": "ok"}\n'
+    )
+    summary = run_batch(FakeEditor(), read_items(folder, "cat", ["dog"]), tmp_path / "out", progress=False)
+    assert (summary.skipped, summary.done) == (1, 2)  # 'a' was done; the damaged lines are ignored

@@ -235,11 +235,13 @@ class ResultsLog:
         if not self.path.is_file():
             return []
         found = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                found.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(record, dict) and isinstance(record.get("id"), str):  # a hand-edited line is ignored too
+                found.append(record)
         return found
 
     def finished_ids(self, retry_failed: bool = False) -> set[str]:
