@@ -1,10 +1,13 @@
 """The public API end to end on a tiny random model: invert once/edit many, caching, metadata, errors."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from PIL import Image
 
 from pix2pix_zero import EditConfig, Inversion, InversionConfig, ModelNotAvailableError, Pix2PixZero
+from pix2pix_zero.api import EditOptions
 from pix2pix_zero.captioning import BlipCaptioner
 from pix2pix_zero.images import OutputExistsError, read_png_metadata
 
@@ -96,6 +99,27 @@ def test_zero_strength_and_zero_guidance_reproduce_the_reconstruction(editor, im
         list(result.reconstruction.tobytes()), dtype=torch.int16
     )
     assert diff.abs().max() <= 1
+
+
+def test_caption_direction_swaps_the_named_word_and_falls_back_to_the_sentences(editor, image):
+    caption_cfg = EditConfig(num_steps=6, direction_from="caption")
+    sentences_cfg = replace(caption_cfg, direction_from="sentences")
+    inversion = editor.invert(image, config=FAST_INV)
+    named = editor.edit(inversion, "cat", "dog", EditOptions(config=caption_cfg))
+    meta = named.metadata()
+    assert meta["direction"] == "caption" and meta["edited_caption"] == "a photo of a dog" and "sentences" not in meta
+    swap = editor.word_swap_direction("a photo of a cat", "cat", "dog")
+    given = editor.edit(inversion, "cat", "dog", EditOptions(config=sentences_cfg, direction=swap))
+    assert named.image.tobytes() == given.image.tobytes()
+    banks = editor.edit(inversion, "cat", "dog", EditOptions(config=sentences_cfg))
+    assert banks.image.tobytes() != named.image.tobytes() and banks.metadata()["direction"] == "sentences"
+    # a caption that does not name the source: the sentence banks, and the record says why
+    unnamed = editor.edit(inversion, "horse", "dog", EditOptions(config=caption_cfg))
+    assert unnamed.metadata()["direction"] == "sentences (the caption does not name 'horse')"
+    same = editor.edit(inversion, "horse", "dog", EditOptions(config=sentences_cfg))
+    assert unnamed.image.tobytes() == same.image.tobytes()
+    synthetic = editor.generate_and_edit("a photo of a Cat", "cat", "dog", config=caption_cfg)
+    assert synthetic.metadata()["edited_caption"] == "a photo of a dog"
 
 
 def test_concept_embeddings_are_cached_on_disk(editor, cache_dir, monkeypatch):

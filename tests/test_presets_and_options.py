@@ -42,6 +42,7 @@ def test_default_preset_is_the_documented_best_version():
         and default.edit.xa_guidance == 0.1
     )
     assert default.edit.xa_loss_scale == "sd512" and default.inversion.reg_loss_scale == "sd512"
+    assert default.edit.exact_inversion is True and default.edit.direction_from == "caption"
     assert default.image.keep_aspect is True
     # the presets differ only where the table in the README says they do
     differing = {
@@ -56,6 +57,8 @@ def test_default_preset_is_the_documented_best_version():
         "inversion.reg_loss_scale",
         "edit.guidance_mode",
         "edit.xa_loss_scale",
+        "edit.exact_inversion",
+        "edit.direction_from",
         "image.keep_aspect",
     }
 

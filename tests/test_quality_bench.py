@@ -74,7 +74,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 27
+    assert len(rows) == len(table) == 30
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         if row["method"].startswith(
@@ -85,13 +85,27 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 27  # nothing was run twice
+    assert len(again) == 30  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
     assert "| pix2pix-zero | 1 |" in text and "IoU ideal" in text and "prompt-to-prompt (CFG 2)" in text
     figure = quality.plot_quality(summary, tmp_path / "examples", tmp_path / "figure.png")
     assert figure is not None and figure.stat().st_size > 1000
+
+
+def test_the_direction_rows_take_the_captions_words_or_the_sentence_banks(model_with_clip, cache_dir):
+    editor = Pix2PixZero.from_pretrained(
+        model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+    )
+    case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+    table, image = quality.methods(3), quality._case_image(case)
+    by_caption = table["pix2pix-zero, caption direction"].run(editor, image, case).metadata()
+    assert by_caption["direction"] == "caption"
+    assert by_caption["edited_caption"] == case.caption.replace("circle", "square")
+    before = table["pix2pix-zero, sentence-direction default"].run(editor, image, case).metadata()
+    assert before["direction"] == "sentences" and "sentences" in before
+    assert {k: before["edit_config"][k] for k in quality.SENTENCE_DEFAULT} == quality.SENTENCE_DEFAULT
 
 
 def test_the_no_edit_reference_is_the_reconstruction(model_with_clip, cache_dir):

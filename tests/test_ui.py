@@ -79,6 +79,7 @@ def edit(
     seed=0,
     progress=None,
     session=None,
+    direction=None,
 ):
     """The first eight outputs of `run_edit` (the ninth, the session's typed words, is tested on its own)."""
     return app.run_edit(
@@ -92,6 +93,7 @@ def edit(
         guidance,
         seed,
         session_concepts=session,
+        direction_from=direction,
         progress=progress or RecordingProgress(),
     )[:8]
 
@@ -177,7 +179,10 @@ def test_the_inversion_is_reused_for_more_edits_of_the_same_image(app, editor, i
 def test_a_new_concept_gets_a_direction_built_on_the_fly_with_progress(app, image_file):
     assert "sparrow" not in app.concept_choices()
     progress = RecordingProgress()
-    _, _, gallery, _, files, summary, source_update, _ = edit(app, image_file, targets=["sparrow"], progress=progress)
+    banks = "Sentence banks"  # the caption names 'cat': the caption's words would need no bank
+    _, _, gallery, _, files, summary, source_update, _ = edit(
+        app, image_file, targets=["sparrow"], progress=progress, direction=banks
+    )
     assert any("new direction" in d and "500 sentences" in d and "sparrow" in d for d in progress.descriptions)
     assert any("Inverting" in d for d in progress.descriptions)
     assert [label for _, label in gallery] == ["cat → sparrow"] and "generated, 500" in summary
@@ -185,7 +190,7 @@ def test_a_new_concept_gets_a_direction_built_on_the_fly_with_progress(app, imag
         ["sparrow"]
     )  # in this session's library
     progress = RecordingProgress()
-    edit(app, image_file, targets=["sparrow"], progress=progress)
+    edit(app, image_file, targets=["sparrow"], progress=progress, direction=banks)
     assert not any("new direction" in d for d in progress.descriptions)
     assert any("'sparrow' is cached" in d for d in progress.descriptions)
 
@@ -655,3 +660,36 @@ def test_uploads_reach_the_clis_loader_unconverted(app, tmp_path):
     input_png, *_ = edit(app, path)
     expected = app.editor.prepare_image(load_image(path))
     assert Image.open(input_png).convert("RGB").tobytes() == expected.tobytes()
+
+
+def test_the_direction_control_picks_the_captions_words_or_the_sentence_banks(app, image_file):
+    from pix2pix_zero.images import read_png_metadata
+
+    def run(direction, progress):
+        outputs = app.run_edit(
+            str(image_file),
+            "",
+            "cat",
+            ["dog"],
+            0.1,
+            1.0,
+            STEPS,
+            5.0,
+            0,
+            session_concepts=[],
+            direction_from=direction,
+            progress=progress,
+        )
+        edited = outputs[2][0][0]
+        return Path(edited).read_bytes(), read_png_metadata(edited)
+
+    words_progress, banks_progress = RecordingProgress(), RecordingProgress()
+    words, words_meta = run("Caption's words", words_progress)
+    banks, banks_meta = run("Sentence banks", banks_progress)
+    assert words_meta["direction"] == "caption" and words_meta["edited_caption"] == "a photo of a dog"
+    assert banks_meta["direction"] == "sentences" and words != banks
+    # the caption's words need no sentence bank; the banks are embedded (or read) first
+    assert not any("'cat'" in d for d in words_progress.descriptions)
+    assert any("'cat'" in d for d in banks_progress.descriptions)
+    with pytest.raises(gr.Error, match="Direction must be one of"):
+        run("sideways", RecordingProgress())

@@ -379,13 +379,21 @@ def _options_from(options: EditOptions | str | None, keywords: dict[str, Any], b
     return replace(options, config=override(options.config or base, **overrides)) if overrides else options
 
 
+def _whole_word(word: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(word.strip())}\b", flags=re.IGNORECASE)
+
+
+def has_word(caption: str, word: str) -> bool:
+    """Whether `word` is a whole word of `caption` (what a word swap needs)."""
+    return bool(word.strip()) and _whole_word(word).search(caption) is not None
+
+
 def swap_word(caption: str, source: str, target: str) -> str:
     """The caption with each whole-word occurrence of `source` replaced by `target` (the paper's word-swap
     baselines)."""
-    pattern = re.compile(rf"\b{re.escape(source)}\b", flags=re.IGNORECASE)
-    if not pattern.search(caption):
+    if not has_word(caption, source):
         raise ValueError(f"the caption '{caption}' does not contain '{source}'; a word swap needs it")
-    return pattern.sub(target, caption)
+    return _whole_word(source).sub(target.strip(), caption)
 
 
 class Pix2PixZero:
@@ -680,7 +688,7 @@ class Pix2PixZero:
         inverted_at = time.perf_counter()
         _check_edit_fits(inversion, cfg)
         # Edit directions Δc (sentence banks, or given), and the mask of where they may act
-        directions, edits = self._edit_directions(source, targets, cfg, opts)
+        directions, edits = self._edit_directions(source, targets, inversion.caption, cfg, opts)
         mask_source = opts.mask if opts.mask is not None else (AUTO if cfg.auto_mask else None)
         mask = self._mask(mask_source, inversion.image, cfg, inversion.content_box)
         # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
@@ -738,7 +746,8 @@ class Pix2PixZero:
         generator = torch.Generator().manual_seed(seed)
         x_T = torch.randn((1, c.unet.config.in_channels, side, side), generator=generator).to(c.device)
         started = time.perf_counter()
-        directions, edits = self._directions(source, targets, cfg.strength, ())
+        named = prompt if cfg.direction_from == "caption" else None
+        directions, edits = self._directions(source, targets, cfg.strength, (), named)
         prompt_emb, empty_emb = c.encode_text([prompt]), c.encode_text([""])
         negative = prompt_emb if cfg.negative_prompt == "caption" else empty_emb
         reference = Conditioning(cond=prompt_emb, uncond=empty_emb, scale=cfg.guidance_scale)
@@ -753,10 +762,18 @@ class Pix2PixZero:
     # -- internals --------------------------------------------------------------------------------
 
     def _directions(
-        self, source: str, targets: Sequence[str], strength: float, extra: Sequence[tuple[str, str, float]]
+        self,
+        source: str,
+        targets: Sequence[str],
+        strength: float,
+        extra: Sequence[tuple[str, str, float]],
+        caption: str | None = None,
     ) -> tuple[Tensor, list[dict[str, Any]]]:
-        """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each."""
-        source_mean, source_origin, source_count = self.concept_embedding(source)
+        """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each. With a `caption`
+        that names `source` (EditConfig.direction_from 'caption'), Δc is that caption's word swap; else the sentence
+        banks' difference."""
+        from_caption = caption is not None and has_word(caption, source)
+        source_bank = None if from_caption else self.concept_embedding(source)
         extra_sum = (
             combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
         )
@@ -764,24 +781,27 @@ class Pix2PixZero:
         for target in targets:
             if target.strip().lower() == source.strip().lower():
                 raise ValueError(f"source and target are the same concept ({source!r})")
-            target_mean, target_origin, target_count = self.concept_embedding(target)
-            rows.append(strength * make_direction(source_mean, target_mean) + extra_sum)
-            records.append(
-                {
-                    "source": source,
-                    "target": target,
-                    "strength": strength,
-                    "extra_directions": [list(e) for e in extra],
-                    "sentences": {"source": [source_origin, source_count], "target": [target_origin, target_count]},
-                }
-            )
+            record: dict[str, Any] = {"source": source, "target": target, "strength": strength}
+            if caption is not None and source_bank is None:
+                rows.append(self.word_swap_direction(caption, source, target))
+                record.update(direction="caption", edited_caption=swap_word(caption, source, target))
+            else:
+                target_mean, target_origin, target_count = self.concept_embedding(target)
+                rows.append(make_direction(source_bank[0], target_mean))
+                record["direction"] = "sentences" + (
+                    f" (the caption does not name {source!r})" if caption is not None else ""
+                )
+                record["sentences"] = {"source": list(source_bank[1:]), "target": [target_origin, target_count]}
+            rows[-1] = strength * rows[-1] + extra_sum
+            records.append({**record, "extra_directions": [list(e) for e in extra]})
         return torch.cat(rows), records
 
     def _edit_directions(
-        self, source: str, targets: list[str], cfg: EditConfig, opts: EditOptions
+        self, source: str, targets: list[str], caption: str, cfg: EditConfig, opts: EditOptions
     ) -> tuple[Tensor, list[dict[str, Any]]]:
         if opts.direction is None:
-            return self._directions(source, targets, cfg.strength, opts.extra)
+            named = caption if cfg.direction_from == "caption" else None
+            return self._directions(source, targets, cfg.strength, opts.extra, named)
         edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         return cfg.strength * opts.direction.to(self.components.device), edits
 

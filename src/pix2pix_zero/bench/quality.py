@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import baselines
-from ..api import EditOptions, EditResult, Pix2PixZero
+from ..api import EditOptions, EditResult, Pix2PixZero, has_word
 from ..batch import ResultsLog
 from ..components import preset_for
 from ..config import PRESETS, EditConfig, InversionConfig
@@ -91,6 +90,17 @@ def _p2pz(
 
     return run
 
+
+# `default`'s edit settings on the bundled model before the caption direction (docs/quality-local-edits.md): the
+# sentence-bank direction on the whole caption, CFG 5, no exact inversion or injection, the automatic mask
+SENTENCE_DEFAULT = {
+    "direction_from": "sentences",
+    "guidance_scale": 5.0,
+    "exact_inversion": False,
+    "self_attention_injection": 0.0,
+    "xa_guidance": 0.03,
+    "auto_mask": True,
+}
 
 USER_MASK_DILATION = 4  # pixels of a 64-pixel scene around the object: a brush stroke that covers any target shape
 
@@ -191,6 +201,21 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
             cross_replace=0.8,
             self_replace=0.4,
             word_swap=True,
+        ),
+        m(
+            "pix2pix-zero, caption direction",
+            _p2pz("default", num_steps=s, direction_from="caption"),
+            direction_from="caption",
+        ),
+        m(
+            "pix2pix-zero, sentence direction",
+            _p2pz("default", num_steps=s, direction_from="sentences"),
+            direction_from="sentences",
+        ),
+        m(
+            "pix2pix-zero, sentence-direction default",
+            _p2pz("default", num_steps=s, **SENTENCE_DEFAULT),
+            **SENTENCE_DEFAULT,
         ),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
         m("pix2pix-zero, exact inversion", _p2pz("default", num_steps=s, exact_inversion=True), exact_inversion=True),
@@ -638,11 +663,6 @@ def run_quality(
             row = {"status": "error", "error": f"{type(error).__name__}: {error}"}
         log.append({"method": method.name, "id": case.id, "task": case.task, **row})
     return log.records()
-
-
-def has_word(caption: str, word: str) -> bool:
-    """Whether `word` is a whole word of `caption` (what a word swap needs)."""
-    return re.search(rf"\b{re.escape(word)}\b", caption, flags=re.IGNORECASE) is not None
 
 
 def captioned_cases(editor: Pix2PixZero, cases: Sequence[Case], captions: str) -> list[Case]:

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .. import sentences as sentence_banks  # noqa: E402
-from ..api import EditOptions, Inversion, Pix2PixZero  # noqa: E402
+from ..api import EditOptions, Inversion, Pix2PixZero, has_word  # noqa: E402
 from ..cli_common import USER_ERRORS  # noqa: E402  (as the CLI: shown as one clear message)
 from ..components import model_name  # noqa: E402
 from ..config import override  # noqa: E402
@@ -46,6 +46,8 @@ INVERSION_MEMORY = 8  # inversions kept in memory (the disk cache keeps all)
 OUTPUT_MAX_AGE_S = 3600  # per-request download folders older than this are removed
 MAX_STEPS = 100
 MASK_MODES = ("Whole image", "Automatic", "Painted")  # where the edit may act
+# EditConfig.direction_from, as the web app names it
+DIRECTIONS = {"Caption's words": "caption", "Sentence banks": "sentences"}
 MAX_CONCEPT_CHARS = 80
 MAX_TARGETS = 8  # edits per request: each is one more batch row of every UNet call
 MAX_SESSION_CONCEPTS = 64  # words one session has typed, offered back in its own dropdowns only
@@ -144,6 +146,7 @@ class EditorApp:
             "seed": 0,
             "exact_inversion": cfg.exact_inversion,
             "self_attention_injection": cfg.self_attention_injection,
+            "direction_from": next(label for label, value in DIRECTIONS.items() if value == cfg.direction_from),
         }
 
     # -- checks -----------------------------------------------------------------------------------
@@ -238,6 +241,7 @@ class EditorApp:
         mask_mode: str = MASK_MODES[0],
         painted: Any = None,
         session_concepts: list[str] | None = None,
+        direction_from: str | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target, where the mask allows
@@ -260,6 +264,8 @@ class EditorApp:
                 raise gr.Error(f"{name} must be a number.")
         if seed != int(seed) or steps != int(steps):
             raise gr.Error("Steps and seed must be whole numbers.")
+        if direction_from is not None and direction_from not in DIRECTIONS:
+            raise gr.Error(f"Direction must be one of {', '.join(DIRECTIONS)}.")
         steps, seed = int(steps), int(seed)
         if not 1 <= steps <= MAX_STEPS:
             raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}, got {steps}.")
@@ -272,6 +278,7 @@ class EditorApp:
                 guidance_scale=float(guidance_scale),
                 exact_inversion=None if exact_inversion is None else bool(exact_inversion),
                 self_attention_injection=None if self_attention_injection is None else float(self_attention_injection),
+                direction_from=DIRECTIONS.get(direction_from or ""),
                 auto_mask=mask_mode == MASK_MODES[1],  # "Whole image" means the whole image, whatever the preset
             )
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
@@ -285,10 +292,12 @@ class EditorApp:
             if not caption:
                 progress(0.02, desc="Captioning the image")
                 caption = self._caption(prepared, digest)
+            # the caption's own words need no sentence banks
+            by_caption = edit_cfg.direction_from == "caption" and has_word(caption, source)
             concepts = [source, *target_list]
             with self._lock:
                 for i, concept in enumerate(
-                    concepts
+                    [] if by_caption else concepts
                 ):  # embedded once per concept and model, then read from the disk cache
                     sentences, _ = self.editor.sentences(concept)
                     cached = self.editor.concepts.has(concept, self.editor.components.fingerprint(), sentences)
@@ -368,11 +377,12 @@ class EditorApp:
             f"seed {result.config['seed']} · {result.config['edit_config']['num_steps']} steps",
         ]
         for edit in result.edits:
-            origin, count = edit["sentences"]["target"]
-            lines.append(
-                f"- {_md(edit['source'])} → {_md(edit['target'])} (strength {edit['strength']:g}; "
-                f"target sentences: {origin}, {count})"
-            )
+            if "sentences" in edit:
+                origin, count = edit["sentences"]["target"]
+                how = f"target sentences: {origin}, {count}"
+            else:
+                how = f"from the caption: {_md(edit.get('edited_caption', edit['direction']))}"
+            lines.append(f"- {_md(edit['source'])} → {_md(edit['target'])} (strength {edit['strength']:g}; {how})")
         timings = {"invert": invert_s, **{k: v for k, v in result.timings.items() if k != "invert"}}
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
         lines.append(f"\n**Time:** {timing}" + (" (inversion reused from memory)" if reused_inversion else ""))
@@ -494,6 +504,14 @@ class EditorApp:
                             elem_id="self-attention",
                             info="Fraction of the first steps that take the input's layout.",
                         )
+                        direction = gr.Radio(
+                            list(DIRECTIONS),
+                            value=defaults["direction_from"],
+                            label="Direction",
+                            elem_id="direction-from",
+                            info="The caption with the source word replaced (when it names it), or the sentence "
+                            "banks of both concepts.",
+                        )
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
                             list(MASK_MODES),
@@ -578,6 +596,7 @@ class EditorApp:
                     mask_mode,
                     painted,
                     session_concepts,
+                    direction,
                 ],
                 outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
                 concurrency_id="model",
