@@ -269,6 +269,52 @@ def test_auto_mask_reads_where_the_edit_changes_the_maps():
     assert mask[1, 1] == 1 and mask[3, 3] == 0 and mask.sum() < 16
 
 
+def test_auto_mask_with_the_edited_words_reads_where_they_attend():
+    """Prompt-to-prompt's local blend: the source word's maps in the reference plus the target word's in the edit."""
+    ref = {"layer": torch.full((1, 2, 16, 4), 0.25)}
+    ref["layer"][..., 5, :] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # pixel (1, 1) attends to the source word (token 1)
+    edit = ref["layer"].clone().expand(2, -1, -1, -1).clone()
+    edit[1, :, 10, :] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # in the second edit pixel (2, 2) attends to its target
+    edit[:, :, 15, :] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # pixel (3, 3) moves to another token: not a word edited
+    auto = AutoMask((4, 4), threshold=0.9, start=0.0, words=[([1], [2]), ([1], [3])])
+    auto.add({"layer": edit}, ref, 0, 10)
+    first, second = auto.current()[:, 0]
+    assert first[1, 1] == 1 and first[3, 3] == 0 and first.sum() == 9  # the source word's pixel, widened by a cell
+    assert second[2, 2] == 1 and second[0, 0] == 0
+    by_change = AutoMask((4, 4), threshold=0.9, start=0.0)  # without words: where the maps moved, (3, 3) included
+    by_change.add({"layer": edit}, ref, 0, 10)
+    assert by_change.current()[0, 0, 3, 3] == 1
+
+
+def test_the_caption_direction_gives_the_auto_mask_the_edited_words(editor, image, monkeypatch):
+    from pix2pix_zero import api
+
+    cat = editor._token_positions("a photo of a cat", "cat")
+    tokenizer = editor.components.tokenizer
+    ids = tokenizer("a photo of a cat").input_ids
+    assert cat and tokenizer.decode([ids[i] for i in cat]).strip() == "cat"
+    assert editor._token_positions("a photo of a cat", "horse") == []
+    dog = editor._token_positions("a photo of a dog", "dog")
+    edits = [{"direction": "caption", "source": "cat", "target": "dog", "edited_caption": "a photo of a dog"}]
+    assert editor._edited_words("a photo of a cat", edits) == [(cat, dog)]
+    assert (
+        editor._edited_words("a photo of a cat", [{"direction": "sentences", "source": "cat", "target": "dog"}]) is None
+    )
+    made = []  # the words each automatic mask is made with
+
+    class RecordingAutoMask(AutoMask):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("words"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(api, "AutoMask", RecordingAutoMask)
+    inversion = editor.invert(image, config=FAST_INV)
+    cfg = EditConfig(num_steps=6, direction_from="caption", auto_mask=True)
+    assert editor.edit(inversion, "cat", "dog", EditOptions(config=cfg)).metadata()["mask"] == "auto"
+    editor.edit(inversion, "cat", "dog", EditOptions(config=override(cfg, direction_from="sentences")))
+    assert made == [[(cat, dog)], None]
+
+
 def test_batch_manifest_column_mask(editor, tmp_path, image):
     image.save(tmp_path / "a.png")
     _left_half_mask(tmp_path / "a-mask.png")

@@ -690,7 +690,9 @@ class Pix2PixZero:
         # Edit directions Δc (sentence banks, or given), and the mask of where they may act
         directions, edits = self._edit_directions(source, targets, inversion.caption, cfg, opts)
         mask_source = opts.mask if opts.mask is not None else (AUTO if cfg.auto_mask else None)
-        mask = self._mask(mask_source, inversion.image, cfg, inversion.content_box)
+        mask = self._mask(
+            mask_source, inversion.image, cfg, inversion.content_box, self._edited_words(inversion.caption, edits)
+        )
         # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
         caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
@@ -805,14 +807,38 @@ class Pix2PixZero:
         edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         return cfg.strength * opts.direction.to(self.components.device), edits
 
+    def _token_positions(self, text: str, word: str) -> list[int]:
+        """Where `word`'s tokens sit in `text` as the (first) text encoder reads it, the start token at 0."""
+        tokenizer = self.components.tokenizer
+        ids = tokenizer(text, truncation=True, max_length=tokenizer.model_max_length).input_ids
+        word_ids = tokenizer(word.strip(), add_special_tokens=False).input_ids
+        n = len(word_ids)
+        return [i + j for i in range(len(ids) - n + 1) if n and ids[i : i + n] == word_ids for j in range(n)]
+
+    def _edited_words(self, caption: str, edits: list[dict[str, Any]]) -> list[tuple[list[int], list[int]]] | None:
+        """Per edit whose direction came from the caption: the source word's token positions in the caption and the
+        target's in the edited caption (what the automatic mask reads); None unless every edit has both."""
+        words = [
+            (self._token_positions(caption, e["source"]), self._token_positions(e["edited_caption"], e["target"]))
+            for e in edits
+            if e.get("direction") == "caption"
+        ]
+        return words if words and len(words) == len(edits) and all(s and t for s, t in words) else None
+
     def _mask(
-        self, source: MaskSource, image: Image.Image, cfg: EditConfig, content_box: Box | None = None
+        self,
+        source: MaskSource,
+        image: Image.Image,
+        cfg: EditConfig,
+        content_box: Box | None = None,
+        words: list[tuple[list[int], list[int]]] | None = None,
     ) -> PixelMask | AutoMask | None:
-        """The user's mask on the prepared image (None when all white), or an automatic one. On an input padded to a
-        square the user's mask covers the input's own part (`content_box`); the padding may not change."""
+        """The user's mask on the prepared image (None when all white), or an automatic one (from the edited `words`'
+        attention when known). On an input padded to a square the user's mask covers the input's own part
+        (`content_box`); the padding may not change."""
         if isinstance(source, str) and source == AUTO:
             factor = self.components.vae_scale_factor
-            return AutoMask((image.height // factor, image.width // factor), cfg.auto_mask_threshold)
+            return AutoMask((image.height // factor, image.width // factor), cfg.auto_mask_threshold, words=words)
         if content_box is None or source is None:
             return read_mask(source, image.size, self.preset.image.max_input_pixels)
         left, top, right, bottom = (round(f * side) for f, side in zip(content_box, (*image.size, *image.size)))

@@ -9,6 +9,7 @@ the UNet call of the edit's CFG pair (`EditConfig.fuse_reference`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
@@ -179,21 +180,40 @@ class _Calls:
 
 class AutoMask:
     """Where the edit acts, found from the cross-attention maps (prompt-to-prompt's local blend; DiffEdit and LEDITS++
-    find theirs from the noise estimates): per pixel, how far the edit branch's maps are from the reference branch's,
-    summed over tokens, averaged over heads, layers and the steps so far, scaled to [0, 1] between its lowest and
-    highest value, thresholded and widened by one latent cell. Direction edits change every token's embedding, so the
-    response needs no source word in the caption. Applied from `start` of the steps on, as prompt-to-prompt's local
-    blend."""
+    find theirs from the noise estimates), averaged over heads, layers and the steps so far, scaled to [0, 1] between
+    its lowest and highest value, thresholded and widened by one latent cell. Applied from `start` of the steps on, as
+    prompt-to-prompt's local blend.
 
-    def __init__(self, size: tuple[int, int], threshold: float, start: float = 0.2) -> None:
-        self.size, self.threshold, self.start = size, threshold, start
+    With `words` (per edit: the source word's token positions in the caption and the target word's in the edited
+    caption, known when the direction comes from the caption) the response is where those words attend in the
+    reference and the edit branch, prompt-to-prompt's local blend itself. Without, it is how far the edit branch's
+    maps are from the reference branch's, summed over tokens: a sentence-bank direction changes every token's
+    embedding, so this needs no word of the caption."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        threshold: float,
+        start: float = 0.2,
+        words: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None,
+    ) -> None:
+        self.size, self.threshold, self.start, self.words = size, threshold, start, words
         self.response: Tensor | None = None  # (K, 1, h, w), summed over steps
         self.active = False
 
+    def _response(self, edit: Tensor, reference: Tensor) -> Tensor:
+        """(K, heads, HW, T) edit maps and (1, heads, HW, T) reference maps -> (K, HW)."""
+        if self.words is None:
+            return (edit - reference).abs().sum(-1).mean(1)
+        return torch.stack(
+            [
+                reference[0][..., list(source)].sum(-1).mean(0) + edit[k][..., list(target)].sum(-1).mean(0)
+                for k, (source, target) in enumerate(self.words)
+            ]
+        )
+
     def add(self, edit_maps: AttentionMaps, ref_maps: AttentionMaps, step: int, num_steps: int) -> None:
-        per_layer = [
-            _on_latent_grid((edit_maps[k] - ref_maps[k][-1:]).abs().sum(-1).mean(1), self.size) for k in edit_maps
-        ]
+        per_layer = [_on_latent_grid(self._response(edit_maps[k], ref_maps[k][-1:]), self.size) for k in edit_maps]
         if not per_layer:
             raise RuntimeError("the automatic mask needs cross-attention maps; none were recorded")
         response = torch.stack(per_layer).mean(0)

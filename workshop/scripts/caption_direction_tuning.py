@@ -1,0 +1,87 @@
+"""The tuning runs behind the bundled model's caption-direction `default` (docs/quality-local-edits.md, "The caption
+direction in default"): each variant edits the tuning scenes (scene set 1, sizes in turn) and is scored by the bench's
+ShapesWorld scorer; rows go to OUT/rows.jsonl (resumable), each edit to OUT/<variant>-<case>.png.
+
+    python workshop/scripts/caption_direction_tuning.py "VARIANT|VARIANT" "TASK|TASK" SCENES OUT
+
+A variant is a name of VARIANTS below: settings on top of the bundled model's `default`, the edit direction given
+as the caption's word swap (`word_swap`, what `direction_from="caption"` builds; the automatic mask then reads how far
+the maps moved, as for any given direction), or a bench method.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pix2pix_zero import EditOptions, Pix2PixZero
+from pix2pix_zero.bench import quality
+from pix2pix_zero.config import override
+
+NEW = {"guidance_scale": 2.0, "exact_inversion": True, "self_attention_injection": 0.5}
+VARIANTS: dict[str, dict] = {
+    "DDIM + word swap (no CFG)": {"method": "DDIM + word swap (no CFG)"},
+    "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
+    "prompt-to-prompt (CFG 2), exact inversion": {"method": "prompt-to-prompt (CFG 2), exact inversion"},
+    "sentence-direction default": {"changes": quality.SENTENCE_DEFAULT},
+    "sentences, CFG 2, exact inversion, injection 0.5": {"changes": {**NEW, "direction_from": "sentences"}},
+    "word swap, sentence-direction default otherwise": {"word_swap": True, "changes": quality.SENTENCE_DEFAULT},
+    "word swap, CFG 2, exact inversion, injection 0.5": {"word_swap": True, "changes": NEW},
+    "word swap, CFG 1": {"word_swap": True, "changes": {**NEW, "guidance_scale": 1.0}},
+    "word swap, CFG 1.5": {"word_swap": True, "changes": {**NEW, "guidance_scale": 1.5}},
+    "word swap, CFG 3": {"word_swap": True, "changes": {**NEW, "guidance_scale": 3.0}},
+    "word swap, λ_xa 0": {"word_swap": True, "changes": {**NEW, "xa_guidance": 0.0}},
+    "word swap, λ_xa 0.06": {"word_swap": True, "changes": {**NEW, "xa_guidance": 0.06}},
+    "word swap, injection 0.3": {"word_swap": True, "changes": {**NEW, "self_attention_injection": 0.3}},
+    "word swap, injection 0.8": {"word_swap": True, "changes": {**NEW, "self_attention_injection": 0.8}},
+    "word swap, auto mask threshold 0.15": {"word_swap": True, "changes": {**NEW, "auto_mask_threshold": 0.15}},
+    "word swap, no auto mask": {"word_swap": True, "changes": {**NEW, "auto_mask": False}},
+    "caption direction (the words' mask)": {"changes": {**NEW, "direction_from": "caption"}},
+    "synthetic mode, caption direction, CFG 2": {
+        "synthetic": {"direction_from": "caption", "guidance_scale": 2.0, "self_attention_injection": 0.5}
+    },
+}
+
+
+def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, image) -> object:
+    if "method" in variant:
+        return table[variant["method"]].run(editor, image, case)
+    base = editor.preset.edit
+    if "synthetic" in variant:
+        config = override(base, xa_guidance=editor.preset.synthetic_xa_guidance, **variant["synthetic"])
+        return editor.generate_and_edit(case.caption, case.source, case.target, seed=case.seed, config=config)
+    swap = editor.word_swap_direction(case.caption, case.source, case.target) if variant.get("word_swap") else None
+    options = EditOptions(
+        config=override(base, **variant["changes"]), caption=case.caption, seed=case.seed, direction=swap
+    )
+    return editor.edit(image, case.source, case.target, options)
+
+
+def main(names: str, tasks: str, scenes: str, out: str) -> None:
+    torch.set_num_threads(1)
+    editor = Pix2PixZero.from_pretrained(progress=False)
+    table, folder = quality.methods(50), Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = quality.shapesworld_cases(tasks.split("|"), int(scenes), scene_set=1, stratify_sizes=True)
+    scorer = quality.ShapesWorldScorer(str(editor.components.model_dir / "clip"))
+    rows = folder / "rows.jsonl"
+    done = {(r["method"], r["id"]) for r in map(json.loads, rows.read_text().splitlines())} if rows.is_file() else set()
+    for name in names.split("|"):
+        for case in cases:
+            if (name, case.id) in done:
+                continue
+            started = time.perf_counter()
+            result = run(editor, table, VARIANTS[name], case, quality._case_image(case))
+            row = {"method": name, "id": case.id, "task": case.task, "status": "ok", **scorer(case, result)}
+            row["seconds"] = time.perf_counter() - started
+            result.images[0].save(folder / f"{name.replace(' ', '_').replace('/', '-')}-{case.id}.png")
+            with rows.open("a") as log:
+                log.write(json.dumps(row, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
