@@ -687,7 +687,7 @@ class Pix2PixZero:
             inversion = self.invert(image, opts.caption, opts.inversion, opts.image, opts.seed, opts.use_cache)
         inverted_at = time.perf_counter()
         _check_edit_fits(inversion, cfg)
-        # Edit directions Δc (sentence banks, or given), and the mask of where they may act
+        # Edit directions Δc (the caption's words, the sentence banks, or given), and the mask of where they may act
         directions, edits = self._edit_directions(source, targets, inversion.caption, cfg, opts)
         mask_source = opts.mask if opts.mask is not None else (AUTO if cfg.auto_mask else None)
         mask = self._mask(

@@ -203,9 +203,10 @@ class EditConfig:
     auto_mask_threshold: float = _opt(
         0.3,
         "With --mask auto: a latent cell may change where the response, scaled to 0..1 between its lowest and highest "
-        "value, is at least this; the response is how much the edit changes the cross-attention maps against the "
-        "reference branch's, summed over tokens and averaged over layers and steps (lower = a larger mask; 0.3 covered "
-        "the object of the bundled red-circle example and one cell around it, docs/local-edits.md).",
+        "value, is at least this (lower = a larger mask). With the caption's direction the response is where the "
+        "source word attends in the reference and the target word in the edit (prompt-to-prompt's local blend); with "
+        "the sentence banks' it is how much the edit changes the cross-attention maps, summed over tokens; both are "
+        "averaged over layers and steps (docs/local-edits.md).",
         bounds=(0, 1),
     )
     mask_feather: int = _opt(

@@ -1,8 +1,9 @@
-"""docs/quality-local-edits.png from the reported runs of docs/quality-local-edits.md: each case's input, `default`,
-`default` with exact inversion and self-attention injection, the same with the user mask, the best baseline, and
-the mask; the runs' rows and examples are pooled into one folder first.
+"""docs/quality-local-edits.png from the reported runs of docs/quality-local-edits.md ("The caption direction in
+default"): each case's input, the sentence-direction `default` before, `default`, the best baseline and `default`'s
+automatic mask; the runs' rows and examples are pooled into one folder first.
 
-    python workshop/scripts/quality_local_edits_figure.py reported-exact2 reported-options docs/quality-local-edits.png
+    python workshop/scripts/quality_local_edits_figure.py rep-base-A rep-default-A rep-base-B rep-default-B \
+        docs/quality-local-edits.png
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from pathlib import Path
 from pix2pix_zero.bench.quality import comparison_figure
 
 CASES = (
-    "circle2square-0000",
     "circle2square-0002",
-    "circle2heart-two-0000",
+    "heart2circle-0001",
     "circle2heart-two-0001",
     "circle2heart-two-0002",
+    "square2circle-two-0000",
+    "circle2heart-two-0000",
+    "triangle2star-0004",
 )
 COLUMNS = (
+    ("before", "pix2pix-zero, sentence-direction default"),
     ("default", "pix2pix-zero"),
-    ("+exact+inject", "pix2pix-zero, exact inversion + injection 0.5"),
-    ("+user mask", "pix2pix-zero, exact inversion + injection 0.5 + user mask"),
     ("p2p CFG 2", "prompt-to-prompt (CFG 2)"),
 )
-MASK = "pix2pix-zero, exact inversion + injection 0.5 + user mask"
+MASK = "pix2pix-zero"
 
 
 def main(*arguments: str) -> None:

@@ -138,7 +138,12 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
             _p2pz("default", num_steps=s, guidance_mode="official"),
             guidance_mode="official",
         ),
-        m("pix2pix-zero, authors' inversion grid", _p2pz("default", num_steps=s, grid="official"), grid="official"),
+        m(
+            "pix2pix-zero, authors' inversion grid",  # which exact inversion cannot retrace
+            _p2pz("default", num_steps=s, grid="official", exact_inversion=False),
+            grid="official",
+            exact_inversion=False,
+        ),
         m(
             "pix2pix-zero, posterior sample",
             _p2pz("default", num_steps=s, latent_sampling="sample"),

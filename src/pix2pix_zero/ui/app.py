@@ -58,8 +58,9 @@ CSS = "#input-out img, #reconstruction-out img { width: 100%; height: 100%; obje
 DESCRIPTION = """\
 # pix2pix-zero
 Zero-shot image-to-image translation (Parmar et al., SIGGRAPH 2023): the image is captioned, inverted
-to noise with regularized DDIM inversion, and denoised with an edit direction (source → target, built
-from sentence banks) under cross-attention guidance that keeps its structure.
+to noise with regularized DDIM inversion, and denoised with an edit direction (source → target, from
+the caption's words when it names the source, else from sentence banks) under cross-attention guidance that keeps its
+structure.
 """
 
 
