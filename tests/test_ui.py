@@ -666,21 +666,7 @@ def test_the_direction_control_picks_the_captions_words_or_the_sentence_banks(ap
     from pix2pix_zero.images import read_png_metadata
 
     def run(direction, progress):
-        outputs = app.run_edit(
-            str(image_file),
-            "",
-            "cat",
-            ["dog"],
-            0.1,
-            1.0,
-            STEPS,
-            5.0,
-            0,
-            session_concepts=[],
-            direction_from=direction,
-            progress=progress,
-        )
-        edited = outputs[2][0][0]
+        edited = edit(app, image_file, progress=progress, session=[], direction=direction)[2][0][0]
         return Path(edited).read_bytes(), read_png_metadata(edited)
 
     words_progress, banks_progress = RecordingProgress(), RecordingProgress()

@@ -125,31 +125,20 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         return Method(name, run, settings, needs_source_word=word_swap)
 
     s = num_steps
+
+    def ours(name: str, **changes: Any) -> Method:
+        """`default` with `changes` to its configs, recorded as the row's settings."""
+        return m(name, _p2pz("default", num_steps=s, **changes), **changes)
+
     table = [
         m("pix2pix-zero", _p2pz("default", num_steps=s), preset="default"),
         m("pix2pix-zero (official)", _p2pz("official", num_steps=s), preset="official"),
-        m(
-            "pix2pix-zero, encoder-layer guidance",
-            _p2pz("default", num_steps=s, xa_layers="encoder"),
-            xa_layers="encoder",
-        ),
-        m(
-            "pix2pix-zero, authors' guidance step",
-            _p2pz("default", num_steps=s, guidance_mode="official"),
-            guidance_mode="official",
-        ),
-        m(
-            "pix2pix-zero, authors' inversion grid",  # which exact inversion cannot retrace
-            _p2pz("default", num_steps=s, grid="official", exact_inversion=False),
-            grid="official",
-            exact_inversion=False,
-        ),
-        m(
-            "pix2pix-zero, posterior sample",
-            _p2pz("default", num_steps=s, latent_sampling="sample"),
-            latent_sampling="sample",
-        ),
-        m("ablation: no xa guidance", _p2pz("default", num_steps=s, xa_guidance=0.0), xa_guidance=0.0),
+        ours("pix2pix-zero, encoder-layer guidance", xa_layers="encoder"),
+        ours("pix2pix-zero, authors' guidance step", guidance_mode="official"),
+        # exact inversion retraces the mirror grid only
+        ours("pix2pix-zero, authors' inversion grid", grid="official", exact_inversion=False),
+        ours("pix2pix-zero, posterior sample", latent_sampling="sample"),
+        ours("ablation: no xa guidance", xa_guidance=0.0),
         m(
             "ablation: no inversion regularization",
             _p2pz("default", num_steps=s, lambda_ac=0.0, lambda_kl=0.0),
@@ -207,28 +196,12 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
             self_replace=0.4,
             word_swap=True,
         ),
-        m(
-            "pix2pix-zero, caption direction",
-            _p2pz("default", num_steps=s, direction_from="caption"),
-            direction_from="caption",
-        ),
-        m(
-            "pix2pix-zero, sentence direction",
-            _p2pz("default", num_steps=s, direction_from="sentences"),
-            direction_from="sentences",
-        ),
-        m(
-            "pix2pix-zero, sentence-direction default",
-            _p2pz("default", num_steps=s, **SENTENCE_DEFAULT),
-            **SENTENCE_DEFAULT,
-        ),
+        ours("pix2pix-zero, caption direction", direction_from="caption"),
+        ours("pix2pix-zero, sentence direction", direction_from="sentences"),
+        ours("pix2pix-zero, sentence-direction default", **SENTENCE_DEFAULT),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
-        m("pix2pix-zero, exact inversion", _p2pz("default", num_steps=s, exact_inversion=True), exact_inversion=True),
-        m(
-            "pix2pix-zero, self-attention injection 0.5",
-            _p2pz("default", num_steps=s, self_attention_injection=0.5),
-            self_attention_injection=0.5,
-        ),
+        ours("pix2pix-zero, exact inversion", exact_inversion=True),
+        ours("pix2pix-zero, self-attention injection 0.5", self_attention_injection=0.5),
         m("pix2pix-zero, user mask", _p2pz("default", "user", num_steps=s), mask="user (object, dilated)"),
         m("pix2pix-zero, auto mask", _p2pz("default", "auto", num_steps=s), mask="auto"),
         m(
