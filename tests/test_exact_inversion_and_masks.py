@@ -289,12 +289,12 @@ def test_auto_mask_with_the_edited_words_reads_where_they_attend():
 def test_the_caption_direction_gives_the_auto_mask_the_edited_words(editor, image, monkeypatch):
     from pix2pix_zero import api
 
-    cat = editor._token_positions("a photo of a cat", "cat")
+    cat = editor.components.token_positions("a photo of a cat", "cat")
     tokenizer = editor.components.tokenizer
     ids = tokenizer("a photo of a cat").input_ids
     assert cat and tokenizer.decode([ids[i] for i in cat]).strip() == "cat"
-    assert editor._token_positions("a photo of a cat", "horse") == []
-    dog = editor._token_positions("a photo of a dog", "dog")
+    assert editor.components.token_positions("a photo of a cat", "horse") == []
+    dog = editor.components.token_positions("a photo of a dog", "dog")
     edits = [{"direction": "caption", "source": "cat", "target": "dog", "edited_caption": "a photo of a dog"}]
     assert editor._edited_words("a photo of a cat", edits) == [(cat, dog)]
     assert (

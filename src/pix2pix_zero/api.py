@@ -546,6 +546,11 @@ class Pix2PixZero:
         """Δc for source → target, (1, T, D)."""
         return make_direction(self.concept_embedding(source)[0], self.concept_embedding(target)[0])
 
+    def uses_caption_direction(self, caption: str, source: str, cfg: EditConfig | None = None) -> bool:
+        """Whether an edit of `source` with `cfg` (the preset's when None) takes its direction from `caption`'s own
+        words (EditConfig.direction_from 'caption' and the caption names the source) rather than the sentence banks."""
+        return (cfg or self.preset.edit).direction_from == "caption" and has_word(caption, source)
+
     def word_swap_direction(self, caption: str, source: str, target: str) -> Tensor:
         """E(caption with source → target) − E(caption), (1, T, D): the word-swap edit as a direction."""
         return self.components.encode_text([swap_word(caption, source, target)]) - self.components.encode_text(
@@ -774,19 +779,23 @@ class Pix2PixZero:
         """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each. With a `caption`
         that names `source` (EditConfig.direction_from 'caption'), Δc is that caption's word swap; else the sentence
         banks' difference."""
+        for target in targets:
+            if target.strip().lower() == source.strip().lower():
+                raise ValueError(f"source and target are the same concept ({source!r})")
         from_caption = caption is not None and has_word(caption, source)
         source_bank = None if from_caption else self.concept_embedding(source)
         extra_sum = (
             combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
         )
+        if from_caption:  # the caption's word swap for every target, the caption encoded once
+            edited = [swap_word(caption, source, t) for t in targets]
+            swaps = self.components.encode_text(edited) - self.components.encode_text([caption])
         rows, records = [], []
-        for target in targets:
-            if target.strip().lower() == source.strip().lower():
-                raise ValueError(f"source and target are the same concept ({source!r})")
+        for i, target in enumerate(targets):
             record: dict[str, Any] = {"source": source, "target": target, "strength": strength}
-            if caption is not None and source_bank is None:
-                rows.append(self.word_swap_direction(caption, source, target))
-                record.update(direction="caption", edited_caption=swap_word(caption, source, target))
+            if from_caption:
+                rows.append(swaps[i : i + 1])
+                record.update(direction="caption", edited_caption=edited[i])
             else:
                 target_mean, target_origin, target_count = self.concept_embedding(target)
                 rows.append(make_direction(source_bank[0], target_mean))
@@ -802,24 +811,17 @@ class Pix2PixZero:
         self, source: str, targets: list[str], caption: str, cfg: EditConfig, opts: EditOptions
     ) -> tuple[Tensor, list[dict[str, Any]]]:
         if opts.direction is None:
-            named = caption if cfg.direction_from == "caption" else None
+            named = caption if cfg.direction_from == "caption" else None  # kept for the fallback's record
             return self._directions(source, targets, cfg.strength, opts.extra, named)
         edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
         return cfg.strength * opts.direction.to(self.components.device), edits
 
-    def _token_positions(self, text: str, word: str) -> list[int]:
-        """Where `word`'s tokens sit in `text` as the (first) text encoder reads it, the start token at 0."""
-        tokenizer = self.components.tokenizer
-        ids = tokenizer(text, truncation=True, max_length=tokenizer.model_max_length).input_ids
-        word_ids = tokenizer(word.strip(), add_special_tokens=False).input_ids
-        n = len(word_ids)
-        return [i + j for i in range(len(ids) - n + 1) if n and ids[i : i + n] == word_ids for j in range(n)]
-
     def _edited_words(self, caption: str, edits: list[dict[str, Any]]) -> list[tuple[list[int], list[int]]] | None:
         """Per edit whose direction came from the caption: the source word's token positions in the caption and the
         target's in the edited caption (what the automatic mask reads); None unless every edit has both."""
+        positions = self.components.token_positions
         words = [
-            (self._token_positions(caption, e["source"]), self._token_positions(e["edited_caption"], e["target"]))
+            (positions(caption, e["source"]), positions(e["edited_caption"], e["target"]))
             for e in edits
             if e.get("direction") == "caption"
         ]

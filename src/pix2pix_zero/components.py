@@ -279,6 +279,13 @@ class Components:
                 on_batch(len(batch))
         return torch.cat(chunks)
 
+    def token_positions(self, text: str, word: str) -> list[int]:
+        """Where `word`'s tokens sit in `text` as the (first) text encoder reads it, the start token at 0."""
+        ids = self.tokenizer(text, truncation=True, max_length=self.tokenizer.model_max_length).input_ids
+        word_ids = self.tokenizer(word.strip(), add_special_tokens=False).input_ids
+        n = len(word_ids)
+        return [i + j for i in range(len(ids) - n + 1) if n and ids[i : i + n] == word_ids for j in range(n)]
+
     @torch.no_grad()
     def encode_image(self, image: Tensor, sampling: str = "mean", generator: torch.Generator | None = None) -> Tensor:
         """(B, 3, H, W) in [-1, 1] -> scaled VAE latents (B, 4, H/f, W/f), float32."""

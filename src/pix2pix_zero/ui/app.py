@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .. import sentences as sentence_banks  # noqa: E402
-from ..api import EditOptions, Inversion, Pix2PixZero, has_word  # noqa: E402
+from ..api import EditOptions, Inversion, Pix2PixZero  # noqa: E402
 from ..cli_common import USER_ERRORS  # noqa: E402  (as the CLI: shown as one clear message)
 from ..components import model_name  # noqa: E402
 from ..config import override  # noqa: E402
@@ -294,7 +294,7 @@ class EditorApp:
                 progress(0.02, desc="Captioning the image")
                 caption = self._caption(prepared, digest)
             # the caption's own words need no sentence banks
-            by_caption = edit_cfg.direction_from == "caption" and has_word(caption, source)
+            by_caption = self.editor.uses_caption_direction(caption, source, edit_cfg)
             concepts = [source, *target_list]
             with self._lock:
                 for i, concept in enumerate(
