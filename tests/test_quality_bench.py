@@ -48,13 +48,21 @@ def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cac
     assert [r["id"] for r in rows] == [first[0].id, second[0].id]
     with pytest.raises(ValueError, match="steps differ"):
         quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 50})
-    (model_with_clip / "pix2pix_zero.json").write_text(
-        json.dumps({"presets": {"default": {"edit": {"xa_guidance": 0.03}}}})
-    )
-    try:
-        retuned = Pix2PixZero.from_pretrained(
+
+    def tuned_editor(tuning: dict) -> Pix2PixZero:
+        (model_with_clip / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": tuning}}))
+        return Pix2PixZero.from_pretrained(
             model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
         )
+
+    try:
+        reasoned = tmp_path / "reasoned"
+        quality.run_quality(tuned_editor({"why": "first words"}), first, no_edit, scorer, reasoned, progress=False)
+        reworded = quality.run_quality(
+            tuned_editor({"why": "other words"}), first, no_edit, scorer, reasoned, progress=False
+        )
+        assert len(reworded) == 1  # a reworded reason is not a new setting: the row is resumed, not refused
+        retuned = tuned_editor({"edit": {"xa_guidance": 0.03}})
         with pytest.raises(
             ValueError, match="presets differ"
         ):  # `pix2pix-zero` rows made at 0.1 are not resumed at 0.03
@@ -74,7 +82,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 30
+    assert len(rows) == len(table) == 31
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         if row["method"].startswith(
@@ -85,7 +93,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 30  # nothing was run twice
+    assert len(again) == 31  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -106,6 +114,33 @@ def test_the_direction_rows_take_the_captions_words_or_the_sentence_banks(model_
     before = table["pix2pix-zero, sentence-direction default"].run(editor, image, case).metadata()
     assert before["direction"] == "sentences" and "sentences" in before
     assert {k: before["edit_config"][k] for k in quality.SENTENCE_DEFAULT} == quality.SENTENCE_DEFAULT
+
+
+def test_the_earlier_defaults_rows_keep_their_negative_prompt_whatever_default_becomes(model_with_clip, cache_dir):
+    (model_with_clip / "pix2pix_zero.json").write_text(
+        json.dumps({"presets": {"default": {"edit": {"negative_prompt": "empty"}}}})
+    )
+    try:
+        editor = Pix2PixZero.from_pretrained(
+            model_with_clip, captioner=lambda image: "unused", cache_dir=cache_dir, progress=False
+        )
+        case = quality.shapesworld_cases(["circle->square"], num_scenes=1)[0]
+        table, image = quality.methods(3), quality._case_image(case)
+        negative = {
+            name: table[name].run(editor, image, case).metadata()["edit_config"]["negative_prompt"]
+            for name in (
+                "pix2pix-zero",
+                "pix2pix-zero, sentence-direction default",
+                "pix2pix-zero, CFG 2 against the caption",
+            )
+        }
+    finally:
+        (model_with_clip / "pix2pix_zero.json").unlink()
+    assert negative == {
+        "pix2pix-zero": "empty",  # the model's tuned default
+        "pix2pix-zero, sentence-direction default": "caption",
+        "pix2pix-zero, CFG 2 against the caption": "caption",
+    }
 
 
 def test_the_no_edit_reference_is_the_reconstruction(model_with_clip, cache_dir):

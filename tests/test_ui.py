@@ -80,6 +80,7 @@ def edit(
     progress=None,
     session=None,
     direction=None,
+    negative=None,
 ):
     """The first eight outputs of `run_edit` (the ninth, the session's typed words, is tested on its own)."""
     return app.run_edit(
@@ -94,6 +95,7 @@ def edit(
         seed,
         session_concepts=session,
         direction_from=direction,
+        negative_prompt=negative,
         progress=progress or RecordingProgress(),
     )[:8]
 
@@ -679,3 +681,20 @@ def test_the_direction_control_picks_the_captions_words_or_the_sentence_banks(ap
     assert any("'cat'" in d for d in banks_progress.descriptions)
     with pytest.raises(gr.Error, match="Direction must be one of"):
         run("sideways", RecordingProgress())
+
+
+def test_the_negative_prompt_control_sets_what_guidance_pushes_away_from(app, image_file):
+    from pix2pix_zero.images import read_png_metadata
+
+    assert app.defaults()["negative_prompt"] == "Caption"  # the preset's, as the control shows it
+
+    def run(negative):
+        edited = edit(app, image_file, session=[], negative=negative)[2][0][0]
+        return Path(edited).read_bytes(), read_png_metadata(edited)["edit_config"]["negative_prompt"]
+
+    caption, caption_recorded = run("Caption")
+    empty, empty_recorded = run("Empty prompt")
+    assert (caption_recorded, empty_recorded) == ("caption", "empty")
+    assert caption != empty
+    with pytest.raises(gr.Error, match="Negative prompt must be one of"):
+        run("nothing")

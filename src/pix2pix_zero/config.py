@@ -117,8 +117,8 @@ class EditConfig:
     num_steps: int = _opt(50, "DDIM sampling steps (authors' CLI --num_ddim_steps 50).", bounds=(1, MAX_STEPS))
     guidance_scale: float = _opt(
         5.0,
-        "Classifier-free guidance scale; the negative prompt is the source caption for real images (authors' "
-        "--negative_guidance_scale 5).",
+        "Classifier-free guidance scale: how far the edit is pushed toward the edited prompt and away from the "
+        "negative prompt (authors' --negative_guidance_scale 5).",
         bounds=(0, 100),
     )
     xa_guidance: float = _opt(

@@ -87,7 +87,7 @@ def edit(
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)
         x_ref_stepped = ddim_step(x_ref, eps_ref.float(), ab_from, ab_to)
         x_ref = x_ref_stepped if on_trajectory is None else on_trajectory[i]
-        # 3. Edited noise estimate: CFG with the caption as negative prompt and caption + Δ as prompt, with the
+        # 3. Edited noise estimate: CFG against the negative prompt with caption + Δ as prompt, with the
         #    reference's self-attention maps in the first steps; the reference's next ε and maps (step 1 of the next
         #    iteration) ride along in the same UNet call
         fused = cfg.fuse_reference and i + 1 < len(steps)

@@ -2,7 +2,9 @@
 direction in default"): each variant edits the tuning scenes (scene set 1, sizes in turn) and is scored by the bench's
 ShapesWorld scorer; rows go to OUT/rows.jsonl (resumable), each edit to OUT/<variant>-<case>.png.
 
-    python workshop/scripts/caption_direction_tuning.py "VARIANT|VARIANT" "TASK|TASK" SCENES OUT
+    python workshop/scripts/caption_direction_tuning.py "VARIANT|VARIANT" "TASK|TASK" SCENES OUT [SIZES]
+
+SIZES: "in turn" (the default: small, medium and large objects in turn) or "as drawn" (the scene set's own sizes).
 
 A variant is a name of VARIANTS below: settings on top of the bundled model's `default`, the edit direction given
 as the caption's word swap (`word_swap`, what `direction_from="caption"` builds; the automatic mask then reads how far
@@ -22,7 +24,9 @@ from pix2pix_zero import EditOptions, Pix2PixZero
 from pix2pix_zero.bench import quality
 from pix2pix_zero.config import override
 
-NEW = {"guidance_scale": 2.0, "exact_inversion": True, "self_attention_injection": 0.5}
+# the settings of the caption-direction `default` before the negative prompt's runs; the negative prompt is named so
+# that every variant means the same whatever the bundled model's `default` is now
+NEW = {"guidance_scale": 2.0, "negative_prompt": "caption", "exact_inversion": True, "self_attention_injection": 0.5}
 VARIANTS: dict[str, dict] = {
     "DDIM + word swap (no CFG)": {"method": "DDIM + word swap (no CFG)"},
     "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
@@ -41,8 +45,33 @@ VARIANTS: dict[str, dict] = {
     "word swap, auto mask threshold 0.15": {"word_swap": True, "changes": {**NEW, "auto_mask_threshold": 0.15}},
     "word swap, no auto mask": {"word_swap": True, "changes": {**NEW, "auto_mask": False}},
     "caption direction (the words' mask)": {"changes": {**NEW, "direction_from": "caption"}},
+    "caption direction, no exact inversion": {
+        "changes": {**NEW, "direction_from": "caption", "exact_inversion": False}
+    },
+    "caption direction, no exact inversion, CFG 2.5": {
+        "changes": {**NEW, "direction_from": "caption", "exact_inversion": False, "guidance_scale": 2.5}
+    },
+    **{
+        f"caption direction, empty negative prompt, CFG {scale}": {
+            "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": scale}
+        }
+        for scale in (2.0, 2.5, 3.0, 4.0)
+    },
     "synthetic mode, caption direction, CFG 2": {
-        "synthetic": {"direction_from": "caption", "guidance_scale": 2.0, "self_attention_injection": 0.5}
+        "synthetic": {
+            "direction_from": "caption",
+            "guidance_scale": 2.0,
+            "negative_prompt": "caption",
+            "self_attention_injection": 0.5,
+        }
+    },
+    "synthetic mode, caption direction, empty negative prompt, CFG 3": {
+        "synthetic": {
+            "direction_from": "caption",
+            "guidance_scale": 3.0,
+            "negative_prompt": "empty",
+            "self_attention_injection": 0.5,
+        }
     },
 }
 
@@ -61,12 +90,12 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
     return editor.edit(image, case.source, case.target, options)
 
 
-def main(names: str, tasks: str, scenes: str, out: str) -> None:
+def main(names: str, tasks: str, scenes: str, out: str, sizes: str = "in turn") -> None:
     torch.set_num_threads(1)
     editor = Pix2PixZero.from_pretrained(progress=False)
     table, folder = quality.methods(50), Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    cases = quality.shapesworld_cases(tasks.split("|"), int(scenes), scene_set=1, stratify_sizes=True)
+    cases = quality.shapesworld_cases(tasks.split("|"), int(scenes), scene_set=1, stratify_sizes=sizes == "in turn")
     scorer = quality.ShapesWorldScorer(str(editor.components.model_dir / "clip"))
     rows = folder / "rows.jsonl"
     done = {(r["method"], r["id"]) for r in map(json.loads, rows.read_text().splitlines())} if rows.is_file() else set()

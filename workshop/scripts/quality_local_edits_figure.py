@@ -21,7 +21,7 @@ CASES = (
     "circle2heart-two-0001",
     "circle2heart-two-0002",
     "square2circle-two-0000",
-    "circle2heart-two-0000",
+    "circle2square-0003",
     "triangle2star-0004",
 )
 COLUMNS = (

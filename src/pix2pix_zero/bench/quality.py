@@ -92,10 +92,12 @@ def _p2pz(
 
 
 # `default`'s edit settings on the bundled model before the caption direction (docs/quality-local-edits.md): the
-# sentence-bank direction on the whole caption, CFG 5, no exact inversion or injection, the automatic mask
+# sentence-bank direction on the whole caption, CFG 5 against the caption, no exact inversion or injection, the
+# automatic mask
 SENTENCE_DEFAULT = {
     "direction_from": "sentences",
     "guidance_scale": 5.0,
+    "negative_prompt": "caption",
     "exact_inversion": False,
     "self_attention_injection": 0.0,
     "xa_guidance": 0.03,
@@ -199,6 +201,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         ours("pix2pix-zero, caption direction", direction_from="caption"),
         ours("pix2pix-zero, sentence direction", direction_from="sentences"),
         ours("pix2pix-zero, sentence-direction default", **SENTENCE_DEFAULT),
+        # and before the negative prompt's runs: the caption's direction with CFG 2 against the caption
+        ours("pix2pix-zero, CFG 2 against the caption", guidance_scale=2.0, negative_prompt="caption"),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
         ours("pix2pix-zero, exact inversion", exact_inversion=True),
         ours("pix2pix-zero, self-attention injection 0.5", self_attention_injection=0.5),
@@ -569,9 +573,10 @@ def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str,
             default=str,
         )
     )
+    current = _without_reasons(current)
     path = output / RUN_FILE
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        recorded = _without_reasons(json.loads(path.read_text()))
         changed = sorted(k for k in {*recorded, *current} if recorded.get(k) != current.get(k))
         if changed:
             raise ValueError(
@@ -585,6 +590,17 @@ def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str,
             "choose another --output"
         )
     atomic_write(path, (json.dumps(current, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
+
+
+def _without_reasons(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings without the prose that explains them (a tuned preset's `why`): rewording a reason changes no row."""
+    presets = {
+        name: {**preset, "tuning": {k: v for k, v in preset["tuning"].items() if k != "why"}}
+        if "tuning" in preset
+        else preset
+        for name, preset in settings.get("presets", {}).items()
+    }
+    return {**settings, "presets": presets} if "presets" in settings else settings
 
 
 def run_quality(

@@ -48,6 +48,8 @@ MAX_STEPS = 100
 MASK_MODES = ("Whole image", "Automatic", "Painted")  # where the edit may act
 # EditConfig.direction_from, as the web app names it
 DIRECTIONS = {"Caption's words": "caption", "Sentence banks": "sentences"}
+# EditConfig.negative_prompt, as the web app names it
+NEGATIVE_PROMPTS = {"Caption": "caption", "Empty prompt": "empty"}
 MAX_CONCEPT_CHARS = 80
 MAX_TARGETS = 8  # edits per request: each is one more batch row of every UNet call
 MAX_SESSION_CONCEPTS = 64  # words one session has typed, offered back in its own dropdowns only
@@ -148,6 +150,7 @@ class EditorApp:
             "exact_inversion": cfg.exact_inversion,
             "self_attention_injection": cfg.self_attention_injection,
             "direction_from": next(label for label, value in DIRECTIONS.items() if value == cfg.direction_from),
+            "negative_prompt": next(label for label, value in NEGATIVE_PROMPTS.items() if value == cfg.negative_prompt),
         }
 
     # -- checks -----------------------------------------------------------------------------------
@@ -243,6 +246,7 @@ class EditorApp:
         painted: Any = None,
         session_concepts: list[str] | None = None,
         direction_from: str | None = None,
+        negative_prompt: str | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target, where the mask allows
@@ -267,6 +271,8 @@ class EditorApp:
             raise gr.Error("Steps and seed must be whole numbers.")
         if direction_from is not None and direction_from not in DIRECTIONS:
             raise gr.Error(f"Direction must be one of {', '.join(DIRECTIONS)}.")
+        if negative_prompt is not None and negative_prompt not in NEGATIVE_PROMPTS:
+            raise gr.Error(f"Negative prompt must be one of {', '.join(NEGATIVE_PROMPTS)}.")
         steps, seed = int(steps), int(seed)
         if not 1 <= steps <= MAX_STEPS:
             raise gr.Error(f"Steps must be between 1 and {MAX_STEPS}, got {steps}.")
@@ -280,6 +286,7 @@ class EditorApp:
                 exact_inversion=None if exact_inversion is None else bool(exact_inversion),
                 self_attention_injection=None if self_attention_injection is None else float(self_attention_injection),
                 direction_from=DIRECTIONS.get(direction_from or ""),
+                negative_prompt=NEGATIVE_PROMPTS.get(negative_prompt or ""),
                 auto_mask=mask_mode == MASK_MODES[1],  # "Whole image" means the whole image, whatever the preset
             )
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
@@ -481,7 +488,7 @@ class EditorApp:
                             step=0.5,
                             label="Guidance scale",
                             elem_id="guidance-scale",
-                            info="Classifier-free guidance; the caption is the negative prompt.",
+                            info="Classifier-free guidance toward the edit, away from the negative prompt.",
                         )
                         seed = gr.Number(
                             value=defaults["seed"],
@@ -512,6 +519,14 @@ class EditorApp:
                             elem_id="direction-from",
                             info="The caption with the source word replaced (when it names it), or the sentence "
                             "banks of both concepts.",
+                        )
+                        negative = gr.Radio(
+                            list(NEGATIVE_PROMPTS),
+                            value=defaults["negative_prompt"],
+                            label="Negative prompt",
+                            elem_id="negative-prompt",
+                            info="What guidance pushes away from: the caption (stronger edits) or the empty prompt "
+                            "(milder, keeps the shapes closer to the input).",
                         )
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
@@ -598,6 +613,7 @@ class EditorApp:
                     painted,
                     session_concepts,
                     direction,
+                    negative,
                 ],
                 outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
                 concurrency_id="model",
