@@ -669,3 +669,16 @@ def test_the_synthetic_mode_row_is_judged_on_its_own_generation(model_with_clip,
     assert row["status"] == "ok", row.get("error")
     assert row["landed"] + row["kept_source"] + row["other_shape"] == 1.0 and row["generated_scene"] in (0.0, 1.0)
     assert "psnr_outside" not in row and "iou_ideal" not in row  # no rendered input to compare pixels with
+
+
+def test_iou_over_landed_edits_leaves_out_the_edits_that_did_not_happen():
+    def row(method, landed, iou):
+        return {"method": method, "task": "circle->square", "status": "ok", "landed": landed, "iou_ideal": iou}
+
+    summary = quality.summarize(
+        [row("a", 1.0, 0.80), row("a", 0.0, 0.90), row("a", 1.0, 0.70), row("never", 0.0, 0.85)]
+    )
+    a, never = summary[("a", "circle->square")], summary[("never", "circle->square")]
+    assert a["iou_ideal"] == pytest.approx(0.80) and a["iou_ideal_landed"] == pytest.approx(0.75)
+    assert "iou_ideal_landed" not in never  # no landed edit: nothing to average, shown as "–"
+    assert "IoU ideal, landed edits" in quality.format_table(summary, "circle->square")

@@ -73,6 +73,18 @@ VARIANTS: dict[str, dict] = {
             "self_attention_injection": 0.5,
         }
     },
+    **{
+        f"synthetic mode, caption direction, empty negative prompt, CFG {scale}, λ_xa {xa}": {
+            "synthetic": {
+                "direction_from": "caption",
+                "guidance_scale": scale,
+                "negative_prompt": "empty",
+                "self_attention_injection": 0.5,
+                "xa_guidance": xa,
+            }
+        }
+        for scale, xa in ((4.0, 0.03), (4.0, 0.0), (5.0, 0.03))
+    },
 }
 
 
@@ -81,7 +93,7 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
         return table[variant["method"]].run(editor, image, case)
     base = editor.preset.edit
     if "synthetic" in variant:
-        config = override(base, xa_guidance=editor.preset.synthetic_xa_guidance, **variant["synthetic"])
+        config = override(base, **{"xa_guidance": editor.preset.synthetic_xa_guidance, **variant["synthetic"]})
         return editor.generate_and_edit(case.caption, case.source, case.target, seed=case.seed, config=config)
     swap = editor.word_swap_direction(case.caption, case.source, case.target) if variant.get("word_swap") else None
     options = EditOptions(

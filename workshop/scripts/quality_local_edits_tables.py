@@ -19,6 +19,7 @@ COLUMNS = (
     ("landed_cleanly", "landed cleanly", "{:.0%}"),
     ("fidelity", "fidelity", "{:.3f}"),
     ("iou_ideal", "IoU ideal", "{:.3f}"),
+    ("iou_ideal_landed", "IoU ideal, landed", "{:.3f}"),
     ("psnr_outside", "PSNR outside dB", "{:.1f}"),
     ("structure", "structure", "{:.4f}"),
     ("color_kept", "colour kept", "{:.0%}"),

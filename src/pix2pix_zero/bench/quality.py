@@ -686,6 +686,7 @@ METRIC_LABELS = {
     "clip_acc": ("CLIP-Acc ↑", "{:.1%}"),
     "structure": ("Structure ↓", "{:.4f}"),
     "iou_ideal": ("IoU ideal ↑", "{:.3f}"),
+    "iou_ideal_landed": ("IoU ideal, landed edits ↑", "{:.3f}"),
     "iou_ideal_any_rotation": ("IoU ideal, any rotation ↑", "{:.3f}"),
     "iou_source": ("IoU source", "{:.3f}"),
     "centroid_shift": ("centroid shift px ↓", "{:.2f}"),
@@ -704,6 +705,13 @@ METRIC_LABELS = {
 }
 
 
+# metrics read from a row's others: IoU with the ideal edit over the edits that landed only, since an edit that does
+# not happen can overlap the ideal shape more than a drawn one (a circle left as it is against the ideal square)
+DERIVED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "iou_ideal_landed": lambda row: row.get("iou_ideal") if row.get("landed") else None,
+}
+
+
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
     """Mean of each metric per (method, task), plus 'all' tasks; errors counted, infinite PSNRs capped at 60 dB."""
     table: dict[tuple[str, str], dict[str, list[float]]] = {}
@@ -714,12 +722,9 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
             cell["errors"].append(float(row["status"] != "ok"))
             if row["status"] == "ok":
                 for key in METRIC_LABELS:
-                    if (
-                        key in row
-                        and row[key] is not None
-                        and not (isinstance(row[key], float) and math.isnan(row[key]))
-                    ):
-                        cell.setdefault(key, []).append(min(float(row[key]), 60.0))
+                    value = DERIVED[key](row) if key in DERIVED else row.get(key)
+                    if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                        cell.setdefault(key, []).append(min(float(value), 60.0))
     return {
         k: {m: (sum(v) if m in ("n", "errors") else float(np.mean(v))) for m, v in cell.items()}
         for k, cell in table.items()
