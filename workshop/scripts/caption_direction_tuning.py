@@ -57,6 +57,15 @@ VARIANTS: dict[str, dict] = {
         }
         for scale in (2.0, 2.5, 3.0, 4.0)
     },
+    "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
+        "changes": {
+            **NEW,
+            "direction_from": "caption",
+            "negative_prompt": "empty",
+            "guidance_scale": 4.0,
+            "auto_mask": False,
+        }
+    },
     "synthetic mode, caption direction, CFG 2": {
         "synthetic": {
             "direction_from": "caption",
