@@ -112,6 +112,8 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
 
 
 def main(names: str, tasks: str, scenes: str, out: str, sizes: str = "in turn") -> None:
+    if sizes not in ("in turn", "as drawn"):
+        raise SystemExit(f"SIZES must be 'in turn' or 'as drawn', got {sizes!r}")
     torch.set_num_threads(1)
     editor = Pix2PixZero.from_pretrained(progress=False)
     table, folder = quality.methods(50), Path(out)
