@@ -1,6 +1,7 @@
 """`bench speed` runs both implementations on the same model in fresh processes and reports ratios."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -196,7 +197,7 @@ def test_each_option_row_is_costed_against_ours_without_options():
     assert "| m | all | 2.00 (1.00×) | 8.00 (2.00×) | 10.00 (1.67×) | 100 (1.00×) | 300 (1.50×) | 21 |" in report
     # the options still appear beside diffusers, as every single-target row of ours does
     assert [s["implementation"] for s in summarize(rows)][-1] == "pix2pix-zero, all"
-    assert "Local-edit options" not in format_report(rows[:3], summarize(rows[:3]))  # no options, no extra table
+    assert "Edit options" not in format_report(rows[:3], summarize(rows[:3]))  # no options, no extra table
 
 
 def test_options_become_edit_settings():
@@ -216,6 +217,15 @@ def test_half_image_mask_lets_the_left_half_change():
 
     mask = np.asarray(half_image_mask((10, 4)))
     assert (mask[:, :5] == 255).all() and (mask[:, 5:] == 0).all()
+
+
+def test_the_negative_prompt_option_changes_only_the_negative_prompt():
+    from pix2pix_zero.config import EditConfig
+
+    fields, mask = option_settings("empty-negative-prompt", (64, 64))
+    changed = replace(EditConfig(), **fields)
+    assert mask is None and changed.negative_prompt == "empty" != EditConfig().negative_prompt
+    assert replace(changed, negative_prompt=EditConfig().negative_prompt) == EditConfig()
 
 
 def test_cli_offers_exactly_the_benchmarked_options():
@@ -250,6 +260,8 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
             "mask",
             "--option",
             "all",
+            "--option",
+            "empty-negative-prompt",
         ],
         catch_exceptions=False,
     )
@@ -262,9 +274,11 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
         "pix2pix-zero, self-attention",
         "pix2pix-zero, mask",
         "pix2pix-zero, all",
+        "pix2pix-zero, empty-negative-prompt",
     ]
-    assert [c["option"] for c in data["option_costs"]] == ["exact-inversion", "self-attention", "mask", "all"]
+    options = ["exact-inversion", "self-attention", "mask", "all", "empty-negative-prompt"]
+    assert [c["option"] for c in data["option_costs"]] == options
     ours = data["rows"][1]
     assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:])  # no option adds a UNet call
     assert all(c["edit_time_ratio"] > 0 and c["edit_memory_ratio"] > 0 for c in data["option_costs"])
-    assert "Local-edit options" in (tmp_path / "report.md").read_text()
+    assert "Edit options, each against ours without options" in (tmp_path / "report.md").read_text()

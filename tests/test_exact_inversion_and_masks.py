@@ -254,9 +254,21 @@ def test_the_auto_mask_field_edits_as_mask_auto_and_a_given_mask_wins(editor, im
     assert given.metadata()["mask"] == "none" and given.image.tobytes() == plain.image.tobytes()
 
 
-def test_synthetic_mode_records_the_auto_mask_as_off(editor):
-    result = editor.generate_and_edit("a photo of a cat", "cat", "dog", config=EditConfig(num_steps=4, auto_mask=True))
-    assert result.config["edit_config"]["auto_mask"] is False  # nothing inverted, nothing masked: recorded as run
+def test_synthetic_mode_keeps_the_generation_outside_the_auto_mask(editor, tmp_path):
+    cfg = EditConfig(num_steps=6, auto_mask=True, auto_mask_threshold=0.6, mask_feather=0)
+    masked = editor.generate_and_edit("a photo of a cat", "cat", ["dog", "horse"], seed=3, config=cfg)
+    free = editor.generate_and_edit(
+        "a photo of a cat", "cat", ["dog", "horse"], seed=3, config=override(cfg, auto_mask=False)
+    )
+    assert masked.metadata(1)["mask"] == "auto" and masked.metadata()["edit_config"]["auto_mask"] is True
+    assert free.metadata()["mask"] == "none" and free.masks is None
+    assert masked.input.tobytes() == free.input.tobytes()  # the same generation: the mask only bounds the edit
+    for edited, unmasked, mask in zip(masked.images, free.images, masked.masks):
+        outside = np.asarray(mask) == 0
+        assert 0 < outside.sum() < outside.size
+        assert np.array_equal(_pixels(edited)[outside], _pixels(masked.input)[outside])
+        assert not np.array_equal(_pixels(unmasked)[outside], _pixels(masked.input)[outside])
+    assert any(".mask" in p.name for p in masked.save(tmp_path, stem="seed3"))
 
 
 def test_auto_mask_reads_where_the_edit_changes_the_maps():

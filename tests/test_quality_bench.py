@@ -82,7 +82,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 31
+    assert len(rows) == len(table) == 32
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         if row["method"].startswith(
@@ -93,7 +93,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 31  # nothing was run twice
+    assert len(again) == 32  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)
@@ -669,6 +669,7 @@ def test_the_synthetic_mode_row_is_judged_on_its_own_generation(model_with_clip,
     assert row["status"] == "ok", row.get("error")
     assert row["landed"] + row["kept_source"] + row["other_shape"] == 1.0 and row["generated_scene"] in (0.0, 1.0)
     assert "psnr_outside" not in row and "iou_ideal" not in row  # no rendered input to compare pixels with
+    assert row["psnr_generation"] > 0  # the edit against its own generation, the one input it has
 
 
 def test_iou_over_landed_edits_leaves_out_the_edits_that_did_not_happen():
@@ -682,3 +683,13 @@ def test_iou_over_landed_edits_leaves_out_the_edits_that_did_not_happen():
     assert a["iou_ideal"] == pytest.approx(0.80) and a["iou_ideal_landed"] == pytest.approx(0.75)
     assert "iou_ideal_landed" not in never  # no landed edit: nothing to average, shown as "–"
     assert "IoU ideal, landed edits" in quality.format_table(summary, "circle->square")
+
+
+def test_synthetic_landing_is_also_read_over_the_inputs_drawn_as_the_caption_says():
+    def row(landed, drawn):
+        return {"method": "s", "task": "circle->square", "status": "ok", "landed": landed, "generated_scene": drawn}
+
+    cell = quality.summarize([row(1.0, 1.0), row(0.0, 1.0), row(0.0, 0.0), row(0.0, 0.0)])[("s", "circle->square")]
+    assert cell["landed"] == pytest.approx(0.25) and cell["landed_where_drawn"] == pytest.approx(0.5)
+    real = quality.summarize([{"method": "r", "task": "t", "status": "ok", "landed": 1.0}])[("r", "t")]
+    assert "landed_where_drawn" not in real  # real-image rows have no generation to condition on

@@ -740,9 +740,11 @@ class Pix2PixZero:
         """The paper's synthetic mode: sample x_T ~ N(0, I) with `seed`, generate from `prompt` (CFG, empty negative
         prompt) as the reference branch, and edit it in lockstep, with CFG against `negative_prompt` (the prompt itself
         for 'caption', as for real images). The 'input' and 'reconstruction' are the generation; nothing is inverted,
-        so exact inversion does not apply (recorded as off)."""
+        so exact inversion does not apply (recorded as off). With `auto_mask` the edit follows the generation outside
+        the automatic mask, whose pixels are the generation's: prompt-to-prompt's local blend, made for generated
+        images."""
         base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
-        cfg = override(base, **edit_overrides, exact_inversion=False, auto_mask=False)
+        cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
         c = self.components
         whole = isinstance(size, int) and not isinstance(size, bool)
@@ -759,12 +761,15 @@ class Pix2PixZero:
         negative = prompt_emb if cfg.negative_prompt == "caption" else empty_emb
         reference = Conditioning(cond=prompt_emb, uncond=empty_emb, scale=cfg.guidance_scale)
         target_cond = Conditioning(cond=prompt_emb + directions, uncond=negative, scale=cfg.guidance_scale)
-        edited, generated = self._run_edit(x_T, reference, target_cond, cfg)
+        words = self._edited_words(prompt, edits)
+        mask = AutoMask((side, side), cfg.auto_mask_threshold, words=words) if cfg.auto_mask else None
+        edited, generated = self._run_edit(x_T, reference, target_cond, cfg, mask=mask)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
-        return self._result(
-            edited, generated, generated_image, prompt, edits, record, {"edit": time.perf_counter() - started}
-        )
+        for e in edits:
+            e["mask"] = AUTO if mask is not None else "none"
+        timings = {"edit": time.perf_counter() - started}
+        return self._result(edited, generated, generated_image, prompt, edits, record, timings, mask, cfg.mask_feather)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -196,9 +196,9 @@ class EditConfig:
     )
     auto_mask: bool = _opt(
         False,
-        "With no --mask given, find one automatically, as --mask auto does: the input's own pixels are kept where the "
-        "edit does not act. Off in both presets as written; the bundled model's default turns it on "
-        "(docs/quality-local-edits.md).",
+        "With no --mask given, find one automatically, as --mask auto does: the input's own pixels (in synthetic mode "
+        "the generation's) are kept where the edit does not act. Off in both presets as written; the bundled model's "
+        "default turns it on (docs/quality-local-edits.md).",
     )
     auto_mask_threshold: float = _opt(
         0.3,

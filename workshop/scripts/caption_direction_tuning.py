@@ -4,7 +4,8 @@ ShapesWorld scorer; rows go to OUT/rows.jsonl (resumable), each edit to OUT/<var
 
     python workshop/scripts/caption_direction_tuning.py "VARIANT|VARIANT" "TASK|TASK" SCENES OUT [SIZES]
 
-SIZES: "in turn" (the default: small, medium and large objects in turn) or "as drawn" (the scene set's own sizes).
+SIZES: "in turn" (the default: small, medium and large objects in turn), "as drawn" (the scene set's own sizes), or
+"small" / "medium and large" (of the first SCENES scenes as drawn, those whose edited object has that size).
 
 A variant is a name of VARIANTS below: settings on top of the bundled model's `default`, the edit direction given
 as the caption's word swap (`word_swap`, what `direction_from="caption"` builds; the automatic mask then reads how far
@@ -16,11 +17,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from pix2pix_zero import EditOptions, Pix2PixZero
+from pix2pix_zero import EditOptions, Pix2PixZero, editing
 from pix2pix_zero.bench import quality
 from pix2pix_zero.config import override
 
@@ -55,7 +58,11 @@ VARIANTS: dict[str, dict] = {
         f"caption direction, empty negative prompt, CFG {scale}": {
             "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": scale}
         }
-        for scale in (2.0, 2.5, 3.0, 4.0)
+        for scale in (2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+    },
+    "caption direction, empty negative prompt, CFG 4.0 then 6.0 from half the steps": {
+        "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 4.0},
+        "late_guidance_scale": 6.0,
     },
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
@@ -66,12 +73,14 @@ VARIANTS: dict[str, dict] = {
             "auto_mask": False,
         }
     },
+    # synthetic mode without the automatic mask unless the name says so (synthetic mode had none before)
     "synthetic mode, caption direction, CFG 2": {
         "synthetic": {
             "direction_from": "caption",
             "guidance_scale": 2.0,
             "negative_prompt": "caption",
             "self_attention_injection": 0.5,
+            "auto_mask": False,
         }
     },
     "synthetic mode, caption direction, empty negative prompt, CFG 3": {
@@ -80,21 +89,45 @@ VARIANTS: dict[str, dict] = {
             "guidance_scale": 3.0,
             "negative_prompt": "empty",
             "self_attention_injection": 0.5,
+            "auto_mask": False,
         }
     },
     **{
-        f"synthetic mode, caption direction, empty negative prompt, CFG {scale}, λ_xa {xa}": {
+        f"synthetic mode, caption direction, empty negative prompt, CFG {scale}, λ_xa {xa}"
+        + ", automatic mask" * mask: {
             "synthetic": {
                 "direction_from": "caption",
                 "guidance_scale": scale,
                 "negative_prompt": "empty",
                 "self_attention_injection": 0.5,
                 "xa_guidance": xa,
+                "auto_mask": mask,
             }
         }
-        for scale, xa in ((4.0, 0.03), (4.0, 0.0), (5.0, 0.03))
+        for scale, xa, mask in ((4.0, 0.03, False), (4.0, 0.0, False), (5.0, 0.03, False), (4.0, 0.03, True))
     },
 }
+
+
+@contextmanager
+def late_guidance(scale: float | None, num_steps: int = 50):
+    """A probe, not an option of the editor: the edit branch's CFG scale becomes `scale` from half the steps on
+    (guidance that grows over the steps; Wang et al. 2024, "Analysis of Classifier-Free Guidance Weight Schedulers")."""
+    if scale is None:
+        yield
+        return
+    calls, step = editing._Calls.edit, iter(range(num_steps))
+
+    def edit(self, branch, *args, **kwargs):
+        if next(step) >= num_steps // 2:
+            branch = replace(branch, c=replace(branch.c, scale=scale))
+        return calls(self, branch, *args, **kwargs)
+
+    editing._Calls.edit = edit
+    try:
+        yield
+    finally:
+        editing._Calls.edit = calls
 
 
 def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, image) -> object:
@@ -108,17 +141,21 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
     options = EditOptions(
         config=override(base, **variant["changes"]), caption=case.caption, seed=case.seed, direction=swap
     )
-    return editor.edit(image, case.source, case.target, options)
+    with late_guidance(variant.get("late_guidance_scale")):
+        return editor.edit(image, case.source, case.target, options)
 
 
 def main(names: str, tasks: str, scenes: str, out: str, sizes: str = "in turn") -> None:
-    if sizes not in ("in turn", "as drawn"):
-        raise SystemExit(f"SIZES must be 'in turn' or 'as drawn', got {sizes!r}")
+    kept_sizes = {"in turn": None, "as drawn": None, "small": {"small"}, "medium and large": {"medium", "large"}}
+    if sizes not in kept_sizes:
+        raise SystemExit(f"SIZES must be one of {', '.join(map(repr, kept_sizes))}, got {sizes!r}")
     torch.set_num_threads(1)
     editor = Pix2PixZero.from_pretrained(progress=False)
     table, folder = quality.methods(50), Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     cases = quality.shapesworld_cases(tasks.split("|"), int(scenes), scene_set=1, stratify_sizes=sizes == "in turn")
+    if kept_sizes[sizes] is not None:
+        cases = [c for c in cases if c.scene["objects"][c.edit_object]["size"] in kept_sizes[sizes]]
     scorer = quality.ShapesWorldScorer(str(editor.components.model_dir / "clip"))
     rows = folder / "rows.jsonl"
     done = {(r["method"], r["id"]) for r in map(json.loads, rows.read_text().splitlines())} if rows.is_file() else set()

@@ -29,6 +29,8 @@ COLUMNS = (
     ("other_color_kept", "other colour kept", "{:.0%}"),
     ("source_word_missing", "no source word", "{:.0%}"),
     ("generated_scene", "generation drew the scene", "{:.0%}"),
+    ("landed_where_drawn", "landed where drawn", "{:.0%}"),
+    ("psnr_generation", "PSNR to the generation dB", "{:.1f}"),
     ("seconds", "s / edit", "{:.0f}"),
 )
 

@@ -71,10 +71,11 @@ def bench() -> None:
     "--option",
     "edit_options",
     multiple=True,
-    type=click.Choice(["exact-inversion", "self-attention", "auto-mask", "mask", "all"]),
-    help="Also time ours with this local-edit option, reported against ours without options: exact inversion, "
-    "self-attention injection 0.3, the automatic mask, a fixed half-image mask, or 'all' (exact inversion, "
-    "self-attention injection 0.3 and the automatic mask together); repeatable.",
+    type=click.Choice(["exact-inversion", "self-attention", "auto-mask", "mask", "all", "empty-negative-prompt"]),
+    help="Also time ours with this edit option, reported against ours without options: exact inversion, "
+    "self-attention injection 0.3, the automatic mask, a fixed half-image mask, 'all' (exact inversion, "
+    "self-attention injection 0.3 and the automatic mask together), or CFG against the empty prompt instead of "
+    "the caption; repeatable.",
 )
 @click.option(
     "--repeat",

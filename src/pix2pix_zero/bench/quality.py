@@ -253,6 +253,12 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
             lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed),
             mode="synthetic",
         ),
+        m(  # synthetic mode as it ran before it honoured the automatic mask
+            "pix2pix-zero, synthetic mode, no automatic mask",
+            lambda e, i, c: e.generate_and_edit(c.caption, c.source, c.target, seed=c.seed, auto_mask=False),
+            mode="synthetic",
+            auto_mask=False,
+        ),
         m(
             "reference: no edit (VAE round trip)",
             lambda e, i, c: baselines.no_edit(e, i, c.source, c.target, c.caption),
@@ -468,6 +474,8 @@ class ShapesWorldScorer:
             "kept_source": float(kept),
             "other_shape": float(not (landed or kept)),
             "generated_scene": float(drawn == sorted({o.shape for o in scene.objects})),
+            # how much of its own input the edit kept, the edited object included (no render marks the object)
+            "psnr_generation": metrics.psnr(result.image.convert("RGB"), result.input.convert("RGB")),
             "judge_shapes": seen,
             "clip_acc": float(self.clip.accuracy([result.image], case.source, case.target)[0]),
         }
@@ -697,6 +705,8 @@ METRIC_LABELS = {
     "psnr_reconstruction": ("PSNR recon dB", "{:.1f}"),
     "source_word_missing": ("no source word in caption", "{:.1%}"),
     "generated_scene": ("generation drew the scene's shapes", "{:.1%}"),
+    "landed_where_drawn": ("landed where the generation drew the scene ↑", "{:.1%}"),
+    "psnr_generation": ("PSNR to the generation dB ↑", "{:.1f}"),
     "right_object": ("right object changed ↑", "{:.1%}"),
     "wrong_object": ("other object changed ↓", "{:.1%}"),
     "psnr_other": ("PSNR other object dB ↑", "{:.1f}"),
@@ -706,9 +716,12 @@ METRIC_LABELS = {
 
 
 # metrics read from a row's others: IoU with the ideal edit over the edits that landed only, since an edit that does
-# not happen can overlap the ideal shape more than a drawn one (a circle left as it is against the ideal square)
+# not happen can overlap the ideal shape more than a drawn one (a circle left as it is against the ideal square);
+# synthetic mode's landing over the inputs the generator drew as the caption says, since the editor cannot land the
+# scene's edit on an input that lacks the scene's shapes
 DERIVED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "iou_ideal_landed": lambda row: row.get("iou_ideal") if row.get("landed") else None,
+    "landed_where_drawn": lambda row: row.get("landed") if row.get("generated_scene") else None,
 }
 
 

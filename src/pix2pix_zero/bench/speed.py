@@ -143,6 +143,7 @@ EDIT_OPTIONS: dict[str, dict[str, Any]] = {
     "auto-mask": {"mask": "auto"},
     "mask": {"mask": "half"},  # a fixed mask made in code: the image's left half may change
     "all": {"exact_inversion": True, "self_attention_injection": 0.3, "mask": "auto"},
+    "empty-negative-prompt": {"negative_prompt": "empty"},  # CFG against "" instead of the caption
 }
 
 
@@ -573,7 +574,7 @@ def format_report(rows: list[dict[str, Any]], summaries: list[dict[str, Any]]) -
     if costs:
         lines += [
             "",
-            "Local-edit options, each against ours without options (× = option / ours, per stage):",
+            "Edit options, each against ours without options (× = option / ours, per stage):",
             "",
             format_option_costs(costs),
         ]
