@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from diffusers import DiffusionPipeline  # noqa: F401  what a hub id's preset lookup imports: loaded before timing
 from PIL import Image
 from safetensors.torch import save_file
 

@@ -60,9 +60,12 @@ VARIANTS: dict[str, dict] = {
         }
         for scale in (2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
     },
-    "caption direction, empty negative prompt, CFG 4.0 then 6.0 from half the steps": {
-        "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 4.0},
-        "late_guidance_scale": 6.0,
+    **{
+        f"caption direction, empty negative prompt, CFG {first} then {then} from half the steps": {
+            "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": first},
+            "late_guidance_scale": then,
+        }
+        for first, then in ((4.0, 6.0), (6.0, 4.0))
     },
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
