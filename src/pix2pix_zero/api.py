@@ -761,8 +761,9 @@ class Pix2PixZero:
         negative = prompt_emb if cfg.negative_prompt == "caption" else empty_emb
         reference = Conditioning(cond=prompt_emb, uncond=empty_emb, scale=cfg.guidance_scale)
         target_cond = Conditioning(cond=prompt_emb + directions, uncond=negative, scale=cfg.guidance_scale)
-        words = self._edited_words(prompt, edits)
-        mask = AutoMask((side, side), cfg.auto_mask_threshold, words=words) if cfg.auto_mask else None
+        mask = None
+        if cfg.auto_mask:  # from the prompt's edited words, as for a caption
+            mask = AutoMask((side, side), cfg.auto_mask_threshold, words=self._edited_words(prompt, edits))
         edited, generated = self._run_edit(x_T, reference, target_cond, cfg, mask=mask)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
