@@ -10,8 +10,11 @@ from pix2pix_zero.config import EditConfig
 from pix2pix_zero.ddim import ddim_step, sampling_steps
 from pix2pix_zero.editing import edit
 from pix2pix_zero.guidance import (
+    Branch,
     Conditioning,
+    LateGuidance,
     predict_eps,
+    predict_eps_together,
     xa_guidance_step,
     xa_guidance_step_official,
     xa_loss,
@@ -134,10 +137,10 @@ def _two_pass_edit(components, x_T, reference, target, cfg):
     return x, x_ref
 
 
-def _edit(components, x_T, reference, target, cfg):
+def _edit(components, x_T, reference, target, cfg, late=None):
     recorder = AttentionRecorder()
     with hooked_cross_attention(components.unet, recorder):
-        return edit(components.eps_model, recorder, components.schedule, x_T, reference, target, cfg)
+        return edit(components.eps_model, recorder, components.schedule, x_T, reference, target, cfg, late=late)
 
 
 def test_lockstep_equals_two_pass(components, inputs):
@@ -183,6 +186,49 @@ def test_batched_targets_equal_separate_edits(components, inputs):
             cfg,
         )
         assert torch.allclose(both[i : i + 1], single, atol=1e-5)
+
+
+def test_a_cfg_scale_per_row_equals_each_row_with_its_own_scale(components, inputs):
+    x, caption, delta = inputs
+    both = torch.cat([x, x.flip(-1)])
+    cond = caption + torch.cat([delta, -delta])
+    per_row = Conditioning(cond=cond, uncond=caption, scale=torch.tensor([3.0, 7.0]).view(-1, 1, 1, 1))
+    eps = predict_eps_together(components.eps_model, [Branch(both, 500, per_row)])[0]
+    for i, scale in enumerate((3.0, 7.0)):
+        alone = predict_eps(components.eps_model, both[i : i + 1], 500, Conditioning(cond[i : i + 1], caption, scale))
+        assert torch.allclose(eps[i : i + 1], alone, atol=1e-5)
+
+
+def test_late_guidance_strengthens_only_the_edits_that_barely_moved(components, inputs):
+    x, caption, delta = inputs
+    cfg = EditConfig(num_steps=6, xa_guidance=0.5)
+    reference = Conditioning(cond=caption)
+    target = Conditioning(cond=caption + torch.cat([delta, 0.1 * delta]), uncond=caption, scale=3.0)
+    plain, _ = _edit(components, x, reference, target, cfg)
+    never = LateGuidance(factor=2.0, threshold=0.0)
+    assert torch.equal(_edit(components, x, reference, target, cfg, never)[0], plain)
+    assert never.strengthened is not None and not never.strengthened.any()
+    every = LateGuidance(factor=2.0, threshold=1e9)
+    strengthened, _ = _edit(components, x, reference, target, cfg, every)
+    assert every.strengthened is not None and every.strengthened.all()
+    assert ((strengthened - plain).abs().amax(dim=(1, 2, 3)) > 1e-3).all()
+    # the smaller direction moves the latent less by half the steps; a threshold between the two picks it alone
+    moved = every.moved
+    assert moved is not None and moved[1] < moved[0]
+    mixed_late = LateGuidance(factor=2.0, threshold=float(moved.mean()))
+    mixed, _ = _edit(components, x, reference, target, cfg, mixed_late)
+    assert mixed_late.strengthened is not None and mixed_late.strengthened.tolist() == [False, True]
+    assert torch.allclose(mixed[0], plain[0], atol=1e-5) and torch.allclose(mixed[1], strengthened[1], atol=1e-5)
+
+
+def test_late_guidance_leaves_an_edit_without_cfg_as_it_is():
+    x_edit, x_reference = torch.zeros(2, 4, 3, 3), torch.zeros(1, 4, 3, 3)
+    without_cfg = Conditioning(cond=torch.zeros(2, 5, 8))
+    late = LateGuidance(factor=2.0, threshold=1.0)
+    assert late.at_half(x_edit, x_reference, without_cfg) is without_cfg
+    assert late.strengthened is not None and late.strengthened.tolist() == [False, False]
+    with_cfg = Conditioning(cond=torch.zeros(2, 5, 8), uncond=torch.zeros(1, 5, 8), scale=4.0)
+    assert late.at_half(x_edit, x_reference, with_cfg).scale.flatten().tolist() == [8.0, 8.0]
 
 
 @pytest.mark.parametrize("fuse", [True, False])

@@ -228,6 +228,15 @@ def test_the_negative_prompt_option_changes_only_the_negative_prompt():
     assert replace(changed, negative_prompt=EditConfig().negative_prompt) == EditConfig()
 
 
+def test_the_late_guidance_option_strengthens_every_edit():
+    from pix2pix_zero.config import EditConfig
+
+    fields, mask = option_settings("late-guidance", (64, 64))
+    changed = replace(EditConfig(), **fields)
+    assert mask is None and changed.late_guidance_factor > 1 == EditConfig().late_guidance_factor
+    assert changed.late_guidance_threshold == 100.0  # the largest allowed: above any mean latent movement
+
+
 def test_cli_offers_exactly_the_benchmarked_options():
     from pix2pix_zero.bench.commands import bench_speed
 
@@ -262,6 +271,8 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
             "all",
             "--option",
             "empty-negative-prompt",
+            "--option",
+            "late-guidance",
         ],
         catch_exceptions=False,
     )
@@ -275,8 +286,9 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
         "pix2pix-zero, mask",
         "pix2pix-zero, all",
         "pix2pix-zero, empty-negative-prompt",
+        "pix2pix-zero, late-guidance",
     ]
-    options = ["exact-inversion", "self-attention", "mask", "all", "empty-negative-prompt"]
+    options = ["exact-inversion", "self-attention", "mask", "all", "empty-negative-prompt", "late-guidance"]
     assert [c["option"] for c in data["option_costs"]] == options
     ours = data["rows"][1]
     assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:])  # no option adds a UNet call

@@ -156,6 +156,23 @@ def test_self_attention_injection_changes_the_edit_and_matches_with_and_without_
     assert injected.metadata()["edit_config"]["self_attention_injection"] == 0.5
 
 
+def test_late_guidance_is_recorded_per_edit_and_changes_only_what_it_strengthens(editor, image):
+    inversion = editor.invert(image, config=FAST_INV)
+    plain = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=FAST_EDIT))
+    off_threshold = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_threshold=0.0)
+    unmoved = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=off_threshold))
+    every = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_threshold=100.0)
+    strengthened = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=every))
+    assert [e["late_guidance"] for e in plain.edits] == [None, None]
+    assert [e["late_guidance"]["strengthened"] for e in unmoved.edits] == [False, False]
+    assert [e["late_guidance"]["strengthened"] for e in strengthened.edits] == [True, True]
+    assert all(e["late_guidance"]["moved"] > 0 for e in strengthened.edits)
+    assert [a.tobytes() for a in unmoved.images] == [a.tobytes() for a in plain.images]
+    assert all(a.tobytes() != b.tobytes() for a, b in zip(strengthened.images, plain.images))
+    meta = strengthened.metadata(1)
+    assert meta["edit_config"]["late_guidance_factor"] == 3.0 and meta["late_guidance"]["strengthened"] is True
+
+
 def test_shared_self_attention_restores_processors_after_an_exception(editor):
     unet = editor.components.unet
     before = dict(unet.attn_processors)

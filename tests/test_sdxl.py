@@ -251,7 +251,7 @@ def test_half_precision_sdxl_gives_finite_images(sdxl_dir, cache_dir, tmp_path, 
     c = editor.components
     assert c.unet.dtype == c.text_encoder_2.dtype == dtype
     assert c.vae.dtype == (torch.float32 if dtype == torch.float16 else dtype)
-    edited, reconstructed = editor._run_edit(
+    edited, reconstructed, _ = editor._run_edit(
         editor.invert(_picture(16, 16), config=InversionConfig(num_steps=3)).x_T,
         Conditioning(cond=c.encode_text([CAPTION])),
         Conditioning(

@@ -41,7 +41,7 @@ from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_direction
 from .editing import AutoMask
 from .editing import edit as edit_latents
 from .files import OutputExistsError, TensorFileError, atomic_write, read_tensor_file, safe_name
-from .guidance import Conditioning
+from .guidance import Conditioning, LateGuidance
 from .images import (
     Box,
     crop_to_box,
@@ -706,14 +706,15 @@ class Pix2PixZero:
         target_cond = Conditioning(cond=caption_emb + directions, uncond=negative, scale=cfg.guidance_scale)
         latent_mask = mask.on_latent(self.components.vae_scale_factor) if isinstance(mask, PixelMask) else mask
         with self.components.size_conditioning(inversion.original_size):
-            edited, reconstructed = self._run_edit(
+            edited, reconstructed, late = self._run_edit(
                 inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask
             )
         record = self._config_record(cfg, inversion, opts.image, opts.seed)
         if inversion.content_box is not None:
             record["padded_to_square"] = {"content_box": list(inversion.content_box)}
-        for e in edits:
+        for e, late_record in zip(edits, late):
             e["mask"] = "none" if mask is None else AUTO if isinstance(mask, AutoMask) else mask.origin
+            e["late_guidance"] = late_record
         return self._result(
             edited,
             reconstructed,
@@ -764,11 +765,12 @@ class Pix2PixZero:
         mask = None
         if cfg.auto_mask:  # from the prompt's edited words, as for a caption
             mask = AutoMask((side, side), cfg.auto_mask_threshold, words=self._edited_words(prompt, edits))
-        edited, generated = self._run_edit(x_T, reference, target_cond, cfg, mask=mask)
+        edited, generated, late = self._run_edit(x_T, reference, target_cond, cfg, mask=mask)
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
-        for e in edits:
+        for e, late_record in zip(edits, late):
             e["mask"] = AUTO if mask is not None else "none"
+            e["late_guidance"] = late_record
         timings = {"edit": time.perf_counter() - started}
         return self._result(edited, generated, generated_image, prompt, edits, record, timings, mask, cfg.mask_feather)
 
@@ -865,18 +867,29 @@ class Pix2PixZero:
         cfg: EditConfig,
         trajectory: Tensor | None = None,
         mask: Tensor | AutoMask | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, list[dict[str, Any] | None]]:
+        """(edited latents, reference latents, per edit its late guidance record: how far it had moved at half the
+        steps and whether its CFG was strengthened; None with late guidance off)."""
         c = self.components
         recorder = AttentionRecorder()
         sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
+        late = (
+            LateGuidance(cfg.late_guidance_factor, cfg.late_guidance_threshold)
+            if cfg.late_guidance_factor > 1
+            else None
+        )
         with ExitStack() as hooks:
             hooks.enter_context(hooked_cross_attention(c.unet, recorder, select=GUIDED_LAYERS[cfg.xa_layers]))
             if sharer is not None:
                 hooks.enter_context(shared_self_attention(c.unet, sharer))
             on_step = hooks.enter_context(self._bar(cfg.num_steps, "edit"))
-            return edit_latents(
-                c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer
+            edited, reconstructed = edit_latents(
+                c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer, late
             )
+        if late is None or late.moved is None or late.strengthened is None:
+            return edited, reconstructed, [None] * len(edited)
+        records = [{"moved": m, "strengthened": b} for m, b in zip(late.moved.tolist(), late.strengthened.tolist())]
+        return edited, reconstructed, records
 
     def _result(
         self,

@@ -215,6 +215,22 @@ class EditConfig:
         "outside the mask the pixels are the input's exactly.",
         bounds=(0, 256),
     )
+    late_guidance_factor: float = _opt(
+        1.0,
+        "From half the steps on, the CFG scale of an edit that has barely moved the latent by then (a small object, "
+        "or an edit that has hardly begun) is multiplied by this: shapes are decided late, so a stronger CFG there can "
+        "land a small object the edit would leave as it was, and the other edits keep theirs (docs/local-edits.md). "
+        "1 = off.",
+        bounds=(1, 10),
+    )
+    late_guidance_threshold: float = _opt(
+        0.0575,
+        "With --late-guidance-factor: an edit whose latent differs from the reference's by less than this at half "
+        "the steps (mean absolute difference per latent element) takes the stronger CFG. The value depends on the "
+        "model's latent scale and the object's size in the image (0.0575 on the bundled ShapesWorld model's tuning "
+        "scenes); each edit's metadata records its own difference ('late_guidance').",
+        bounds=(0, 100),
+    )
 
     def __post_init__(self) -> None:
         _check_bounds(self)

@@ -27,9 +27,15 @@ from pix2pix_zero import EditOptions, Pix2PixZero, editing
 from pix2pix_zero.bench import quality
 from pix2pix_zero.config import override
 
-# the settings of the caption-direction `default` before the negative prompt's runs; the negative prompt is named so
-# that every variant means the same whatever the bundled model's `default` is now
-NEW = {"guidance_scale": 2.0, "negative_prompt": "caption", "exact_inversion": True, "self_attention_injection": 0.5}
+# the settings of the caption-direction `default` before the negative prompt's runs; the negative prompt and late
+# guidance are named so that every variant means the same whatever the bundled model's `default` is now
+NEW = {
+    "guidance_scale": 2.0,
+    "negative_prompt": "caption",
+    "exact_inversion": True,
+    "self_attention_injection": 0.5,
+    "late_guidance_factor": 1.0,
+}
 VARIANTS: dict[str, dict] = {
     "DDIM + word swap (no CFG)": {"method": "DDIM + word swap (no CFG)"},
     "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
@@ -60,12 +66,45 @@ VARIANTS: dict[str, dict] = {
         }
         for scale in (2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
     },
-    **{
-        f"caption direction, empty negative prompt, CFG {first} then {then} from half the steps": {
-            "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": first},
-            "late_guidance_scale": then,
+    # late guidance for every edit (a threshold above any movement)
+    "caption direction, empty negative prompt, CFG 4.0 then 6.0 from half the steps": {
+        "changes": {
+            **NEW,
+            "direction_from": "caption",
+            "negative_prompt": "empty",
+            "guidance_scale": 4.0,
+            "late_guidance_factor": 1.5,
+            "late_guidance_threshold": 100.0,
         }
-        for first, then in ((4.0, 6.0), (6.0, 4.0))
+    },
+    # weaker guidance late is not an option of the editor: `weaker_late_guidance` below
+    "caption direction, empty negative prompt, CFG 6.0 then 4.0 from half the steps": {
+        "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 6.0},
+        "late_scale": 4.0,
+    },
+    # CFG ×1.5 from half the steps on for the edits that have moved the latent less than the threshold by then
+    "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below 0.0575": {
+        "changes": {
+            **NEW,
+            "direction_from": "caption",
+            "negative_prompt": "empty",
+            "guidance_scale": 4.0,
+            "late_guidance_factor": 1.5,
+            "late_guidance_threshold": 0.0575,
+        }
+    },
+    # CFG 4 throughout (threshold 0: no edit is strengthened), with how far each edit had moved at half the steps
+    # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
+    # (workshop/scripts/late_guidance_threshold.py)
+    "caption direction, empty negative prompt, CFG 4.0, movement at half the steps recorded": {
+        "changes": {
+            **NEW,
+            "direction_from": "caption",
+            "negative_prompt": "empty",
+            "guidance_scale": 4.0,
+            "late_guidance_factor": 1.5,
+            "late_guidance_threshold": 0.0,
+        }
     },
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
@@ -84,6 +123,7 @@ VARIANTS: dict[str, dict] = {
             "negative_prompt": "caption",
             "self_attention_injection": 0.5,
             "auto_mask": False,
+            "late_guidance_factor": 1.0,
         }
     },
     "synthetic mode, caption direction, empty negative prompt, CFG 3": {
@@ -93,6 +133,7 @@ VARIANTS: dict[str, dict] = {
             "negative_prompt": "empty",
             "self_attention_injection": 0.5,
             "auto_mask": False,
+            "late_guidance_factor": 1.0,
         }
     },
     **{
@@ -105,17 +146,31 @@ VARIANTS: dict[str, dict] = {
                 "self_attention_injection": 0.5,
                 "xa_guidance": xa,
                 "auto_mask": mask,
+                "late_guidance_factor": 1.0,
             }
         }
         for scale, xa, mask in ((4.0, 0.03, False), (4.0, 0.0, False), (5.0, 0.03, False), (4.0, 0.03, True))
+    },
+    "synthetic mode, caption direction, empty negative prompt, CFG 4.0, λ_xa 0.03, automatic mask, late guidance ×1.5 "
+    "below 0.0575": {
+        "synthetic": {
+            "direction_from": "caption",
+            "guidance_scale": 4.0,
+            "negative_prompt": "empty",
+            "self_attention_injection": 0.5,
+            "xa_guidance": 0.03,
+            "auto_mask": True,
+            "late_guidance_factor": 1.5,
+            "late_guidance_threshold": 0.0575,
+        }
     },
 }
 
 
 @contextmanager
-def late_guidance(scale: float | None, num_steps: int = 50):
-    """A probe, not an option of the editor: the edit branch's CFG scale becomes `scale` from half the steps on
-    (guidance that grows over the steps; Wang et al. 2024, "Analysis of Classifier-Free Guidance Weight Schedulers")."""
+def weaker_late_guidance(scale: float | None, num_steps: int = 50):
+    """A probe, not an option of the editor (whose late guidance only strengthens): the edit branch's CFG scale
+    becomes `scale` from half the steps on."""
     if scale is None:
         yield
         return
@@ -144,7 +199,7 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
     options = EditOptions(
         config=override(base, **variant["changes"]), caption=case.caption, seed=case.seed, direction=swap
     )
-    with late_guidance(variant.get("late_guidance_scale")):
+    with weaker_late_guidance(variant.get("late_scale")):
         return editor.edit(image, case.source, case.target, options)
 
 
@@ -169,6 +224,8 @@ def main(names: str, tasks: str, scenes: str, out: str, sizes: str = "in turn") 
             started = time.perf_counter()
             result = run(editor, table, VARIANTS[name], case, quality._case_image(case))
             row = {"method": name, "id": case.id, "task": case.task, "status": "ok", **scorer(case, result)}
+            if result.edits[0].get("late_guidance"):
+                row["late_guidance"] = result.edits[0]["late_guidance"]
             row["seconds"] = time.perf_counter() - started
             result.images[0].save(folder / f"{name.replace(' ', '_').replace('/', '-')}-{case.id}.png")
             with rows.open("a") as log:

@@ -71,11 +71,13 @@ def bench() -> None:
     "--option",
     "edit_options",
     multiple=True,
-    type=click.Choice(["exact-inversion", "self-attention", "auto-mask", "mask", "all", "empty-negative-prompt"]),
+    type=click.Choice(
+        ["exact-inversion", "self-attention", "auto-mask", "mask", "all", "empty-negative-prompt", "late-guidance"]
+    ),
     help="Also time ours with this edit option, reported against ours without options: exact inversion, "
     "self-attention injection 0.3, the automatic mask, a fixed half-image mask, 'all' (exact inversion, "
-    "self-attention injection 0.3 and the automatic mask together), or CFG against the empty prompt instead of "
-    "the caption; repeatable.",
+    "self-attention injection 0.3 and the automatic mask together), CFG against the empty prompt instead of "
+    "the caption, or late guidance that strengthens every edit (CFG x1.5 from half the steps); repeatable.",
 )
 @click.option(
     "--repeat",

@@ -151,6 +151,7 @@ class EditorApp:
             "self_attention_injection": cfg.self_attention_injection,
             "direction_from": next(label for label, value in DIRECTIONS.items() if value == cfg.direction_from),
             "negative_prompt": next(label for label, value in NEGATIVE_PROMPTS.items() if value == cfg.negative_prompt),
+            "late_guidance_factor": cfg.late_guidance_factor,
         }
 
     # -- checks -----------------------------------------------------------------------------------
@@ -247,6 +248,7 @@ class EditorApp:
         session_concepts: list[str] | None = None,
         direction_from: str | None = None,
         negative_prompt: str | None = None,
+        late_guidance_factor: float | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target, where the mask allows
@@ -287,6 +289,7 @@ class EditorApp:
                 self_attention_injection=None if self_attention_injection is None else float(self_attention_injection),
                 direction_from=DIRECTIONS.get(direction_from or ""),
                 negative_prompt=NEGATIVE_PROMPTS.get(negative_prompt or ""),
+                late_guidance_factor=None if late_guidance_factor is None else float(late_guidance_factor),
                 auto_mask=mask_mode == MASK_MODES[1],  # "Whole image" means the whole image, whatever the preset
             )
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
@@ -528,6 +531,16 @@ class EditorApp:
                             info="What guidance pushes away from: the caption (stronger edits) or the empty prompt "
                             "(milder, keeps the shapes closer to the input).",
                         )
+                        late_guidance = gr.Slider(
+                            1.0,
+                            3.0,
+                            value=defaults["late_guidance_factor"],
+                            step=0.1,
+                            label="Late guidance",
+                            elem_id="late-guidance",
+                            info="From half the steps on, guidance × this for an edit that has barely changed the "
+                            "image by then (a small object). 1 = off.",
+                        )
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
                             list(MASK_MODES),
@@ -614,6 +627,7 @@ class EditorApp:
                     session_concepts,
                     direction,
                     negative,
+                    late_guidance,
                 ],
                 outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
                 concurrency_id="model",
