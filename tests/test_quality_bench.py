@@ -69,6 +69,27 @@ def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cac
             quality.run_quality(retuned, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})
     finally:
         (model_with_clip / "pix2pix_zero.json").unlink()
+    # a run recorded before an option existed resumes while the option is at its default (the earlier behaviour)
+    recorded = json.loads((tmp_path / quality.RUN_FILE).read_text())
+    for preset in recorded["presets"].values():
+        del preset["edit"]["late_guidance_factor"], preset["edit"]["late_guidance_threshold"]
+    (tmp_path / quality.RUN_FILE).write_text(json.dumps(recorded))
+    assert (
+        len(quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})) == 2
+    )
+    try:
+        with pytest.raises(ValueError, match="presets differ"):  # ... and not once the option is on
+            quality.run_quality(
+                tuned_editor({"edit": {"late_guidance_factor": 1.5}}),
+                first,
+                no_edit,
+                scorer,
+                tmp_path,
+                progress=False,
+                settings={"steps": 3},
+            )
+    finally:
+        (model_with_clip / "pix2pix_zero.json").unlink()
     (tmp_path / quality.RUN_FILE).unlink()
     with pytest.raises(ValueError, match="no run.json"):
         quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})

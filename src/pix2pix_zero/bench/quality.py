@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .. import baselines
 from ..api import EditOptions, EditResult, Pix2PixZero, has_word
 from ..batch import ResultsLog
 from ..components import preset_for
-from ..config import PRESETS, EditConfig, InversionConfig
+from ..config import PRESETS, EditConfig, ImageConfig, InversionConfig
 from ..files import atomic_write, safe_name
 from ..images import labelled_grid, load_image, save_png
 from . import metrics
@@ -587,7 +587,7 @@ def check_run_settings(editor: Pix2PixZero, output: Path, settings: Mapping[str,
     current = _without_reasons(current)
     path = output / RUN_FILE
     if path.is_file():
-        recorded = _without_reasons(json.loads(path.read_text()))
+        recorded = _with_later_fields(_without_reasons(json.loads(path.read_text())))
         changed = sorted(k for k in {*recorded, *current} if recorded.get(k) != current.get(k))
         if changed:
             raise ValueError(
@@ -612,6 +612,23 @@ def _without_reasons(settings: dict[str, Any]) -> dict[str, Any]:
         for name, preset in settings.get("presets", {}).items()
     }
     return {**settings, "presets": presets} if "presets" in settings else settings
+
+
+def _with_later_fields(settings: dict[str, Any]) -> dict[str, Any]:
+    """The recorded presets with every config field added since at its default: a new option comes in at the value
+    that keeps the earlier behaviour, so rows made before it existed resume as long as it is left there."""
+    sections = {"edit": EditConfig, "inversion": InversionConfig, "image": ImageConfig}
+    defaults = {
+        name: {f.name: f.default for f in fields(cls) if f.default is not MISSING} for name, cls in sections.items()
+    }
+    presets = {
+        name: {
+            **preset,
+            **{k: {**defaults[k], **v} for k, v in preset.items() if k in sections and isinstance(v, dict)},
+        }
+        for name, preset in settings.get("presets", {}).items()
+    }
+    return json.loads(json.dumps({**settings, "presets": presets}, default=str)) if "presets" in settings else settings
 
 
 def run_quality(
