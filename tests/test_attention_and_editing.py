@@ -13,6 +13,7 @@ from pix2pix_zero.guidance import (
     Branch,
     Conditioning,
     LateGuidance,
+    attention_area,
     predict_eps,
     predict_eps_together,
     xa_guidance_step,
@@ -205,17 +206,17 @@ def test_late_guidance_strengthens_only_the_edits_that_barely_moved(components, 
     reference = Conditioning(cond=caption)
     target = Conditioning(cond=caption + torch.cat([delta, 0.1 * delta]), uncond=caption, scale=3.0)
     plain, _ = _edit(components, x, reference, target, cfg)
-    never = LateGuidance(factor=2.0, threshold=0.0)
+    never = LateGuidance(factor=2.0, movement=0.0)
     assert torch.equal(_edit(components, x, reference, target, cfg, never)[0], plain)
     assert never.strengthened is not None and not never.strengthened.any()
-    every = LateGuidance(factor=2.0, threshold=1e9)
+    every = LateGuidance(factor=2.0, movement=1e9)
     strengthened, _ = _edit(components, x, reference, target, cfg, every)
     assert every.strengthened is not None and every.strengthened.all()
     assert ((strengthened - plain).abs().amax(dim=(1, 2, 3)) > 1e-3).all()
     # the smaller direction moves the latent less by half the steps; a threshold between the two picks it alone
     moved = every.moved
     assert moved is not None and moved[1] < moved[0]
-    mixed_late = LateGuidance(factor=2.0, threshold=float(moved.mean()))
+    mixed_late = LateGuidance(factor=2.0, movement=float(moved.mean()))
     mixed, _ = _edit(components, x, reference, target, cfg, mixed_late)
     assert mixed_late.strengthened is not None and mixed_late.strengthened.tolist() == [False, True]
     assert torch.allclose(mixed[0], plain[0], atol=1e-5) and torch.allclose(mixed[1], strengthened[1], atol=1e-5)
@@ -224,11 +225,32 @@ def test_late_guidance_strengthens_only_the_edits_that_barely_moved(components, 
 def test_late_guidance_leaves_an_edit_without_cfg_as_it_is():
     x_edit, x_reference = torch.zeros(2, 4, 3, 3), torch.zeros(1, 4, 3, 3)
     without_cfg = Conditioning(cond=torch.zeros(2, 5, 8))
-    late = LateGuidance(factor=2.0, threshold=1.0)
-    assert late.at_half(x_edit, x_reference, without_cfg) is without_cfg
+    late = LateGuidance(factor=2.0, movement=1.0)
+    assert late.at_half(x_edit, x_reference, {}, without_cfg) is without_cfg
     assert late.strengthened is not None and late.strengthened.tolist() == [False, False]
     with_cfg = Conditioning(cond=torch.zeros(2, 5, 8), uncond=torch.zeros(1, 5, 8), scale=4.0)
-    assert late.at_half(x_edit, x_reference, with_cfg).scale.flatten().tolist() == [8.0, 8.0]
+    assert late.at_half(x_edit, x_reference, {}, with_cfg).scale.flatten().tolist() == [8.0, 8.0]
+
+
+def test_late_guidance_finds_a_small_object_by_its_words_attention_area():
+    # reference maps (rows: [prompt half], heads 2, pixels, tokens 3) on a 4x4 latent: the 2x2 layer decides
+    coarse = torch.full((1, 2, 4, 3), 0.1)
+    coarse[..., 0, 1] = 0.9  # token 1 attends to one cell of four
+    finest = torch.full((1, 2, 16, 3), 0.1)
+    finest[..., :, 1] = 0.9  # ... and everywhere on the 4x4 layer, which is not read
+    maps = {"down.attn2": coarse, "up.attn2": finest}
+    assert attention_area(maps, [1], (4, 4)) == 0.25
+    x_edit, x_reference = torch.ones(2, 4, 4, 4), torch.zeros(1, 4, 4, 4)  # moved far: not small by movement
+    c = Conditioning(cond=torch.zeros(2, 5, 8), uncond=torch.zeros(1, 5, 8), scale=4.0)
+    small = LateGuidance(factor=1.5, area=0.3, movement=0.5, source_tokens=[1])
+    assert small.at_half(x_edit, x_reference, maps, c).scale.flatten().tolist() == [6.0, 6.0]
+    assert small.area_covered == 0.25
+    large = LateGuidance(factor=1.5, area=0.2, movement=0.5, source_tokens=[1])
+    assert large.at_half(x_edit, x_reference, maps, c) is c and large.strengthened.tolist() == [False, False]
+    unnamed = LateGuidance(factor=1.5, area=0.3, source_tokens=[])  # a caption without the source word
+    assert unnamed.at_half(x_edit, x_reference, maps, c) is c and unnamed.area_covered is None
+    with pytest.raises(RuntimeError, match="no cross-attention maps of 4 pixels"):
+        LateGuidance(factor=1.5, area=0.3, source_tokens=[1]).at_half(x_edit, x_reference, {"up": finest}, c)
 
 
 @pytest.mark.parametrize("fuse", [True, False])

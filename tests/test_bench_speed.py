@@ -234,7 +234,8 @@ def test_the_late_guidance_option_strengthens_every_edit():
     fields, mask = option_settings("late-guidance", (64, 64))
     changed = replace(EditConfig(), **fields)
     assert mask is None and changed.late_guidance_factor > 1 == EditConfig().late_guidance_factor
-    assert changed.late_guidance_threshold == 100.0  # the largest allowed: above any mean latent movement
+    # both tests at their largest allowed: every edit is small, and the maps are read
+    assert changed.late_guidance_movement == 100.0 and changed.late_guidance_area == 1.0
 
 
 def test_cli_offers_exactly_the_benchmarked_options():

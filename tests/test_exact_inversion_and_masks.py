@@ -159,14 +159,17 @@ def test_self_attention_injection_changes_the_edit_and_matches_with_and_without_
 def test_late_guidance_is_recorded_per_edit_and_changes_only_what_it_strengthens(editor, image):
     inversion = editor.invert(image, config=FAST_INV)
     plain = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=FAST_EDIT))
-    off_threshold = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_threshold=0.0)
+    off_threshold = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_area=0.0, late_guidance_movement=0.0)
     unmoved = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=off_threshold))
-    every = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_threshold=100.0)
+    every = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_area=0.0, late_guidance_movement=100.0)
     strengthened = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=every))
     assert [e["late_guidance"] for e in plain.edits] == [None, None]
     assert [e["late_guidance"]["strengthened"] for e in unmoved.edits] == [False, False]
     assert [e["late_guidance"]["strengthened"] for e in strengthened.edits] == [True, True]
-    assert all(e["late_guidance"]["moved"] > 0 for e in strengthened.edits)
+    assert all(e["late_guidance"]["moved"] > 0 and e["late_guidance"]["area"] is None for e in strengthened.edits)
+    by_area = override(FAST_EDIT, late_guidance_factor=3.0, late_guidance_area=1.0)  # the caption names the cat
+    covered = editor.edit(inversion, "cat", "dog", EditOptions(config=by_area)).edits[0]["late_guidance"]
+    assert 0 < covered["area"] <= 1.0 and covered["strengthened"] == (covered["area"] < 1.0)
     assert [a.tobytes() for a in unmoved.images] == [a.tobytes() for a in plain.images]
     assert all(a.tobytes() != b.tobytes() for a, b in zip(strengthened.images, plain.images))
     meta = strengthened.metadata(1)

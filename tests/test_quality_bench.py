@@ -72,7 +72,7 @@ def test_rows_resume_only_under_the_settings_that_made_them(model_with_clip, cac
     # a run recorded before an option existed resumes while the option is at its default (the earlier behaviour)
     recorded = json.loads((tmp_path / quality.RUN_FILE).read_text())
     for preset in recorded["presets"].values():
-        del preset["edit"]["late_guidance_factor"], preset["edit"]["late_guidance_threshold"]
+        del preset["edit"]["late_guidance_factor"], preset["edit"]["late_guidance_movement"]
     (tmp_path / quality.RUN_FILE).write_text(json.dumps(recorded))
     assert (
         len(quality.run_quality(editor, first, no_edit, scorer, tmp_path, progress=False, settings={"steps": 3})) == 2
@@ -103,7 +103,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
     table = quality.methods(num_steps=3)
     scorer = quality.ShapesWorldScorer(str(model_with_clip / "clip"))
     rows = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(rows) == len(table) == 33
+    assert len(rows) == len(table) == 34
     assert all(r["status"] == "ok" for r in rows), [r.get("error") for r in rows if r["status"] != "ok"]
     for row in rows:
         if row["method"].startswith(
@@ -114,7 +114,7 @@ def test_every_method_runs_and_rows_resume(model_with_clip, cache_dir, tmp_path)
         assert 0.0 <= row["iou_ideal"] <= 1.0 and row["clip_acc"] in (0.0, 1.0) and row["structure"] >= 0.0
     assert (tmp_path / "examples" / "circle2square-0000--input.png").is_file()
     again = quality.run_quality(editor, cases, list(table.values()), scorer, tmp_path, progress=False)
-    assert len(again) == 33  # nothing was run twice
+    assert len(again) == 34  # nothing was run twice
     summary = quality.summarize(again)
     assert summary[("pix2pix-zero", "all")]["n"] == 1
     text = quality.format_table(summary)

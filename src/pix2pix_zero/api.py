@@ -707,7 +707,13 @@ class Pix2PixZero:
         latent_mask = mask.on_latent(self.components.vae_scale_factor) if isinstance(mask, PixelMask) else mask
         with self.components.size_conditioning(inversion.original_size):
             edited, reconstructed, late = self._run_edit(
-                inversion.x_T, reference, target_cond, cfg, inversion.trajectory, latent_mask
+                inversion.x_T,
+                reference,
+                target_cond,
+                cfg,
+                inversion.trajectory,
+                latent_mask,
+                self.components.token_positions(inversion.caption, source),
             )
         record = self._config_record(cfg, inversion, opts.image, opts.seed)
         if inversion.content_box is not None:
@@ -765,7 +771,9 @@ class Pix2PixZero:
         mask = None
         if cfg.auto_mask:  # from the prompt's edited words, as for a caption
             mask = AutoMask((side, side), cfg.auto_mask_threshold, words=self._edited_words(prompt, edits))
-        edited, generated, late = self._run_edit(x_T, reference, target_cond, cfg, mask=mask)
+        edited, generated, late = self._run_edit(
+            x_T, reference, target_cond, cfg, mask=mask, source_tokens=c.token_positions(prompt, source)
+        )
         generated_image = tensor_to_pil(c.decode_latents(generated))[0]
         record = {**self._config_record(cfg, None, None, seed), "mode": "synthetic", "prompt": prompt}
         for e, late_record in zip(edits, late):
@@ -867,14 +875,16 @@ class Pix2PixZero:
         cfg: EditConfig,
         trajectory: Tensor | None = None,
         mask: Tensor | AutoMask | None = None,
+        source_tokens: Sequence[int] = (),
     ) -> tuple[Tensor, Tensor, list[dict[str, Any] | None]]:
-        """(edited latents, reference latents, per edit its late guidance record: how far it had moved at half the
-        steps and whether its CFG was strengthened; None with late guidance off)."""
+        """(edited latents, reference latents, per edit its late guidance record: at half the steps how much of the
+        image the source word (`source_tokens` in the caption) covered, how far the edit had moved, and whether its CFG
+        was strengthened; None with late guidance off)."""
         c = self.components
         recorder = AttentionRecorder()
         sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
         late = (
-            LateGuidance(cfg.late_guidance_factor, cfg.late_guidance_threshold)
+            LateGuidance(cfg.late_guidance_factor, cfg.late_guidance_area, cfg.late_guidance_movement, source_tokens)
             if cfg.late_guidance_factor > 1
             else None
         )
@@ -888,7 +898,10 @@ class Pix2PixZero:
             )
         if late is None or late.moved is None or late.strengthened is None:
             return edited, reconstructed, [None] * len(edited)
-        records = [{"moved": m, "strengthened": b} for m, b in zip(late.moved.tolist(), late.strengthened.tolist())]
+        records = [
+            {"area": late.area_covered, "moved": m, "strengthened": b}
+            for m, b in zip(late.moved.tolist(), late.strengthened.tolist())
+        ]
         return edited, reconstructed, records
 
     def _result(

@@ -217,18 +217,24 @@ class EditConfig:
     )
     late_guidance_factor: float = _opt(
         1.0,
-        "From half the steps on, the CFG scale of an edit that has barely moved the latent by then (a small object, "
-        "or an edit that has hardly begun) is multiplied by this: shapes are decided late, so a stronger CFG there can "
-        "land a small object the edit would leave as it was, and the other edits keep theirs (docs/local-edits.md). "
-        "1 = off.",
+        "From half the steps on, the CFG scale of an edit judged small by --late-guidance-area or "
+        "--late-guidance-movement is multiplied by this: shapes are decided late, so a stronger CFG there can land a "
+        "small object the edit would leave as it was; the other edits keep theirs (docs/local-edits.md). 1 = off.",
         bounds=(1, 10),
     )
-    late_guidance_threshold: float = _opt(
-        0.0575,
-        "With --late-guidance-factor: an edit whose latent differs from the reference's by less than this at half "
-        "the steps (mean absolute difference per latent element) takes the stronger CFG. The value depends on the "
-        "model's latent scale and the object's size in the image (0.0575 on the bundled ShapesWorld model's tuning "
-        "scenes); each edit's metadata records its own difference ('late_guidance').",
+    late_guidance_area: float = _opt(
+        0.085,
+        "With --late-guidance-factor: an edit is small when the source word's cross-attention in the reference "
+        "branch, at half the steps, is at least half its peak on less than this fraction of the image (on the "
+        "UNet's layers at half the latent's resolution; 0.085 chosen on the bundled model's tuning scenes). Needs "
+        "the caption to name the source word. 0 = not this test.",
+        bounds=(0, 1),
+    )
+    late_guidance_movement: float = _opt(
+        0.0,
+        "With --late-guidance-factor: an edit is small when its latent differs from the reference's by less than "
+        "this at half the steps (mean absolute difference per latent element; in the model's latent units). 0 = not "
+        "this test.",
         bounds=(0, 100),
     )
 

@@ -55,7 +55,7 @@ def edit(
     is the inversion's z*_0..z*_T, needed by `cfg.exact_inversion`. `mask` (1 or K, 1, h, w), 1 where the edit may
     act, or an `AutoMask` that finds it from the attention maps as the steps go. `structure` hands the reference's
     self-attention to the edit branch (`cfg.self_attention_injection`). `late` strengthens CFG from half the steps on
-    for the edits that have barely moved by then (`cfg.late_guidance_factor`). Returns (edited latents (K, 4, h, w),
+    for the edits of small objects (`cfg.late_guidance_factor`). Returns (edited latents (K, 4, h, w),
     reconstruction latents (1, 4, h, w)).
     """
     guidance_step = xa_guidance_step_official if cfg.guidance_mode == "official" else xa_guidance_step
@@ -71,7 +71,7 @@ def edit(
         structure,
         reference,
         target,
-        record_ref=cfg.xa_guidance > 0 or auto is not None,
+        record_ref=cfg.xa_guidance > 0 or auto is not None or (late is not None and late.needs_maps),
         record_edit=auto is not None,
     )
     eps_ref, ref_maps, edit_c = None, {}, target
@@ -85,10 +85,10 @@ def edit(
         #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
         step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
-        # 2b. Late guidance: shapes are decided in the last half of the steps; an edit that has barely moved the
-        #     latent by then (a small object) takes a stronger CFG for the rest
+        # 2b. Late guidance: shapes are decided in the last half of the steps; an edit of a small object (by the
+        #     source word's attention, or how little it has moved) takes a stronger CFG for the rest
         if late is not None and i == len(steps) // 2:
-            edit_c = late.at_half(x_prompt, x_ref, edit_c)
+            edit_c = late.at_half(x_prompt, x_ref, ref_maps, edit_c)
         # 4a. The reference takes its DDIM step now: it needs nothing from the edit. Exact inversion (Direct
         #     Inversion) puts it back on the inversion's trajectory; the edit gets the same correction in 4b
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)

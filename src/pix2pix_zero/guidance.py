@@ -9,6 +9,7 @@ module does not know how they are captured.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -97,31 +98,55 @@ def predict_eps(model: EpsModel, x: Tensor, t: int, c: Conditioning, x_uncond: T
 
 
 class LateGuidance:
-    """Stronger CFG in the second half of the steps for the edits that have barely moved the latent by then.
+    """Stronger CFG in the second half of the steps for the edits that are small by then.
 
     Shapes are decided late: on ShapesWorld a small circle becomes a square only if CFG is strong in the last half of
     the steps, and strong CFG throughout draws every other shape further from the ideal edit (guidance that grows
     over the steps: Wang et al. 2024, "Analysis of Classifier-Free Guidance Weight Schedulers";
-    docs/quality-local-edits.md). At half the steps each edit's latent is compared with the reference's (mean
-    absolute difference): below `threshold`, a small object or an edit that has hardly begun, its CFG scale is
-    multiplied by `factor` for the rest of the steps (without CFG there is no scale to strengthen). `moved` and
-    `strengthened` (K,) record each edit's difference and whether its scale changed.
+    docs/quality-local-edits.md). At half the steps an edit is small when the source word's attention covers less
+    than `area` of the image (`source_tokens`: its positions in the caption) or its latent has moved less than
+    `movement` from the reference's; its CFG scale is multiplied by `factor` for the rest of the steps (without CFG
+    there is no scale to strengthen). `area_covered`, `moved` and `strengthened` record what was found.
     """
 
-    def __init__(self, factor: float, threshold: float) -> None:
-        self.factor, self.threshold = factor, threshold
+    def __init__(
+        self, factor: float, area: float = 0.0, movement: float = 0.0, source_tokens: Sequence[int] = ()
+    ) -> None:
+        self.factor, self.area, self.movement, self.source_tokens = factor, area, movement, list(source_tokens)
+        self.area_covered: float | None = None
         self.moved: Tensor | None = None
         self.strengthened: Tensor | None = None
 
-    def at_half(self, x_edit: Tensor, x_reference: Tensor, c: Conditioning) -> Conditioning:
+    @property
+    def needs_maps(self) -> bool:
+        return self.area > 0 and bool(self.source_tokens)
+
+    def at_half(self, x_edit: Tensor, x_reference: Tensor, ref_maps: AttentionMaps, c: Conditioning) -> Conditioning:
         """The edit branch's conditioning for the second half of the steps, from the (K, 4, h, w) edit and
-        (1, 4, h, w) reference latents at half the steps."""
+        (1, 4, h, w) reference latents and the reference's maps at half the steps."""
         self.moved = (x_edit.float() - x_reference.float()).abs().mean(dim=(1, 2, 3))
-        self.strengthened = (self.moved < self.threshold) & c.uses_cfg
+        small = self.moved < self.movement
+        if self.needs_maps:
+            self.area_covered = attention_area(ref_maps, self.source_tokens, tuple(x_edit.shape[-2:]))
+            small = small | (self.area_covered < self.area)
+        self.strengthened = small & c.uses_cfg
         if not bool(self.strengthened.any()):
             return c
         factor = torch.where(self.strengthened, self.factor, 1.0).view(-1, 1, 1, 1)
         return replace(c, scale=c.scale * factor.to(x_edit.device))
+
+
+def attention_area(maps: AttentionMaps, tokens: Sequence[int], latent_size: tuple[int, int]) -> float:
+    """The fraction of the image where `tokens`' attention (prompt half, mean over heads and layers) is at least half
+    its peak, on the layers at half the latent's resolution: coarse enough that an object's map is one blob, fine
+    enough to tell a small object from a medium one (on ShapesWorld the finest and the coarsest layers do not)."""
+    h, w = latent_size
+    cells = -(-h // 2) * -(-w // 2)
+    at_level = [m[-1][..., list(tokens)].sum(-1).mean(0) for m in maps.values() if m.shape[-2] == cells]
+    if not at_level:
+        raise RuntimeError(f"no cross-attention maps of {cells} pixels were recorded to measure the object's area")
+    response = torch.stack(at_level).float().mean(0)
+    return float((response >= 0.5 * response.max()).float().mean())
 
 
 def xa_loss(maps: AttentionMaps, ref_maps: AttentionMaps) -> Tensor:

@@ -36,6 +36,22 @@ NEW = {
     "self_attention_injection": 0.5,
     "late_guidance_factor": 1.0,
 }
+
+
+def late_guidance(area: float, movement: float) -> dict:
+    """CFG 4 against the empty prompt, ×1.5 from half the steps for the edits found small by the source word's `area`
+    or by how little they have moved (`movement`); 0 turns a test off."""
+    changes = {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 4.0}
+    return {
+        "changes": {
+            **changes,
+            "late_guidance_factor": 1.5,
+            "late_guidance_area": area,
+            "late_guidance_movement": movement,
+        }
+    }
+
+
 VARIANTS: dict[str, dict] = {
     "DDIM + word swap (no CFG)": {"method": "DDIM + word swap (no CFG)"},
     "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
@@ -66,46 +82,21 @@ VARIANTS: dict[str, dict] = {
         }
         for scale in (2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
     },
-    # late guidance for every edit (a threshold above any movement)
-    "caption direction, empty negative prompt, CFG 4.0 then 6.0 from half the steps": {
-        "changes": {
-            **NEW,
-            "direction_from": "caption",
-            "negative_prompt": "empty",
-            "guidance_scale": 4.0,
-            "late_guidance_factor": 1.5,
-            "late_guidance_threshold": 100.0,
-        }
-    },
+    # late guidance for every edit (a movement threshold above any movement)
+    "caption direction, empty negative prompt, CFG 4.0 then 6.0 from half the steps": late_guidance(0.0, 100.0),
     # weaker guidance late is not an option of the editor: `weaker_late_guidance` below
     "caption direction, empty negative prompt, CFG 6.0 then 4.0 from half the steps": {
         "changes": {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 6.0},
         "late_scale": 4.0,
     },
-    # CFG ×1.5 from half the steps on for the edits that have moved the latent less than the threshold by then
-    "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below 0.0575": {
-        "changes": {
-            **NEW,
-            "direction_from": "caption",
-            "negative_prompt": "empty",
-            "guidance_scale": 4.0,
-            "late_guidance_factor": 1.5,
-            "late_guidance_threshold": 0.0575,
-        }
-    },
-    # CFG 4 throughout (threshold 0: no edit is strengthened), with how far each edit had moved at half the steps
+    # CFG ×1.5 from half the steps on for the edits that have moved the latent less than 0.0575 by then, or whose
+    # source word covers less than 0.085 of the image
+    "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below 0.0575": late_guidance(0.0, 0.0575),
+    "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below area 0.085": late_guidance(0.085, 0.0),
+    # CFG 4 throughout (both tests off: no edit is strengthened), with how far each edit had moved at half the steps
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
-    "caption direction, empty negative prompt, CFG 4.0, movement at half the steps recorded": {
-        "changes": {
-            **NEW,
-            "direction_from": "caption",
-            "negative_prompt": "empty",
-            "guidance_scale": 4.0,
-            "late_guidance_factor": 1.5,
-            "late_guidance_threshold": 0.0,
-        }
-    },
+    "caption direction, empty negative prompt, CFG 4.0, movement at half the steps recorded": late_guidance(0.0, 0.0),
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
             **NEW,
@@ -161,7 +152,8 @@ VARIANTS: dict[str, dict] = {
             "xa_guidance": 0.03,
             "auto_mask": True,
             "late_guidance_factor": 1.5,
-            "late_guidance_threshold": 0.0575,
+            "late_guidance_area": 0.0,
+            "late_guidance_movement": 0.0575,
         }
     },
 }

@@ -203,9 +203,15 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
         ours("pix2pix-zero, sentence-direction default", **SENTENCE_DEFAULT),
         # and before the negative prompt's runs: the caption's direction with CFG 2 against the caption
         ours("pix2pix-zero, CFG 2 against the caption", guidance_scale=2.0, negative_prompt="caption"),
-        # CFG x1.5 from half the steps for the edits that have barely moved by then (docs/quality-local-edits.md,
-        # "Late guidance"): the setting chosen on the bundled model's tuning scenes
-        ours("pix2pix-zero, late guidance", late_guidance_factor=1.5, late_guidance_threshold=0.0575),
+        # late guidance, CFG x1.5 from half the steps for small objects, by either test, at the thresholds chosen on
+        # the bundled model's tuning scenes (docs/quality-local-edits.md, "Late guidance")
+        ours("pix2pix-zero, late guidance by area", late_guidance_factor=1.5, late_guidance_area=0.085),
+        ours(
+            "pix2pix-zero, late guidance by movement",
+            late_guidance_factor=1.5,
+            late_guidance_area=0.0,
+            late_guidance_movement=0.0575,
+        ),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
         ours("pix2pix-zero, exact inversion", exact_inversion=True),
         ours("pix2pix-zero, self-attention injection 0.5", self_attention_injection=0.5),

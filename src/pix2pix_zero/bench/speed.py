@@ -144,8 +144,8 @@ EDIT_OPTIONS: dict[str, dict[str, Any]] = {
     "mask": {"mask": "half"},  # a fixed mask made in code: the image's left half may change
     "all": {"exact_inversion": True, "self_attention_injection": 0.3, "mask": "auto"},
     "empty-negative-prompt": {"negative_prompt": "empty"},  # CFG against "" instead of the caption
-    # late guidance that strengthens every edit (the threshold above any movement): its most costly case
-    "late-guidance": {"late_guidance_factor": 1.5, "late_guidance_threshold": 100.0},
+    # late guidance that strengthens every edit (both tests at their largest) and reads the maps: its costliest case
+    "late-guidance": {"late_guidance_factor": 1.5, "late_guidance_area": 1.0, "late_guidance_movement": 100.0},
 }
 
 

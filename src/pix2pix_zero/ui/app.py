@@ -538,8 +538,8 @@ class EditorApp:
                             step=0.1,
                             label="Late guidance",
                             elem_id="late-guidance",
-                            info="From half the steps on, guidance × this for an edit that has barely changed the "
-                            "image by then (a small object). 1 = off.",
+                            info="From half the steps on, guidance × this for the edit of a small object (its word's "
+                            "attention covers little of the image). 1 = off.",
                         )
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
