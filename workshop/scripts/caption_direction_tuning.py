@@ -93,6 +93,13 @@ VARIANTS: dict[str, dict] = {
     # source word covers less than 0.085 of the image
     "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below 0.0575": late_guidance(0.0, 0.0575),
     "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below area 0.085": late_guidance(0.085, 0.0),
+    # without cross-attention guidance, which holds the source word's maps where they were
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {
+        "changes": {**late_guidance(0.0, 0.0)["changes"], "late_guidance_factor": 1.0, "xa_guidance": 0.0}
+    },
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": {
+        "changes": {**late_guidance(0.085, 0.0)["changes"], "xa_guidance": 0.0}
+    },
     # CFG 4 throughout (both tests off: no edit is strengthened), with how far each edit had moved at half the steps
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
