@@ -38,18 +38,15 @@ NEW = {
 }
 
 
-def late_guidance(area: float, movement: float) -> dict:
-    """CFG 4 against the empty prompt, ×1.5 from half the steps for the edits found small by the source word's `area`
-    or by how little they have moved (`movement`); 0 turns a test off."""
-    changes = {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 4.0}
-    return {
-        "changes": {
-            **changes,
-            "late_guidance_factor": 1.5,
-            "late_guidance_area": area,
-            "late_guidance_movement": movement,
-        }
-    }
+# the caption direction with CFG 4 against the empty prompt (the bundled model's `default`, late guidance off)
+CFG4 = {**NEW, "direction_from": "caption", "negative_prompt": "empty", "guidance_scale": 4.0}
+
+
+def late_guidance(area: float, movement: float, **more: float) -> dict:
+    """CFG 4, ×1.5 from half the steps for the edits found small by the source word's `area` or by how little they
+    have moved (`movement`); 0 turns a test off."""
+    late = {"late_guidance_factor": 1.5, "late_guidance_area": area, "late_guidance_movement": movement}
+    return {"changes": {**CFG4, **late, **more}}
 
 
 VARIANTS: dict[str, dict] = {
@@ -94,12 +91,10 @@ VARIANTS: dict[str, dict] = {
     "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below 0.0575": late_guidance(0.0, 0.0575),
     "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below area 0.085": late_guidance(0.085, 0.0),
     # without cross-attention guidance, which holds the source word's maps where they were
-    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {
-        "changes": {**late_guidance(0.0, 0.0)["changes"], "late_guidance_factor": 1.0, "xa_guidance": 0.0}
-    },
-    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": {
-        "changes": {**late_guidance(0.085, 0.0)["changes"], "xa_guidance": 0.0}
-    },
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {"changes": {**CFG4, "xa_guidance": 0.0}},
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": late_guidance(
+        0.085, 0.0, xa_guidance=0.0
+    ),
     # CFG 4 throughout (both tests off: no edit is strengthened), with how far each edit had moved at half the steps
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
