@@ -95,6 +95,19 @@ VARIANTS: dict[str, dict] = {
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": late_guidance(
         0.085, 0.0, xa_guidance=0.0
     ),
+    # cross-attention guidance for the first half of the steps only (`late_xa_off` below): the layout is held while it
+    # forms, the shape is free to change after
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0 from half the steps": {
+        "changes": CFG4,
+        "late_xa_off": True,
+    },
+    # a shorter self-attention injection, which holds the input's layout (a small circle's outline) for fewer steps
+    **{
+        f"caption direction, empty negative prompt, CFG 4.0, injection {fraction}": {
+            "changes": {**CFG4, "self_attention_injection": fraction}
+        }
+        for fraction in (0.0, 0.25)
+    },
     # CFG 4 throughout (both tests off: no edit is strengthened), with how far each edit had moved at half the steps
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
@@ -182,6 +195,25 @@ def weaker_late_guidance(scale: float | None, num_steps: int = 50):
         editing._Calls.edit = calls
 
 
+@contextmanager
+def late_xa_off(off: bool, num_steps: int = 50):
+    """A probe, not an option of the editor: cross-attention guidance takes no step from half the steps on."""
+    if not off:
+        yield
+        return
+    step, step_size_at = editing.xa_guidance_step, iter(range(num_steps))
+
+    def guidance(model, recorder, x, t, target, ref_maps, step_size):
+        late = next(step_size_at) >= num_steps // 2
+        return step(model, recorder, x, t, target, ref_maps, 0.0 if late else step_size)
+
+    editing.xa_guidance_step = guidance
+    try:
+        yield
+    finally:
+        editing.xa_guidance_step = step
+
+
 def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, image) -> object:
     if "method" in variant:
         return table[variant["method"]].run(editor, image, case)
@@ -193,7 +225,7 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
     options = EditOptions(
         config=override(base, **variant["changes"]), caption=case.caption, seed=case.seed, direction=swap
     )
-    with weaker_late_guidance(variant.get("late_scale")):
+    with weaker_late_guidance(variant.get("late_scale")), late_xa_off(variant.get("late_xa_off", False)):
         return editor.edit(image, case.source, case.target, options)
 
 
