@@ -201,10 +201,10 @@ def late_xa_off(off: bool, num_steps: int = 50):
     if not off:
         yield
         return
-    step, step_size_at = editing.xa_guidance_step, iter(range(num_steps))
+    step, calls = editing.xa_guidance_step, iter(range(num_steps))
 
     def guidance(model, recorder, x, t, target, ref_maps, step_size):
-        late = next(step_size_at) >= num_steps // 2
+        late = next(calls) >= num_steps // 2
         return step(model, recorder, x, t, target, ref_maps, 0.0 if late else step_size)
 
     editing.xa_guidance_step = guidance
