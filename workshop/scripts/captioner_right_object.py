@@ -17,8 +17,12 @@ from pathlib import Path
 
 from pix2pix_zero.shapesworld import world
 
-# "a small red circle in the top left" -> (size, colour, shape, region), as world.scene_caption phrases an object
-OBJECT = re.compile(r"an? (small|medium|large) (\w+) (" + "|".join(world.SHAPES) + r") in the ([\w ]+?)(?= and | on )")
+# "a small red circle in the top left" -> (size, colour, shape, region), as world.canonical_caption phrases an object;
+# the longest regions first, so "center left" is not read as "center"
+OBJECT = re.compile(
+    rf"an? ({'|'.join(world.SIZE_NAMES)}) (\w+) ({'|'.join(world.SHAPES)}) in the "
+    rf"({'|'.join(sorted(world.REGIONS, key=len, reverse=True))})\b"
+)
 
 
 def names_edited_object(case: dict) -> bool:

@@ -63,7 +63,7 @@ def values(per_case: dict[str, dict], ids: list[str], key: str) -> np.ndarray | 
     return np.minimum(np.array([float(per_case[i][key]) for i in ids]), PSNR_CAP)
 
 
-def _same_as_ideal(methods: dict[str, dict[str, dict]], ids: list[str]) -> bool:
+def _same_as_ideal(methods: dict[str, dict[str, dict]]) -> bool:
     """Whether every edit scored the same at any rotation as at the ideal's (a source whose rotation shows)."""
     return all(r.get("iou_ideal_any_rotation") == r.get("iou_ideal") for m in methods.values() for r in m.values())
 
@@ -88,7 +88,7 @@ def task_table(task: str, methods: dict[str, dict[str, dict]], rng: np.random.Ge
     for key, label, higher, fmt in METRICS:
         ours = values(methods[OURS], ids, key)
         scored = {m: v for m in BASELINES if m in methods and (v := values(methods[m], ids, key)) is not None}
-        if ours is None or not scored or (key == "iou_ideal_any_rotation" and _same_as_ideal(methods, ids)):
+        if ours is None or not scored or (key == "iou_ideal_any_rotation" and _same_as_ideal(methods)):
             continue
         best = (max if higher else min)(scored, key=lambda m: scored[m].mean())
         low, high = interval(ours, scored[best], rng)
