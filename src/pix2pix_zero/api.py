@@ -896,7 +896,7 @@ class Pix2PixZero:
             edited, reconstructed = edit_latents(
                 c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer, late
             )
-        if late is None or late.moved is None or late.strengthened is None:
+        if late is None or late.strengthened is None:  # off (the record is made at half the steps)
             return edited, reconstructed, [None] * len(edited)
         records = [
             {"area": late.area_covered, "moved": m, "strengthened": b}
