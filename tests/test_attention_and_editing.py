@@ -226,10 +226,34 @@ def test_late_guidance_leaves_an_edit_without_cfg_as_it_is():
     x_edit, x_reference = torch.zeros(2, 4, 3, 3), torch.zeros(1, 4, 3, 3)
     without_cfg = Conditioning(cond=torch.zeros(2, 5, 8))
     late = LateGuidance(factor=2.0, movement=1.0)
-    assert late.at_half(x_edit, x_reference, {}, without_cfg) is without_cfg
+    assert late.at_half(x_edit, x_reference, {}, without_cfg)[0] is without_cfg
     assert late.strengthened is not None and late.strengthened.tolist() == [False, False]
+    assert late.small is not None and late.small.tolist() == [True, True]
     with_cfg = Conditioning(cond=torch.zeros(2, 5, 8), uncond=torch.zeros(1, 5, 8), scale=4.0)
-    assert late.at_half(x_edit, x_reference, {}, with_cfg).scale.flatten().tolist() == [8.0, 8.0]
+    assert late.at_half(x_edit, x_reference, {}, with_cfg)[0].scale.flatten().tolist() == [8.0, 8.0]
+
+
+def test_late_cross_attention_guidance_weakens_only_the_small_edits(components, inputs):
+    x, caption, delta = inputs
+    target = Conditioning(cond=caption + torch.cat([delta, 0.1 * delta]), uncond=caption, scale=3.0)
+    for mode in ("edited", "official"):
+        cfg = EditConfig(num_steps=6, xa_guidance=0.5, guidance_mode=mode)
+        plain, _ = _edit(components, x, Conditioning(cond=caption), target, cfg)
+        every = LateGuidance(factor=1.0, movement=1e9, xa_factor=0.0)
+        weakened, _ = _edit(components, x, Conditioning(cond=caption), target, cfg, every)
+        assert every.small is not None and every.small.all() and not every.strengthened.any()  # CFG as it was
+        assert ((weakened - plain).abs().amax(dim=(1, 2, 3)) > 1e-4).all()
+        # the smaller direction has moved less by half the steps: a threshold between the two weakens it alone
+        assert every.moved is not None and every.moved[1] < every.moved[0]
+        one = LateGuidance(factor=1.0, movement=float(every.moved.mean()), xa_factor=0.0)
+        mixed, _ = _edit(components, x, Conditioning(cond=caption), target, cfg, one)
+        assert one.small is not None and one.small.tolist() == [False, True]
+        assert torch.allclose(mixed[0], plain[0], atol=1e-5) and torch.allclose(mixed[1], weakened[1], atol=1e-5)
+    # without cross-attention guidance there is nothing to weaken
+    cfg = EditConfig(num_steps=6, xa_guidance=0.0)
+    unguided, _ = _edit(components, x, Conditioning(cond=caption), target, cfg)
+    late = LateGuidance(factor=1.0, movement=1e9, xa_factor=0.0)
+    assert torch.equal(_edit(components, x, Conditioning(cond=caption), target, cfg, late)[0], unguided)
 
 
 def test_late_guidance_finds_a_small_object_by_its_words_attention_area():
@@ -243,12 +267,12 @@ def test_late_guidance_finds_a_small_object_by_its_words_attention_area():
     x_edit, x_reference = torch.ones(2, 4, 4, 4), torch.zeros(1, 4, 4, 4)  # moved far: not small by movement
     c = Conditioning(cond=torch.zeros(2, 5, 8), uncond=torch.zeros(1, 5, 8), scale=4.0)
     small = LateGuidance(factor=1.5, area=0.3, movement=0.5, source_tokens=[1])
-    assert small.at_half(x_edit, x_reference, maps, c).scale.flatten().tolist() == [6.0, 6.0]
+    assert small.at_half(x_edit, x_reference, maps, c)[0].scale.flatten().tolist() == [6.0, 6.0]
     assert small.area_covered == 0.25
     large = LateGuidance(factor=1.5, area=0.2, movement=0.5, source_tokens=[1])
-    assert large.at_half(x_edit, x_reference, maps, c) is c and large.strengthened.tolist() == [False, False]
+    assert large.at_half(x_edit, x_reference, maps, c)[0] is c and large.strengthened.tolist() == [False, False]
     unnamed = LateGuidance(factor=1.5, area=0.3, source_tokens=[])  # a caption without the source word
-    assert unnamed.at_half(x_edit, x_reference, maps, c) is c and unnamed.area_covered is None
+    assert unnamed.at_half(x_edit, x_reference, maps, c)[0] is c and unnamed.area_covered is None
     with pytest.raises(RuntimeError, match="no cross-attention maps of 4 pixels"):
         LateGuidance(factor=1.5, area=0.3, source_tokens=[1]).at_half(x_edit, x_reference, {"up": finest}, c)
 

@@ -238,6 +238,16 @@ def test_the_late_guidance_option_strengthens_every_edit():
     assert changed.late_guidance_movement == 100.0 and changed.late_guidance_area == 1.0
 
 
+def test_the_late_cross_attention_guidance_option_weakens_every_edit():
+    from pix2pix_zero.config import EditConfig
+
+    fields, mask = option_settings("late-cross-attention-guidance", (64, 64))
+    changed = replace(EditConfig(), **fields)
+    assert mask is None and changed.late_guidance_xa == 0.0 < EditConfig().late_guidance_xa
+    # both tests at their largest allowed: every edit is small, whether or not its caption names the source word
+    assert changed.late_guidance_movement == 100.0 and changed.late_guidance_area == 1.0
+
+
 def test_cli_offers_exactly_the_benchmarked_options():
     from pix2pix_zero.bench.commands import bench_speed
 
@@ -274,6 +284,8 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
             "empty-negative-prompt",
             "--option",
             "late-guidance",
+            "--option",
+            "late-cross-attention-guidance",
         ],
         catch_exceptions=False,
     )
@@ -288,10 +300,12 @@ def test_bench_speed_times_each_option_in_its_own_process(tiny_model_dir, tmp_pa
         "pix2pix-zero, all",
         "pix2pix-zero, empty-negative-prompt",
         "pix2pix-zero, late-guidance",
+        "pix2pix-zero, late-cross-attention-guidance",
     ]
     options = ["exact-inversion", "self-attention", "mask", "all", "empty-negative-prompt", "late-guidance"]
-    assert [c["option"] for c in data["option_costs"]] == options
+    assert [c["option"] for c in data["option_costs"]] == [*options, "late-cross-attention-guidance"]
     ours = data["rows"][1]
-    assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:])  # no option adds a UNet call
+    assert all(r["unet_calls"] == ours["unet_calls"] for r in data["rows"][2:-1])  # no option adds a UNet call
+    assert data["rows"][-1]["unet_calls"] < ours["unet_calls"]  # the last step's guidance call is skipped
     assert all(c["edit_time_ratio"] > 0 and c["edit_memory_ratio"] > 0 for c in data["option_costs"])
     assert "Edit options, each against ours without options" in (tmp_path / "report.md").read_text()

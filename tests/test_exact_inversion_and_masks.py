@@ -174,6 +174,15 @@ def test_late_guidance_is_recorded_per_edit_and_changes_only_what_it_strengthens
     assert all(a.tobytes() != b.tobytes() for a, b in zip(strengthened.images, plain.images))
     meta = strengthened.metadata(1)
     assert meta["edit_config"]["late_guidance_factor"] == 3.0 and meta["late_guidance"]["strengthened"] is True
+    # the cross-attention guidance alone weakened for the small edits: judged small, CFG as it was, images changed
+    weakened_xa = override(FAST_EDIT, late_guidance_xa=0.0, late_guidance_area=0.0, late_guidance_movement=100.0)
+    weakened = editor.edit(inversion, "cat", ["dog", "bird"], EditOptions(config=weakened_xa))
+    assert [(e["late_guidance"]["small"], e["late_guidance"]["strengthened"]) for e in weakened.edits] == [
+        (True, False),
+        (True, False),
+    ]
+    assert all(a.tobytes() != b.tobytes() for a, b in zip(weakened.images, plain.images))
+    assert weakened.metadata(0)["edit_config"]["late_guidance_xa"] == 0.0
 
 
 def test_shared_self_attention_restores_processors_after_an_exception(editor):

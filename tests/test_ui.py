@@ -327,11 +327,13 @@ def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, e
         MASK_MODES[2],
         painted,
         late_guidance_factor=2.0,
+        late_guidance_xa=0.5,
         progress=RecordingProgress(),
     )
     meta = read_png_metadata(files[2])
     assert meta["edit_config"]["exact_inversion"] is True and meta["edit_config"]["self_attention_injection"] == 0.5
     assert meta["edit_config"]["late_guidance_factor"] == 2.0 and "strengthened" in meta["late_guidance"]
+    assert meta["edit_config"]["late_guidance_xa"] == 0.5 and "small" in meta["late_guidance"]
     assert meta["mask"] == "image" and gallery[-1][1] == "mask"
     edited, original = np.asarray(Image.open(gallery[0][0])), np.asarray(Image.open(input_png))
     assert np.array_equal(edited[:, 8 + 2 :], original[:, 8 + 2 :])  # 16 px wide: right of the edge and its soft band
@@ -353,7 +355,7 @@ def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, e
             progress=RecordingProgress(),
         )
     ids = {block.elem_id for block in build_app(editor).blocks.values() if getattr(block, "elem_id", None)}
-    assert {"exact-inversion", "self-attention", "late-guidance", "mask-mode", "mask-brush"} <= ids
+    assert {"exact-inversion", "self-attention", "late-guidance", "late-guidance-xa", "mask-mode", "mask-brush"} <= ids
 
 
 def test_the_ui_command_documents_every_option_and_passes_them_on(monkeypatch, tmp_path, image_file):

@@ -878,14 +878,20 @@ class Pix2PixZero:
         source_tokens: Sequence[int] = (),
     ) -> tuple[Tensor, Tensor, list[dict[str, Any] | None]]:
         """(edited latents, reference latents, per edit its late guidance record: at half the steps how much of the
-        image the source word (`source_tokens` in the caption) covered, how far the edit had moved, and whether its CFG
-        was strengthened; None with late guidance off)."""
+        image the source word (`source_tokens` in the caption) covered, how far the edit had moved, whether it was
+        judged small and whether its CFG was strengthened; None with late guidance off)."""
         c = self.components
         recorder = AttentionRecorder()
         sharer = SelfAttentionSharer() if cfg.self_attention_injection > 0 else None
         late = (
-            LateGuidance(cfg.late_guidance_factor, cfg.late_guidance_area, cfg.late_guidance_movement, source_tokens)
-            if cfg.late_guidance_factor > 1
+            LateGuidance(
+                cfg.late_guidance_factor,
+                cfg.late_guidance_area,
+                cfg.late_guidance_movement,
+                source_tokens,
+                xa_factor=cfg.late_guidance_xa,
+            )
+            if cfg.late_guidance_factor > 1 or cfg.late_guidance_xa < 1
             else None
         )
         with ExitStack() as hooks:
@@ -896,11 +902,11 @@ class Pix2PixZero:
             edited, reconstructed = edit_latents(
                 c.eps_model, recorder, c.schedule, x_T, reference, target, cfg, on_step, trajectory, mask, sharer, late
             )
-        if late is None or late.strengthened is None:  # off (the record is made at half the steps)
+        if late is None or late.small is None:  # off (the record is made at half the steps)
             return edited, reconstructed, [None] * len(edited)
         records = [
-            {"area": late.area_covered, "moved": m, "strengthened": b}
-            for m, b in zip(late.moved.tolist(), late.strengthened.tolist())
+            {"area": late.area_covered, "moved": m, "small": small, "strengthened": b}
+            for m, small, b in zip(late.moved.tolist(), late.small.tolist(), late.strengthened.tolist())
         ]
         return edited, reconstructed, records
 

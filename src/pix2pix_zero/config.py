@@ -222,19 +222,27 @@ class EditConfig:
         "small object the edit would leave as it was; the other edits keep theirs (docs/local-edits.md). 1 = off.",
         bounds=(1, 10),
     )
+    late_guidance_xa: float = _opt(
+        1.0,
+        "From half the steps on, the cross-attention guidance step (--xa-guidance) of an edit judged small by "
+        "--late-guidance-area or --late-guidance-movement is multiplied by this: guidance that holds the source word's "
+        "maps where they were also holds a small object's outline, so a small circle stays a circle "
+        "(docs/local-edits.md). 0 = no guidance there; 1 = off.",
+        bounds=(0, 1),
+    )
     late_guidance_area: float = _opt(
         0.085,
-        "With --late-guidance-factor: an edit is small when the source word's cross-attention in the reference "
-        "branch, at half the steps, is at least half its peak on less than this fraction of the image (on the "
-        "UNet's layers at half the latent's resolution; 0.085 chosen on the bundled model's tuning scenes). Needs "
-        "the caption to name the source word. 0 = not this test.",
+        "With --late-guidance-factor or --late-guidance-xa: an edit is small when the source word's cross-attention "
+        "in the reference branch, at half the steps, is at least half its peak on less than this fraction of the "
+        "image (on the UNet's layers at half the latent's resolution; 0.085 chosen on the bundled model's tuning "
+        "scenes). Needs the caption to name the source word. 0 = not this test.",
         bounds=(0, 1),
     )
     late_guidance_movement: float = _opt(
         0.0,
-        "With --late-guidance-factor: an edit is small when its latent differs from the reference's by less than "
-        "this at half the steps (mean absolute difference per latent element; in the model's latent units). 0 = not "
-        "this test.",
+        "With --late-guidance-factor or --late-guidance-xa: an edit is small when its latent differs from the "
+        "reference's by less than this at half the steps (mean absolute difference per latent element; in the model's "
+        "latent units). 0 = not this test.",
         bounds=(0, 100),
     )
 

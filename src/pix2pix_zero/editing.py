@@ -54,9 +54,9 @@ def edit(
     `target.cond` is (K, T, D): K edits of one image share one reference branch. `trajectory` (steps + 1, 1, 4, h, w)
     is the inversion's z*_0..z*_T, needed by `cfg.exact_inversion`. `mask` (1 or K, 1, h, w), 1 where the edit may
     act, or an `AutoMask` that finds it from the attention maps as the steps go. `structure` hands the reference's
-    self-attention to the edit branch (`cfg.self_attention_injection`). `late` strengthens CFG from half the steps on
-    for the edits of small objects (`cfg.late_guidance_factor`). Returns (edited latents (K, 4, h, w),
-    reconstruction latents (1, 4, h, w)).
+    self-attention to the edit branch (`cfg.self_attention_injection`). `late` strengthens CFG and weakens
+    cross-attention guidance from half the steps on for the edits of small objects (`cfg.late_guidance_factor`,
+    `cfg.late_guidance_xa`). Returns (edited latents (K, 4, h, w), reconstruction latents (1, 4, h, w)).
     """
     guidance_step = xa_guidance_step_official if cfg.guidance_mode == "official" else xa_guidance_step
     steps = sampling_steps(cfg.num_steps, schedule)
@@ -74,7 +74,7 @@ def edit(
         record_ref=cfg.xa_guidance > 0 or auto is not None or (late is not None and late.needs_maps),
         record_edit=auto is not None,
     )
-    eps_ref, ref_maps, edit_c = None, {}, target
+    eps_ref, ref_maps, edit_c, late_xa = None, {}, target, 1.0
     for i, step in enumerate(steps):
         t = step.t_model
         # 1. Reference branch: denoise with the caption and record this step's cross-attention maps M_ref
@@ -83,12 +83,12 @@ def edit(
             eps_ref, ref_maps = calls.reference(Branch(x_ref, t, reference), share=shared[i])
         # 2. Cross-attention guidance: one gradient step on the latent toward maps matching M_ref (λ_xa;
         #    with xa_loss_scale="sd512" per map element in SD-512 units, so the step transfers across models)
-        step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale)
+        step_size = cfg.xa_guidance * xa_step_scale(ref_maps, cfg.xa_loss_scale) * late_xa
         x_carried, x_prompt = guidance_step(model, recorder, x, t, target, ref_maps, step_size)
         # 2b. Late guidance: shapes are decided in the last half of the steps; an edit of a small object (by the
-        #     source word's attention, or how little it has moved) takes a stronger CFG for the rest
+        #     source word's attention, or how little it has moved) takes a stronger CFG and a weaker step 2 for the rest
         if late is not None and i == len(steps) // 2:
-            edit_c = late.at_half(x_prompt, x_ref, ref_maps, edit_c)
+            edit_c, late_xa = late.at_half(x_prompt, x_ref, ref_maps, edit_c)
         # 4a. The reference takes its DDIM step now: it needs nothing from the edit. Exact inversion (Direct
         #     Inversion) puts it back on the inversion's trajectory; the edit gets the same correction in 4b
         ab_from, ab_to = schedule.alpha_bar(step.t_from), schedule.alpha_bar(step.t_to)

@@ -98,42 +98,56 @@ def predict_eps(model: EpsModel, x: Tensor, t: int, c: Conditioning, x_uncond: T
 
 
 class LateGuidance:
-    """Stronger CFG in the second half of the steps for the edits that are small by then.
+    """Guidance that changes at half the steps for the edits that are small by then.
 
     Shapes are decided late: on ShapesWorld a small circle becomes a square only if CFG is strong in the last half of
     the steps, and strong CFG throughout draws every other shape further from the ideal edit (guidance that grows
     over the steps: Wang et al. 2024, "Analysis of Classifier-Free Guidance Weight Schedulers";
-    docs/quality-local-edits.md). At half the steps an edit is small when the source word's attention covers less
-    than `area` of the image (`source_tokens`: its positions in the caption) or its latent has moved less than
-    `movement` from the reference's; its CFG scale is multiplied by `factor` for the rest of the steps (without CFG
-    there is no scale to strengthen). `area_covered`, `moved` and `strengthened` record what was found.
+    docs/quality-local-edits.md); cross-attention guidance holds a small object's outline along with its maps. At
+    half the steps an edit is small when the source word's attention covers less than `area` of the image
+    (`source_tokens`: its positions in the caption) or its latent has moved less than `movement` from the
+    reference's; for the rest of the steps its CFG scale is multiplied by `factor` (without CFG there is no scale to
+    strengthen) and its cross-attention guidance step by `xa_factor`. `area_covered`, `moved`, `small` and
+    `strengthened` record what was found.
     """
 
     def __init__(
-        self, factor: float, area: float = 0.0, movement: float = 0.0, source_tokens: Sequence[int] = ()
+        self,
+        factor: float,
+        area: float = 0.0,
+        movement: float = 0.0,
+        source_tokens: Sequence[int] = (),
+        xa_factor: float = 1.0,
     ) -> None:
         self.factor, self.area, self.movement, self.source_tokens = factor, area, movement, list(source_tokens)
+        self.xa_factor = xa_factor
         self.area_covered: float | None = None
         self.moved: Tensor | None = None
+        self.small: Tensor | None = None
         self.strengthened: Tensor | None = None
 
     @property
     def needs_maps(self) -> bool:
         return self.area > 0 and bool(self.source_tokens)
 
-    def at_half(self, x_edit: Tensor, x_reference: Tensor, ref_maps: AttentionMaps, c: Conditioning) -> Conditioning:
-        """The edit branch's conditioning for the second half of the steps, from the (K, 4, h, w) edit and
-        (1, 4, h, w) reference latents and the reference's maps at half the steps."""
+    def at_half(
+        self, x_edit: Tensor, x_reference: Tensor, ref_maps: AttentionMaps, c: Conditioning
+    ) -> tuple[Conditioning, Tensor]:
+        """The edit branch's conditioning and the (K, 1, 1, 1) factor on its cross-attention guidance step for the
+        second half of the steps, from the (K, 4, h, w) edit and (1, 4, h, w) reference latents and the reference's
+        maps at half the steps."""
         self.moved = (x_edit.float() - x_reference.float()).abs().mean(dim=(1, 2, 3))
         small = self.moved < self.movement
         if self.needs_maps:
             self.area_covered = attention_area(ref_maps, self.source_tokens, tuple(x_edit.shape[-2:]))
             small = small | (self.area_covered < self.area)
-        self.strengthened = small & c.uses_cfg
+        self.small = small
+        self.strengthened = small & c.uses_cfg & (self.factor != 1)
+        xa_step = torch.where(small, self.xa_factor, 1.0).view(-1, 1, 1, 1).to(x_edit.device)
         if not bool(self.strengthened.any()):
-            return c
+            return c, xa_step
         factor = torch.where(self.strengthened, self.factor, 1.0).view(-1, 1, 1, 1)
-        return replace(c, scale=c.scale * factor.to(x_edit.device))
+        return replace(c, scale=c.scale * factor.to(x_edit.device)), xa_step
 
 
 def attention_area(maps: AttentionMaps, tokens: Sequence[int], latent_size: tuple[int, int]) -> float:
@@ -198,13 +212,14 @@ def xa_guidance_step(
     t: int,
     target: Conditioning,
     ref_maps: AttentionMaps,
-    step_size: float,
+    step_size: float | Tensor,
 ) -> tuple[Tensor, Tensor]:
     """Guidance as the paper writes it: x ← x − λ_xa ∇_x ‖M(x, c_edit) − M_ref‖².
 
-    Returns (carried latent, latent the prompt half sees); here both are the moved x.
+    `step_size` is λ_xa, or one per edit (K, 1, 1, 1). Returns (carried latent, latent the prompt half sees); here
+    both are the moved x.
     """
-    if step_size == 0:
+    if _no_step(step_size):
         return x, x
     ref_cond = {k: m[-1:] for k, m in ref_maps.items()}  # the reference's prompt half
     x = x - step_size * _grad_of_maps_loss(model, recorder, x, t, target.cond, ref_cond)
@@ -218,7 +233,7 @@ def xa_guidance_step_official(
     t: int,
     target: Conditioning,
     ref_maps: AttentionMaps,
-    step_size: float,
+    step_size: float | Tensor,
 ) -> tuple[Tensor, Tensor]:
     """The authors' guidance: SGD on the CFG-doubled latent [x, x] with prompts [negative, caption + Δ].
 
@@ -226,7 +241,7 @@ def xa_guidance_step_official(
     its own maps only. The authors then carry the *negative* half forward (`x_in.chunk(2)[0]`), while
     the prompt half's latent is used only for this step's conditional ε (docs/method.md#the-guidance-step).
     """
-    if step_size == 0 or target.uncond is None:
+    if _no_step(step_size) or target.uncond is None:
         return xa_guidance_step(model, recorder, x, t, target, ref_maps, step_size)
     k = x.shape[0]
     pair_emb = torch.cat([target.uncond.expand(k, -1, -1), target.cond])
@@ -235,5 +250,11 @@ def xa_guidance_step_official(
     }
     # mean over the 2 CFG halves (the authors' .mean(0) over batch·heads) = 0.5 × per-half loss
     grad = 0.5 * _grad_of_maps_loss(model, recorder, torch.cat([x, x]), t, pair_emb, ref_pair)
-    x_negative, x_prompt = (torch.cat([x, x]) - step_size * grad).chunk(2)
+    pair_step = torch.cat([step_size, step_size]) if isinstance(step_size, Tensor) else step_size
+    x_negative, x_prompt = (torch.cat([x, x]) - pair_step * grad).chunk(2)
     return x_negative, x_prompt
+
+
+def _no_step(step_size: float | Tensor) -> bool:
+    """Whether a guidance step of this size (λ_xa, or one per edit) moves nothing: then no gradient is taken."""
+    return bool((torch.as_tensor(step_size) == 0).all())

@@ -35,6 +35,7 @@ NEW = {
     "exact_inversion": True,
     "self_attention_injection": 0.5,
     "late_guidance_factor": 1.0,
+    "late_guidance_xa": 1.0,
 }
 
 
@@ -94,6 +95,17 @@ VARIANTS: dict[str, dict] = {
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {"changes": {**CFG4, "xa_guidance": 0.0}},
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": late_guidance(
         0.085, 0.0, xa_guidance=0.0
+    ),
+    # the same for the small edits alone (found by the source word's area), an option of the editor; with and without
+    # late CFG ×1.5
+    **{
+        f"caption direction, empty negative prompt, CFG 4.0, late λ_xa ×{xa} below area 0.085": {
+            "changes": {**CFG4, "late_guidance_xa": xa, "late_guidance_area": 0.085, "late_guidance_movement": 0.0}
+        }
+        for xa in (0.0, 0.5)
+    },
+    "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 and late λ_xa ×0.0 below area 0.085": (
+        late_guidance(0.085, 0.0, late_guidance_xa=0.0)
     ),
     # cross-attention guidance for the first half of the steps only (`late_xa_off` below): the layout is held while it
     # forms, the shape is free to change after

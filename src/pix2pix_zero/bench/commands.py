@@ -72,12 +72,22 @@ def bench() -> None:
     "edit_options",
     multiple=True,
     type=click.Choice(
-        ["exact-inversion", "self-attention", "auto-mask", "mask", "all", "empty-negative-prompt", "late-guidance"]
+        [
+            "exact-inversion",
+            "self-attention",
+            "auto-mask",
+            "mask",
+            "all",
+            "empty-negative-prompt",
+            "late-guidance",
+            "late-cross-attention-guidance",
+        ]
     ),
     help="Also time ours with this edit option, reported against ours without options: exact inversion, "
     "self-attention injection 0.3, the automatic mask, a fixed half-image mask, 'all' (exact inversion, "
     "self-attention injection 0.3 and the automatic mask together), CFG against the empty prompt instead of "
-    "the caption, or late guidance that strengthens every edit (CFG x1.5 from half the steps); repeatable.",
+    "the caption, late guidance that strengthens every edit (CFG x1.5 from half the steps), or no cross-attention "
+    "guidance from half the steps for every edit; repeatable.",
 )
 @click.option(
     "--repeat",

@@ -212,6 +212,8 @@ def methods(num_steps: int = 50) -> dict[str, Method]:
             late_guidance_area=0.0,
             late_guidance_movement=0.0575,
         ),
+        # no cross-attention guidance from half the steps for small objects, by the source word's area
+        ours("pix2pix-zero, late cross-attention guidance off by area", late_guidance_xa=0.0, late_guidance_area=0.085),
         # the options of local edits, alone and together (ablation rows of the exact-inversion / injection / mask work)
         ours("pix2pix-zero, exact inversion", exact_inversion=True),
         ours("pix2pix-zero, self-attention injection 0.5", self_attention_injection=0.5),

@@ -146,6 +146,12 @@ EDIT_OPTIONS: dict[str, dict[str, Any]] = {
     "empty-negative-prompt": {"negative_prompt": "empty"},  # CFG against "" instead of the caption
     # late guidance that strengthens every edit (both tests at their largest) and reads the maps: its costliest case
     "late-guidance": {"late_guidance_factor": 1.5, "late_guidance_area": 1.0, "late_guidance_movement": 100.0},
+    # no cross-attention guidance from half the steps for every edit (both tests at their largest)
+    "late-cross-attention-guidance": {
+        "late_guidance_xa": 0.0,
+        "late_guidance_area": 1.0,
+        "late_guidance_movement": 100.0,
+    },
 }
 
 

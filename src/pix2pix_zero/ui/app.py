@@ -50,6 +50,29 @@ MASK_MODES = ("Whole image", "Automatic", "Painted")  # where the edit may act
 DIRECTIONS = {"Caption's words": "caption", "Sentence banks": "sentences"}
 # EditConfig.negative_prompt, as the web app names it
 NEGATIVE_PROMPTS = {"Caption": "caption", "Empty prompt": "empty"}
+# late guidance's two sliders: (defaults key, low, high, step, label, elem_id, info)
+LATE_GUIDANCE_SLIDERS = (
+    (
+        "late_guidance_factor",
+        1.0,
+        3.0,
+        0.1,
+        "Late guidance",
+        "late-guidance",
+        "From half the steps on, guidance × this for the edit of a small object (its word's attention covers little "
+        "of the image). 1 = off.",
+    ),
+    (
+        "late_guidance_xa",
+        0.0,
+        1.0,
+        0.05,
+        "Late cross-attention guidance",
+        "late-guidance-xa",
+        "From half the steps on, cross-attention guidance × this for the edit of a small object, whose outline it "
+        "holds. 1 = off.",
+    ),
+)
 MAX_CONCEPT_CHARS = 80
 MAX_TARGETS = 8  # edits per request: each is one more batch row of every UNet call
 MAX_SESSION_CONCEPTS = 64  # words one session has typed, offered back in its own dropdowns only
@@ -152,6 +175,7 @@ class EditorApp:
             "direction_from": next(label for label, value in DIRECTIONS.items() if value == cfg.direction_from),
             "negative_prompt": next(label for label, value in NEGATIVE_PROMPTS.items() if value == cfg.negative_prompt),
             "late_guidance_factor": cfg.late_guidance_factor,
+            "late_guidance_xa": cfg.late_guidance_xa,
         }
 
     # -- checks -----------------------------------------------------------------------------------
@@ -249,6 +273,7 @@ class EditorApp:
         direction_from: str | None = None,
         negative_prompt: str | None = None,
         late_guidance_factor: float | None = None,
+        late_guidance_xa: float | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),
     ) -> tuple[Any, ...]:
         """Invert (or reuse the inversion of) the image and edit it toward every target, where the mask allows
@@ -290,6 +315,7 @@ class EditorApp:
                 direction_from=DIRECTIONS.get(direction_from or ""),
                 negative_prompt=NEGATIVE_PROMPTS.get(negative_prompt or ""),
                 late_guidance_factor=None if late_guidance_factor is None else float(late_guidance_factor),
+                late_guidance_xa=None if late_guidance_xa is None else float(late_guidance_xa),
                 auto_mask=mask_mode == MASK_MODES[1],  # "Whole image" means the whole image, whatever the preset
             )
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
@@ -531,15 +557,9 @@ class EditorApp:
                             info="What guidance pushes away from: the caption (stronger edits) or the empty prompt "
                             "(milder, keeps the shapes closer to the input).",
                         )
-                        late_guidance = gr.Slider(
-                            1.0,
-                            3.0,
-                            value=defaults["late_guidance_factor"],
-                            step=0.1,
-                            label="Late guidance",
-                            elem_id="late-guidance",
-                            info="From half the steps on, guidance × this for the edit of a small object (its word's "
-                            "attention covers little of the image). 1 = off.",
+                        late_guidance, late_xa = (
+                            gr.Slider(low, high, value=defaults[key], step=step, label=label, elem_id=elem, info=info)
+                            for key, low, high, step, label, elem, info in LATE_GUIDANCE_SLIDERS
                         )
                     with gr.Accordion("Mask: where the edit may act", open=False):
                         mask_mode = gr.Radio(
@@ -628,6 +648,7 @@ class EditorApp:
                     direction,
                     negative,
                     late_guidance,
+                    late_xa,
                 ],
                 outputs=[input_out, recon_out, edits_out, caption, files, summary, source, targets, session_concepts],
                 concurrency_id="model",
