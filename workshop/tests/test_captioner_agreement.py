@@ -1,0 +1,30 @@
+"""The captioner-agreement script tells a caption written back word for word from the same objects in another order
+and from a caption that names something else."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "captioner_agreement.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("captioner_agreement", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_agreement_tells_order_from_content():
+    agreement = _script().agreement
+    one = "a small yellow triangle in the top center on a white gradient background"
+    two = "a small red circle in the top left and a large blue square in the center on a gray background"
+    swapped = "a large blue square in the center and a small red circle in the top left on a gray background"
+    assert agreement(one, one) == "exact"
+    assert agreement(two, swapped) == "same objects"
+    assert agreement(one, one.replace("triangle", "star")) == "differs"  # the target's word for the source object
+    assert agreement(two, swapped.replace("gray", "black")) == "differs"  # another background
+    assert agreement(two, swapped.replace("square", "circle")) == "differs"
