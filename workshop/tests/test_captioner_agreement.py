@@ -3,23 +3,9 @@ and from a caption that names something else."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "captioner_agreement.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("captioner_agreement", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_agreement_tells_order_from_content():
-    agreement = _script().agreement
+def test_agreement_tells_order_from_content(load_script):
+    agreement = load_script("captioner_agreement").agreement
     one = "a small yellow triangle in the top center on a white gradient background"
     two = "a small red circle in the top left and a large blue square in the center on a gray background"
     swapped = "a large blue square in the center and a small red circle in the top left on a gray background"

@@ -3,22 +3,10 @@ spread the way docs/quality-local-edits.md reports them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality_targets.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("quality_targets", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row(method: str, scene: int, **metrics: float) -> dict:
@@ -48,8 +36,8 @@ def _verdicts(table: str) -> dict[str, list[str]]:
     return {cells[0].lstrip("| "): [c.strip(" |") for c in cells[1:]] for cells in lines[1:]}
 
 
-def test_default_against_the_best_baseline_per_metric(tmp_path):
-    targets = _script()
+def test_default_against_the_best_baseline_per_metric(tmp_path, load_script):
+    targets = load_script("quality_targets")
     rows = targets.load([_rows(tmp_path / "rows.jsonl")], first=None)
     table = targets.task_table("circle->square", rows["circle->square"], np.random.default_rng(0))
     assert "(6 scenes;" in table
@@ -66,7 +54,7 @@ def test_default_against_the_best_baseline_per_metric(tmp_path):
     assert verdicts["PSNR outside / VAE round trip"][-1] == "no"
 
 
-def test_first_scenes_only(tmp_path):
-    targets = _script()
+def test_first_scenes_only(tmp_path, load_script):
+    targets = load_script("quality_targets")
     rows = targets.load([_rows(tmp_path / "rows.jsonl")], first=2)
     assert {len(per_case) for per_case in rows["circle->square"].values()} == {2}
