@@ -1,14 +1,18 @@
-"""Concept embeddings: the bundled model's shipped set is used without embedding, and the cache is keyed by the
-model's content, not by where its folder lies."""
+"""Concepts: the bundled model's shipped embeddings are used without embedding, the cache is keyed by the
+model's content, not by where its folder lies, and a model that lists the words it knows refuses others."""
 
+import json
 import shutil
 
 import pytest
 import torch
+from PIL import Image
 
+from pix2pix_zero import EditOptions
 from pix2pix_zero.api import Pix2PixZero
+from pix2pix_zero.components import known_words
 from pix2pix_zero.directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache
-from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
+from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR, world
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +86,44 @@ def test_cache_key_does_not_depend_on_the_model_path(tmp_path):
         )
     assert len(computed) == 1  # the second checkout reuses the first one's embedding
     assert [e.concept for e in ConceptCache(cache_dir).entries()] == ["two circles"]  # no duplicate
+
+
+def test_the_bundled_model_lists_the_words_of_its_world(bundled):
+    assert bundled.known_words == frozenset(world.world_words())
+
+
+def test_words_the_bundled_model_never_saw_are_refused_before_any_work(bundled, tmp_path, monkeypatch):
+    def inverted(*args, **kwargs):
+        raise AssertionError("the image was inverted before the words were checked")
+
+    monkeypatch.setattr(bundled, "invert", inverted)
+    scene = Image.new("RGB", (64, 64), "white")
+    for source, target, options, unknown in [
+        ("circle", "dog", EditOptions(), "'dog'"),
+        ("cat", "square", EditOptions(), "'cat'"),
+        ("circle", "square", EditOptions(caption="a red ball on a lawn"), "'ball', 'lawn'"),
+        ("circle", "square", EditOptions(extra=[("red", "crimson", 0.5)]), "'crimson'"),
+    ]:
+        with pytest.raises(ValueError, match=f"trained on a few words only and {unknown} .* it knows: a an and"):
+            bundled.edit(scene, source, target, options)
+    with pytest.raises(ValueError, match="'puppy'"):
+        bundled.generate_and_edit("a small puppy on a white background", "circle", "square")
+    with pytest.raises(ValueError, match="'zebra'"):
+        bundled.sentences("zebra")
+    # phrases of known words pass; a sentence file's sentences are the user's own
+    bundled.check_concepts("red circle", ["blue square"], texts=["a large red circle in the center"])
+    (tmp_path / "hound.txt").write_text("a photo of a hound\n")
+    bundled.check_concepts(str(tmp_path / "hound.txt"), ["square"])
+
+
+def test_a_model_without_a_word_list_takes_any_word_and_a_bad_list_is_an_error(tiny_model_dir, tmp_path):
+    editor = Pix2PixZero.from_pretrained(str(tiny_model_dir), progress=False)
+    assert editor.known_words is None
+    editor.check_concepts("zebra", ["okapi"], texts=["a zebra in a field"])
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "pix2pix_zero.json").write_text(json.dumps({"inputs": {"words": "zebra okapi"}}))
+    with pytest.raises(ValueError, match="inputs.words must be a list of words"):
+        known_words(folder)
+    (folder / "pix2pix_zero.json").write_text(json.dumps({"inputs": {"words": ["Zebra", "okapi"]}}))
+    assert known_words(folder) == {"zebra", "okapi"}

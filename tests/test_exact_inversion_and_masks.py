@@ -253,6 +253,24 @@ def test_all_white_mask_equals_no_mask_and_black_or_unreadable_masks_are_errors(
         editor.edit(inversion, "cat", "dog", EditOptions(config=FAST_EDIT, mask=tmp_path / "missing.png"))
 
 
+def test_a_bad_mask_fails_before_the_image_is_inverted(editor, image, tmp_path, monkeypatch):
+    Image.new("L", (40, 30), 0).save(tmp_path / "black.png")
+
+    def inverted(*args, **kwargs):
+        raise AssertionError("the image was inverted before its mask was checked")
+
+    monkeypatch.setattr(editor, "invert", inverted)
+    cases = [
+        (tmp_path / "black.png", "all black"),
+        (tmp_path / "missing.png", "not found"),
+        (tmp_path, "is a folder"),
+        ("AUTO", "not found: AUTO \\(for the automatic mask, write 'auto'\\)"),
+    ]
+    for mask, error in cases:
+        with pytest.raises(ValueError, match=error):
+            editor.edit(image, "cat", "dog", EditOptions(config=FAST_EDIT, mask=mask))
+
+
 def test_auto_mask_is_written_shown_in_the_grid_and_keeps_the_input_outside(editor, image, tmp_path):
     inversion = editor.invert(image, config=FAST_INV)
     cfg = EditConfig(num_steps=6, auto_mask_threshold=0.6, mask_feather=0)

@@ -35,7 +35,7 @@ from .attention import (
     shared_self_attention,
 )
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
-from .components import Components, load_components, pads_to_square, preset_for
+from .components import Components, known_words, load_components, pads_to_square, preset_for
 from .config import MAX_IMAGE_SIDE, MAX_STEPS, EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import AutoMask
@@ -54,7 +54,17 @@ from .images import (
     tensor_to_pil,
 )
 from .inversion import invert_trajectory
-from .masks import AUTO, MaskSource, PixelMask, composite, latent_to_pixels, mask_to_image, read_mask, soft_edge
+from .masks import (
+    AUTO,
+    MaskSource,
+    PixelMask,
+    check_mask,
+    composite,
+    latent_to_pixels,
+    mask_to_image,
+    read_mask,
+    soft_edge,
+)
 
 NUM_GENERATED_SENTENCES = 500  # template sentences for a concept without a bank
 MAX_LATENT_SIDE = MAX_IMAGE_SIDE // 8  # the VAEs of every supported model downsample by 8
@@ -383,6 +393,12 @@ def _whole_word(word: str) -> re.Pattern[str]:
     return re.compile(rf"\b{re.escape(word.strip())}\b", flags=re.IGNORECASE)
 
 
+def _is_sentence_file(concept: str) -> bool:
+    """Whether a concept names a sentence file (a .txt path, or any existing file) rather than a word or phrase."""
+    path = Path(concept).expanduser()
+    return path.suffix.lower() == ".txt" or path.is_file()
+
+
 def has_word(caption: str, word: str) -> bool:
     """Whether `word` is a whole word of `caption` (what a word swap needs)."""
     return bool(word.strip()) and _whole_word(word).search(caption) is not None
@@ -415,6 +431,7 @@ class Pix2PixZero:
             preset, components.model_dir, is_sdxl=components.is_sdxl, native_size=components.native_size
         )  # with the model's own measured settings, if any
         self.pads_to_square = pads_to_square(components.model_dir)  # a model that knows square images only
+        self.known_words = known_words(components.model_dir)  # a model trained on a few words only: None = any word
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         shipped = components.model_dir / SHIPPED_CONCEPTS_FOLDER if components.model_dir else None
         self.concepts = ConceptCache(self.cache_dir, shipped=[shipped] if shipped and shipped.is_dir() else [])
@@ -496,8 +513,9 @@ class Pix2PixZero:
         if not isinstance(concept, str) or not concept.strip():
             raise ValueError("a concept must be a non-empty word, phrase or sentence-file path")
         path = Path(concept).expanduser()
-        if path.suffix.lower() == ".txt" or path.is_file():
+        if _is_sentence_file(concept):
             return sentence_banks.read_sentence_file(path), f"file:{path}"
+        self._check_words(concept)
         model_banks = [self.components.model_dir / "sentences"] if self.components.model_dir else []
         bank = sentence_banks.find_bank(concept, extra_dirs=model_banks)
         if bank is not None:
@@ -545,6 +563,28 @@ class Pix2PixZero:
     def direction(self, source: str, target: str) -> Tensor:
         """Δc for source → target, (1, T, D)."""
         return make_direction(self.concept_embedding(source)[0], self.concept_embedding(target)[0])
+
+    def check_concepts(
+        self, source: str, targets: Sequence[str], extra: Sequence[str] = (), texts: Sequence[str] = ()
+    ) -> None:
+        """Raise ValueError for an edit the model cannot make: a target equal to the source, or (on a model that lists
+        the words it knows, like the bundled one) a concept, caption or prompt with a word it was never trained on.
+        Sentence files are not checked: their sentences are the user's own."""
+        for target in targets:
+            if target.strip().lower() == source.strip().lower():
+                raise ValueError(f"source and target are the same concept ({source!r})")
+        if self.known_words is None:
+            return
+        for text in (*[c for c in (source, *targets, *extra) if not _is_sentence_file(c)], *texts):
+            self._check_words(text)
+
+    def _check_words(self, text: str) -> None:
+        unknown = sorted({w for w in re.findall(r"[a-z]+", text.lower()) if w not in (self.known_words or [w])})
+        if unknown:
+            raise ValueError(
+                f"{self.components.model_id} was trained on a few words only and {', '.join(map(repr, unknown))} "
+                f"(in {text!r}) is not one of them; it knows: {' '.join(sorted(self.known_words or ()))}"
+            )
 
     def uses_caption_direction(self, caption: str, source: str, cfg: EditConfig | None = None) -> bool:
         """Whether an edit of `source` with `cfg` (the preset's when None) takes its direction from `caption`'s own
@@ -684,6 +724,9 @@ class Pix2PixZero:
         targets = [target] if isinstance(target, str) else list(target)
         if not targets:
             raise ValueError("give at least one target")
+        # bad concepts and masks fail before any work is spent on the image
+        self.check_concepts(source, targets, [e for s, t, _ in opts.extra for e in (s, t)], [opts.caption or ""])
+        check_mask(opts.mask, self.preset.image.max_input_pixels)
         started = time.perf_counter()
         if isinstance(image, Inversion):
             self.check_inversion(image)
@@ -753,6 +796,7 @@ class Pix2PixZero:
         base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
         cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
+        self.check_concepts(source, targets, texts=[prompt])
         c = self.components
         whole = isinstance(size, int) and not isinstance(size, bool)
         if size is not None and (not whole or not 8 <= size <= MAX_IMAGE_SIDE):
@@ -795,9 +839,6 @@ class Pix2PixZero:
         """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each. With a `caption`
         that names `source` (EditConfig.direction_from 'caption'), Δc is that caption's word swap; else the sentence
         banks' difference."""
-        for target in targets:
-            if target.strip().lower() == source.strip().lower():
-                raise ValueError(f"source and target are the same concept ({source!r})")
         from_caption = caption is not None and has_word(caption, source)
         source_bank = None if from_caption else self.concept_embedding(source)
         extra_sum = (

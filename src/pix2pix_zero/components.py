@@ -145,13 +145,32 @@ def pads_to_square(model: str | os.PathLike[str] | None) -> bool:
     """Whether the model folder's `pix2pix_zero.json` says it knows square images only ({"inputs": {"square": "pad"}}):
     a non-square input is then padded to a square with its border colour and the outputs cropped back (the bundled
     model, trained on 64x64 scenes, says so; stretching would turn its circles into ellipses)."""
+    return _model_inputs(model).get("square") == "pad"
+
+
+def known_words(model: str | os.PathLike[str] | None) -> frozenset[str] | None:
+    """The words a model was trained on, when its folder's `pix2pix_zero.json` lists them ({"inputs": {"words":
+    [...]}}; the bundled model does, a real model's tokenizer takes any word): concepts and captions with other words
+    are refused, since the model cannot draw them."""
+    words = _model_inputs(model).get("words")
+    if words is None:
+        return None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise ValueError(f"{Path(resolve_model(model)) / PRESET_TUNING_FILE}: inputs.words must be a list of words")
+    return frozenset(w.lower() for w in words)
+
+
+def _model_inputs(model: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The `inputs` block of the model folder's `pix2pix_zero.json` ({} without one)."""
     folder = Path(resolve_model(model)) if model is not None else None
     file = folder / PRESET_TUNING_FILE if folder is not None else None
     if file is None or not file.is_file():
-        return False
+        return {}
     try:
         inputs = json.loads(file.read_text()).get("inputs", {})
-        return inputs.get("square") == "pad"
+        if not isinstance(inputs, dict):
+            raise AttributeError("'inputs' is not an object")
+        return inputs
     except (json.JSONDecodeError, AttributeError) as error:
         raise ValueError(f"{file} holds no valid model settings ({error})") from error
 

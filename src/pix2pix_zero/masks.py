@@ -41,9 +41,10 @@ class PixelMask:
         return F.max_pool2d(self.pixels, factor, stride=factor)
 
 
-def read_mask(source: MaskSource, size: tuple[int, int], max_pixels: int = 64_000_000) -> PixelMask | None:
-    """The mask `source` (a file or PIL image) on an image of `size` (width, height); None for an all-white mask,
-    which lets everything change, exactly like no mask. Raises MaskError for unreadable and all-black masks."""
+def read_mask(source: MaskSource, size: tuple[int, int] | None, max_pixels: int = 64_000_000) -> PixelMask | None:
+    """The mask `source` (a file or PIL image) on an image of `size` (width, height; None: the mask's own); None for
+    an all-white mask, which lets everything change, exactly like no mask. Raises MaskError for unreadable and
+    all-black masks."""
     if source is None:
         return None
     name = "the mask image" if isinstance(source, Image.Image) else f"mask file {source}"
@@ -53,7 +54,7 @@ def read_mask(source: MaskSource, size: tuple[int, int], max_pixels: int = 64_00
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-    grey = image.convert("L").resize(size, Image.Resampling.BILINEAR)
+    grey = image.convert("L").resize(size or image.size, Image.Resampling.BILINEAR)
     pixels = torch.from_numpy(np.asarray(grey, dtype=np.uint8) >= 128).float()[None, None]
     if not pixels.any():
         raise MaskError(f"{name} is all black: nothing may change; paint white where the edit may act")
@@ -62,9 +63,19 @@ def read_mask(source: MaskSource, size: tuple[int, int], max_pixels: int = 64_00
     return PixelMask(pixels, "image" if isinstance(source, Image.Image) else f"file:{source}")
 
 
+def check_mask(source: MaskSource, max_pixels: int = 64_000_000) -> None:
+    """Raise MaskError for a user's mask that cannot be used (unreadable, too large, all black) before any work is
+    spent on the image; "auto" and None pass."""
+    if not (isinstance(source, str) and source == AUTO):
+        read_mask(source, None, max_pixels)
+
+
 def _open(path: Path, max_pixels: int) -> Image.Image:
+    if path.is_dir():
+        raise MaskError(f"mask file {path} is a folder; give an image file (white = may change) or {AUTO!r}")
     if not path.is_file():
-        raise MaskError(f"mask file not found: {path}")
+        hint = f" (for the automatic mask, write {AUTO!r})" if str(path).lower() == AUTO else ""
+        raise MaskError(f"mask file not found: {path}{hint}")
     try:
         image = Image.open(path)
         if image.width * image.height > max_pixels:

@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict] = {
     "DDIM + word swap (no CFG)": {"method": "DDIM + word swap (no CFG)"},
     "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
     "prompt-to-prompt (CFG 2), exact inversion": {"method": "prompt-to-prompt (CFG 2), exact inversion"},
+    "DDIM + word swap (CFG 5)": {"method": "DDIM + word swap (CFG 5)"},
     "sentence-direction default": {"changes": quality.SENTENCE_DEFAULT},
     "sentences, CFG 2, exact inversion, injection 0.5": {"changes": {**NEW, "direction_from": "sentences"}},
     "word swap, sentence-direction default otherwise": {"word_swap": True, "changes": quality.SENTENCE_DEFAULT},
@@ -124,6 +125,7 @@ VARIANTS: dict[str, dict] = {
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
     "caption direction, empty negative prompt, CFG 4.0, movement at half the steps recorded": late_guidance(0.0, 0.0),
+    "caption direction, empty negative prompt, CFG 4.0, no exact inversion": {"changes": {**CFG4, "exact_inversion": False}},
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
             **NEW,
