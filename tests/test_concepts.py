@@ -110,6 +110,8 @@ def test_words_the_bundled_model_never_saw_are_refused_before_any_work(bundled, 
         bundled.generate_and_edit("a small puppy on a white background", "circle", "square")
     with pytest.raises(ValueError, match="'zebra'"):
         bundled.sentences("zebra")
+    with pytest.raises(ValueError, match="'ball'"):
+        Pix2PixZero.invert(bundled, scene, caption="a red ball")  # the method itself, not the stand-in above
     # phrases of known words pass; a sentence file's sentences are the user's own
     bundled.check_concepts("red circle", ["blue square"], texts=["a large red circle in the center"])
     (tmp_path / "hound.txt").write_text("a photo of a hound\n")

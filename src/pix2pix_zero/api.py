@@ -610,6 +610,7 @@ class Pix2PixZero:
     ) -> Inversion:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
         cfg = config or self.preset.inversion
+        self._check_words(caption or "")
         prepared, box = self._prepare(image, image_config)
         _check_seed(seed)
         image_sha = hashlib.sha256(prepared.tobytes() + repr(prepared.size).encode()).hexdigest()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from pix2pix_zero import EditOptions, Pix2PixZero, editing
+from pix2pix_zero import EditOptions, Pix2PixZero, editing, guidance
 from pix2pix_zero.bench import quality
 from pix2pix_zero.config import override
 
@@ -94,6 +94,12 @@ VARIANTS: dict[str, dict] = {
     "caption direction, empty negative prompt, CFG 4.0, late guidance ×1.5 below area 0.085": late_guidance(0.085, 0.0),
     # without cross-attention guidance, which holds the source word's maps where they were
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {"changes": {**CFG4, "xa_guidance": 0.0}},
+    "caption direction, empty negative prompt, CFG 4.0, λ_xa 0.015": {"changes": {**CFG4, "xa_guidance": 0.015}},
+    # cross-attention guidance on every token but the edited word's, whose map (the source's outline) it would hold
+    "caption direction, empty negative prompt, CFG 4.0, guidance off the edited word": {
+        "changes": CFG4,
+        "free_edited_word": True,
+    },
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0, late guidance ×1.5 below area 0.085": late_guidance(
         0.085, 0.0, xa_guidance=0.0
     ),
@@ -125,7 +131,9 @@ VARIANTS: dict[str, dict] = {
     # recorded: the threshold is chosen from these and the rows of "CFG 4.0 then 6.0 from half the steps"
     # (workshop/scripts/late_guidance_threshold.py)
     "caption direction, empty negative prompt, CFG 4.0, movement at half the steps recorded": late_guidance(0.0, 0.0),
-    "caption direction, empty negative prompt, CFG 4.0, no exact inversion": {"changes": {**CFG4, "exact_inversion": False}},
+    "caption direction, empty negative prompt, CFG 4.0, no exact inversion": {
+        "changes": {**CFG4, "exact_inversion": False}
+    },
     "caption direction, empty negative prompt, CFG 4.0, no auto mask": {
         "changes": {
             **NEW,
@@ -228,6 +236,29 @@ def late_xa_off(off: bool, num_steps: int = 50):
         editing.xa_guidance_step = step
 
 
+@contextmanager
+def edited_word_unguided(positions: list[int] | None):
+    """A probe, not an option of the editor: the cross-attention loss leaves out the tokens at `positions`."""
+    if not positions:
+        yield
+        return
+    loss = guidance.xa_loss
+
+    def without_word(maps, ref_maps):
+        if maps.keys() != ref_maps.keys():
+            return loss(maps, ref_maps)
+        tokens = next(iter(maps.values())).shape[-1]
+        kept = torch.ones(tokens)
+        kept[positions] = 0.0
+        return sum(((maps[k] - ref_maps[k]) ** 2 * kept).sum(dim=(-2, -1)).mean(dim=-1) for k in maps)
+
+    guidance.xa_loss = without_word
+    try:
+        yield
+    finally:
+        guidance.xa_loss = loss
+
+
 def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, image) -> object:
     if "method" in variant:
         return table[variant["method"]].run(editor, image, case)
@@ -239,7 +270,12 @@ def run(editor: Pix2PixZero, table: dict, variant: dict, case: quality.Case, ima
     options = EditOptions(
         config=override(base, **variant["changes"]), caption=case.caption, seed=case.seed, direction=swap
     )
-    with weaker_late_guidance(variant.get("late_scale")), late_xa_off(variant.get("late_xa_off", False)):
+    free = editor.components.token_positions(case.caption, case.source) if variant.get("free_edited_word") else None
+    with (
+        weaker_late_guidance(variant.get("late_scale")),
+        late_xa_off(variant.get("late_xa_off", False)),
+        edited_word_unguided(free),
+    ):
         return editor.edit(image, case.source, case.target, options)
 
 
