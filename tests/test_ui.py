@@ -16,6 +16,7 @@ from PIL import Image
 
 from pix2pix_zero import Pix2PixZero
 from pix2pix_zero.images import read_png_metadata
+from pix2pix_zero.shapesworld import BUNDLED_MODEL_DIR
 from pix2pix_zero.ui import app as ui_app
 from pix2pix_zero.ui.app import EditorApp, build_app, serve
 from pix2pix_zero.ui.command import ui as ui_command
@@ -702,3 +703,13 @@ def test_the_negative_prompt_control_sets_what_guidance_pushes_away_from(app, im
     assert caption != empty
     with pytest.raises(gr.Error, match="Negative prompt must be one of"):
         run("nothing")
+
+
+def test_a_word_the_bundled_model_never_saw_is_a_clear_message(tmp_path):
+    bundled = Pix2PixZero.from_pretrained("shapesworld", cache_dir=tmp_path / "cache", progress=False)
+    scene = tmp_path / "scene.png"
+    Image.new("RGB", (64, 64), "white").save(scene)
+    with pytest.raises(gr.Error) as caught:
+        edit(EditorApp(bundled, output_root=tmp_path / "outputs"), scene, caption="a red circle", source="circle")
+    message = str(caught.value)
+    assert "shapesworld was trained on a few words only and 'dog'" in message and str(BUNDLED_MODEL_DIR) not in message

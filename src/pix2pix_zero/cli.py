@@ -314,8 +314,12 @@ def main() -> None:
     """pix2pix-zero: zero-shot image-to-image translation (Parmar et al., SIGGRAPH 2023).
 
     Give an image and an edit such as cat → dog: the image is captioned, inverted to noise with
-    regularized DDIM inversion, and denoised with an edit direction built from sentence banks,
-    under cross-attention guidance that keeps the input's structure.
+    regularized DDIM inversion, and denoised with an edit direction in the text-embedding space (from
+    the caption's own words when it names the object, else from two banks of sentences), under
+    cross-attention guidance that keeps the input's structure. `default` also retraces the stored
+    inversion path exactly; options share the input's self-attention and keep the input's pixels
+    outside a mask (`edit --help`: --self-attention-injection, --mask; `presets` shows what a model's
+    `default` turns on).
     """
 
 
