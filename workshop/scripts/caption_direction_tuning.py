@@ -95,6 +95,12 @@ VARIANTS: dict[str, dict] = {
     # without cross-attention guidance, which holds the source word's maps where they were
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0": {"changes": {**CFG4, "xa_guidance": 0.0}},
     "caption direction, empty negative prompt, CFG 4.0, λ_xa 0.015": {"changes": {**CFG4, "xa_guidance": 0.015}},
+    **{
+        f"caption direction, empty negative prompt, CFG 4.0, strength {strength}": {
+            "changes": {**CFG4, "strength": strength}
+        }
+        for strength in (1.5, 2.0)
+    },
     # cross-attention guidance on every token but the edited word's, whose map (the source's outline) it would hold
     "caption direction, empty negative prompt, CFG 4.0, guidance off the edited word": {
         "changes": CFG4,
