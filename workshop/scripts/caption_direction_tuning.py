@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict] = {
     "prompt-to-prompt (CFG 2)": {"method": "prompt-to-prompt (CFG 2)"},
     "prompt-to-prompt (CFG 2), exact inversion": {"method": "prompt-to-prompt (CFG 2), exact inversion"},
     "DDIM + word swap (CFG 5)": {"method": "DDIM + word swap (CFG 5)"},
+    "prompt-to-prompt (CFG 7.5)": {"method": "prompt-to-prompt (CFG 7.5)"},
     "sentence-direction default": {"changes": quality.SENTENCE_DEFAULT},
     "sentences, CFG 2, exact inversion, injection 0.5": {"changes": {**NEW, "direction_from": "sentences"}},
     "word swap, sentence-direction default otherwise": {"word_swap": True, "changes": quality.SENTENCE_DEFAULT},
