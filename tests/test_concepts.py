@@ -103,6 +103,7 @@ def test_words_the_bundled_model_never_saw_are_refused_before_any_work(bundled, 
         ("cat", "square", EditOptions(), "'cat'"),
         ("circle", "square", EditOptions(caption="a red ball on a lawn"), "'ball', 'lawn'"),
         ("circle", "square", EditOptions(extra=[("red", "crimson", 0.5)]), "'crimson'"),
+        ("círculo", "square", EditOptions(), "'círculo'"),
     ]:
         with pytest.raises(ValueError, match=f"trained on a few words only and {unknown} .* it knows: a an and"):
             bundled.edit(scene, source, target, options)

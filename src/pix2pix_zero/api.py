@@ -573,17 +573,19 @@ class Pix2PixZero:
         for target in targets:
             if target.strip().lower() == source.strip().lower():
                 raise ValueError(f"source and target are the same concept ({source!r})")
-        if self.known_words is None:
-            return
         for text in (*[c for c in (source, *targets, *extra) if not _is_sentence_file(c)], *texts):
             self._check_words(text)
 
     def _check_words(self, text: str) -> None:
-        unknown = sorted({w for w in re.findall(r"[a-z]+", text.lower()) if w not in (self.known_words or [w])})
+        """Raise ValueError when the model lists the words it knows and `text` has another (letters only: digits and
+        punctuation are not words)."""
+        if self.known_words is None:
+            return
+        unknown = sorted(set(re.findall(r"[^\W\d_]+", text.lower())) - self.known_words)
         if unknown:
             raise ValueError(
                 f"{self.components.model_id} was trained on a few words only and {', '.join(map(repr, unknown))} "
-                f"(in {text!r}) is not one of them; it knows: {' '.join(sorted(self.known_words or ()))}"
+                f"(in {text!r}) is not one of them; it knows: {' '.join(sorted(self.known_words))}"
             )
 
     def uses_caption_direction(self, caption: str, source: str, cfg: EditConfig | None = None) -> bool:
