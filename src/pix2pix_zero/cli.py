@@ -330,8 +330,8 @@ def main() -> None:
     "-s",
     required=True,
     callback=utf8_text,
-    help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences), or a sentence file "
-    "(.txt).",
+    help="Concept to edit away: a word with a sentence bank (cat), any word (template sentences; the bundled model "
+    "takes only the words it was trained on, `pix2pix-zero shapesworld info`), or a sentence file (.txt).",
 )
 @click.option(
     "--target",
