@@ -41,12 +41,32 @@ class PixelMask:
         return F.max_pool2d(self.pixels, factor, stride=factor)
 
 
-def read_mask(source: MaskSource, size: tuple[int, int] | None, max_pixels: int = 64_000_000) -> PixelMask | None:
-    """The mask `source` (a file or PIL image) on an image of `size` (width, height; None: the mask's own); None for
-    an all-white mask, which lets everything change, exactly like no mask. Raises MaskError for unreadable and
-    all-black masks."""
+def read_mask(source: MaskSource, size: tuple[int, int], max_pixels: int = 64_000_000) -> PixelMask | None:
+    """The mask `source` (a file or PIL image) on an image of `size` (width, height); None for an all-white mask,
+    which lets everything change, exactly like no mask. Raises MaskError for unreadable and all-black masks."""
     if source is None:
         return None
+    name, grey = _greyscale(source, max_pixels)
+    pixels = torch.from_numpy(np.asarray(grey.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8) >= 128)
+    if not pixels.any():
+        raise MaskError(f"{name} is all black: nothing may change; paint white where the edit may act")
+    if pixels.all():
+        return None
+    return PixelMask(pixels.float()[None, None], "image" if isinstance(source, Image.Image) else f"file:{source}")
+
+
+def check_mask(source: MaskSource, max_pixels: int = 64_000_000) -> None:
+    """Raise MaskError for a user's mask that cannot be used (unreadable, too large, all black) before any work is
+    spent on the image; "auto" and None pass."""
+    if source is None or (isinstance(source, str) and source == AUTO):
+        return
+    name, grey = _greyscale(source, max_pixels)
+    if grey.getextrema()[1] < 128:
+        raise MaskError(f"{name} is all black: nothing may change; paint white where the edit may act")
+
+
+def _greyscale(source: str | os.PathLike[str] | Image.Image, max_pixels: int) -> tuple[str, Image.Image]:
+    """(a name for errors, the mask as greyscale at its own size, transparent parts black)."""
     name = "the mask image" if isinstance(source, Image.Image) else f"mask file {source}"
     image = source if isinstance(source, Image.Image) else _open(Path(source), max_pixels)
     if image.width * image.height > max_pixels:
@@ -54,20 +74,7 @@ def read_mask(source: MaskSource, size: tuple[int, int] | None, max_pixels: int 
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-    grey = image.convert("L").resize(size or image.size, Image.Resampling.BILINEAR)
-    pixels = torch.from_numpy(np.asarray(grey, dtype=np.uint8) >= 128).float()[None, None]
-    if not pixels.any():
-        raise MaskError(f"{name} is all black: nothing may change; paint white where the edit may act")
-    if pixels.all():
-        return None
-    return PixelMask(pixels, "image" if isinstance(source, Image.Image) else f"file:{source}")
-
-
-def check_mask(source: MaskSource, max_pixels: int = 64_000_000) -> None:
-    """Raise MaskError for a user's mask that cannot be used (unreadable, too large, all black) before any work is
-    spent on the image; "auto" and None pass."""
-    if not (isinstance(source, str) and source == AUTO):
-        read_mask(source, None, max_pixels)
+    return name, image.convert("L")
 
 
 def _open(path: Path, max_pixels: int) -> Image.Image:
