@@ -37,6 +37,7 @@ from pix2pix_zero.config import EditConfig, ImageConfig, InversionConfig
 from pix2pix_zero.directions import load_direction, save_direction
 from pix2pix_zero.files import TensorFileError, atomic_write, remove_stale_temp_files, safe_name
 from pix2pix_zero.images import ImageError, load_image
+from pix2pix_zero.masks import MaskError, check_mask, read_mask
 
 REFUSAL_SECONDS = 2.0
 REFUSAL_EXTRA_RSS_MB = 1024
@@ -162,6 +163,32 @@ def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch):
     with pytest.raises(ImageError, match="not a PNG, JPEG, WebP, GIF, TIFF or BMP"):
         load_image(path)
     assert not called
+
+
+def test_a_postscript_mask_is_never_handed_to_ghostscript(root, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    called = []
+    monkeypatch.setattr(
+        EpsImagePlugin, "Ghostscript", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(OSError)
+    )
+    path = root / "mask.png"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(MaskError, match="is not an image this program reads"):
+        check_mask(path)
+    assert not called
+
+
+def test_a_mask_is_turned_by_its_orientation_tag_as_the_photo_is(tmp_path):
+    painted = Image.new("L", (40, 30), 0)
+    painted.paste(255, (0, 0, 10, 30))  # the left quarter, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise, as a phone held upright stores it
+    painted.save(tmp_path / "tagged.png", exif=exif)
+    turned = painted.transpose(Image.Transpose.ROTATE_270)  # what the photo's viewer shows: 30 wide, 40 high
+    from_file = read_mask(tmp_path / "tagged.png", (30, 40))
+    assert torch.equal(from_file.pixels, read_mask(turned, (30, 40)).pixels)
+    assert from_file.pixels[0, 0, :10].all() and not from_file.pixels[0, 0, 10:].any()  # the top quarter, as shown
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 input's own pixels back outside them after decoding.
 
 A mask is white where the image may change. Any size and mode is accepted: it is read as greyscale
-(transparent parts count as black), resized to the prepared image and thresholded at half grey.
+(transparent parts count as black), turned by its EXIF orientation tag as the input photo is, resized to the
+prepared image and thresholded at half grey.
 On the latent grid a cell may change when any pixel under it may (max-pooling). After decoding,
 the edit is blended into the input with a soft edge of `mask_feather` pixels; farther outside the
 mask the pixels are the input's exactly, since the VAE decoder spreads a latent change beyond a
@@ -12,14 +13,17 @@ latent mask.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
+
+from .images import IMAGE_FORMATS
 
 AUTO = "auto"
 MaskSource = str | os.PathLike[str] | Image.Image | None  # a mask file, an image, "auto", or None (no mask)
@@ -84,15 +88,21 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
         hint = f" (for the automatic mask, write {AUTO!r})" if str(path).lower() == AUTO else ""
         raise MaskError(f"mask file not found: {path}{hint}")
     try:
-        image = Image.open(path)
+        image = Image.open(path, formats=IMAGE_FORMATS)  # by content; never PostScript (Ghostscript) or the like
         if image.width * image.height > max_pixels:
             raise MaskError(f"mask file {path} has more than {max_pixels} pixels")
         image.load()
+        # a mask painted over a phone photo keeps its orientation tag: turned as the photo is (images.load_image)
+        return ImageOps.exif_transpose(image)
     except UnidentifiedImageError:
-        raise MaskError(f"mask file {path} is not an image Pillow can read; give a PNG, JPEG or WebP") from None
-    except (OSError, SyntaxError) as error:
-        raise MaskError(f"mask file {path} is corrupt or truncated ({error})") from None
-    return image
+        raise MaskError(
+            f"mask file {path} is not an image this program reads (a PNG, JPEG, WebP, GIF, TIFF or BMP, judged by its "
+            "content); give a PNG"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as error:
+        if isinstance(error, MaskError):
+            raise
+        raise MaskError(f"mask file {path} is corrupt or truncated ({str(error)[:200]})") from None
 
 
 def latent_to_pixels(latent_mask: Tensor, factor: int) -> Tensor:
