@@ -151,7 +151,15 @@ def test_a_real_image_with_too_many_pixels_is_refused(root):
     )
 
 
-def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch):
+@pytest.mark.parametrize(
+    ("read", "error", "message"),
+    [
+        (load_image, ImageError, "not a PNG, JPEG, WebP, GIF, TIFF or BMP"),
+        (check_mask, MaskError, "is not an image this program reads"),
+    ],
+    ids=["image", "mask"],
+)
+def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch, read, error, message):
     from PIL import EpsImagePlugin
 
     called = []
@@ -160,22 +168,8 @@ def test_postscript_is_never_handed_to_ghostscript(root, monkeypatch):
     )
     path = root / "drawing.png"
     path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
-    with pytest.raises(ImageError, match="not a PNG, JPEG, WebP, GIF, TIFF or BMP"):
-        load_image(path)
-    assert not called
-
-
-def test_a_postscript_mask_is_never_handed_to_ghostscript(root, monkeypatch):
-    from PIL import EpsImagePlugin
-
-    called = []
-    monkeypatch.setattr(
-        EpsImagePlugin, "Ghostscript", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(OSError)
-    )
-    path = root / "mask.png"
-    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
-    with pytest.raises(MaskError, match="is not an image this program reads"):
-        check_mask(path)
+    with pytest.raises(error, match=message):
+        read(path)
     assert not called
 
 
