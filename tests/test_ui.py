@@ -713,3 +713,11 @@ def test_a_word_the_bundled_model_never_saw_is_a_clear_message(tmp_path):
         edit(EditorApp(bundled, output_root=tmp_path / "outputs"), scene, caption="a red circle", source="circle")
     message = str(caught.value)
     assert "shapesworld was trained on a few words only and 'dog'" in message and str(BUNDLED_MODEL_DIR) not in message
+    # the page says so beside the concept boxes, and says "any word" for a model without a word list
+    hints = {b.elem_id: b.info for b in build_app(bundled).blocks.values() if getattr(b, "elem_id", None) == "targets"}
+    assert "takes only the words it was trained on" in hints["targets"]
+
+
+def test_the_concept_boxes_offer_any_word_on_a_model_without_a_word_list(editor):
+    hints = {b.elem_id: b.info for b in build_app(editor).blocks.values() if getattr(b, "elem_id", None)}
+    assert hints["source"].endswith("type any word.") and "template sentences" in hints["targets"]

@@ -439,6 +439,7 @@ class EditorApp:
 
     def build(self) -> gr.Blocks:
         defaults, choices = self.defaults(), self.concept_choices()
+        any_word = self.editor.known_words is None  # the bundled model takes its own words only
         model = model_name(self.editor.components.model_id)
         with gr.Blocks(title="pix2pix-zero", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
             gr.Markdown(DESCRIPTION + f"\nModel: `{model}` · preset `{self.editor.preset.name}`")
@@ -469,7 +470,8 @@ class EditorApp:
                         label="Source",
                         elem_id="source",
                         allow_custom_value=True,
-                        info="The concept to edit away: pick one from the directions library or type any word.",
+                        info="The concept to edit away: pick one from the directions library or type "
+                        + ("any word." if any_word else "a word this model was trained on."),
                     )
                     targets = gr.Dropdown(
                         choices,
@@ -479,8 +481,12 @@ class EditorApp:
                         elem_id="targets",
                         allow_custom_value=True,
                         info="One or more concepts to edit toward (type a word and press Enter); each gives "
-                        "one edit of the same inversion. A word without a bank gets a new direction "
-                        "from template sentences.",
+                        "one edit of the same inversion. "
+                        + (
+                            "A word without a bank gets a new direction from template sentences."
+                            if any_word
+                            else "This model takes only the words it was trained on."
+                        ),
                     )
                     with gr.Accordion("Settings", open=True):
                         xa = gr.Slider(
