@@ -712,7 +712,10 @@ def test_a_word_the_bundled_model_never_saw_is_a_clear_message(tmp_path):
     with pytest.raises(gr.Error) as caught:
         edit(EditorApp(bundled, output_root=tmp_path / "outputs"), scene, caption="a red circle", source="circle")
     message = str(caught.value)
-    assert "shapesworld was trained on a few words only and 'dog'" in message and str(BUNDLED_MODEL_DIR) not in message
+    assert (
+        "the model 'shapesworld' was trained on a few words only and 'dog'" in message
+        and str(BUNDLED_MODEL_DIR) not in message
+    )
     # the page says so beside the concept boxes, and says "any word" for a model without a word list
     hints = {b.elem_id: b.info for b in build_app(bundled).blocks.values() if getattr(b, "elem_id", None) == "targets"}
     assert "takes only the words it was trained on" in hints["targets"]

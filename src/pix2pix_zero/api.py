@@ -35,7 +35,7 @@ from .attention import (
     shared_self_attention,
 )
 from .captioning import DEFAULT_CAPTIONER, BlipCaptioner, Captioner
-from .components import Components, known_words, load_components, pads_to_square, preset_for
+from .components import Components, known_words, load_components, model_name, pads_to_square, preset_for
 from .config import MAX_IMAGE_SIDE, MAX_STEPS, EditConfig, ImageConfig, InversionConfig, Preset, override
 from .directions import SHIPPED_CONCEPTS_FOLDER, ConceptCache, combine_directions, default_cache_dir, make_direction
 from .editing import AutoMask
@@ -584,7 +584,8 @@ class Pix2PixZero:
         unknown = sorted(set(re.findall(r"[^\W\d_]+", text.lower())) - self.known_words)
         if unknown:
             raise ValueError(
-                f"{self.components.model_id} was trained on a few words only and {', '.join(map(repr, unknown))} "
+                f"the model {model_name(self.components.model_id)!r} was trained on a few words only and "
+                f"{', '.join(map(repr, unknown))} "
                 f"(in {text!r}) is not one of them; it knows: {' '.join(sorted(self.known_words))}"
             )
 
