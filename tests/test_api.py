@@ -208,6 +208,7 @@ def test_blip_is_loaded_lazily_and_missing_blip_says_how_to_recover(tiny_model_d
     with pytest.raises(ModelNotAvailableError, match="--caption") as error:
         editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
     assert "Salesforce/blip-image-captioning-large" in str(error.value)
+    assert "--captioner ./blip-image-captioning-large" in str(error.value)  # the option that takes the folder
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,12 @@ def test_generate_synthetic(run, tiny_model_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["xa_guidance"] == 0.15
+    flags = ["--model", str(tiny_model_dir), "--steps", "3", "-q", "--overwrite", "-o", str(tmp_path)]
+    common = ["generate", "--prompt", "a photo of a cat", "-s", "cat", "-t", "dog", "--seed", "3", *flags]
+    assert run(*common, "--preset", "official").exit_code == 0  # the authors' synthetic edit: CFG against ""
+    assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "empty"
+    assert run(*common, "--preset", "official", "--negative-prompt", "caption").exit_code == 0  # a flag wins
+    assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "caption"
 
 
 def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):
@@ -208,6 +214,7 @@ def test_a_model_folder_tunes_its_default_preset(run, tiny_model_dir, photo, tmp
     tuning = {
         "edit": {"xa_guidance": 0.03, "strength": 1.2},
         "synthetic_xa_guidance": 0.05,
+        "synthetic_negative_prompt": "empty",
         "why": "measured on this model",
     }
     (folder / "pix2pix_zero.json").write_text(json.dumps({"presets": {"default": tuning}}))
@@ -245,6 +252,10 @@ def test_a_model_folder_tunes_its_default_preset(run, tiny_model_dir, photo, tmp
     assert official["edit_config"]["xa_guidance"] == 0.1 and official["preset_tuning"] is None
     shown = json.loads(run("presets", "--json", "--model", str(folder)).output)
     assert shown["default"]["edit"]["xa_guidance"] == 0.03 and shown["default"]["synthetic_xa_guidance"] == 0.05
+    assert (
+        shown["default"]["synthetic_negative_prompt"] == "empty"
+        and shown["default"]["edit"]["negative_prompt"] == "caption"
+    )
     assert shown["official"]["edit"]["xa_guidance"] == 0.1 and "tuning" not in shown["official"]
     assert "measured on this model" in run("presets", "--model", str(folder)).output
     assert json.loads(run("presets", "--json", "--as-written").output)["default"]["edit"]["xa_guidance"] == 0.1

@@ -466,3 +466,28 @@ def test_generate_uses_and_records_its_negative_prompt(editor):
         "a photo of a cat", "cat", "dog", seed=1, config=EditConfig(num_steps=4, exact_inversion=True)
     )
     assert exact.metadata()["edit_config"]["exact_inversion"] is False  # nothing inverted: recorded as what ran
+
+
+def test_official_synthetic_mode_edits_against_the_empty_prompt_as_the_authors_do(tiny_model_dir, cache_dir):
+    """edit_synthetic.py runs CFG against "" for the edit as well; `default` keeps its edit's negative prompt."""
+    from pix2pix_zero.config import get_preset
+
+    official = get_preset("official")
+    assert official.synthetic_edit().negative_prompt == "empty" and official.edit.negative_prompt == "caption"
+    assert official.synthetic_edit().xa_guidance == 0.15
+    assert get_preset("default").synthetic_edit().negative_prompt == get_preset("default").edit.negative_prompt
+    steps = {"num_steps": 4}
+    editor = Pix2PixZero.from_pretrained(tiny_model_dir, preset="official", cache_dir=cache_dir, progress=False)
+    ran = editor.generate_and_edit("a photo of a cat", "cat", "dog", seed=1, **steps)
+    assert ran.metadata()["edit_config"]["negative_prompt"] == "empty"
+    empty = editor.generate_and_edit(
+        "a photo of a cat", "cat", "dog", seed=1, config=override(official.synthetic_edit(), **steps)
+    )
+    caption = editor.generate_and_edit(
+        "a photo of a cat",
+        "cat",
+        "dog",
+        seed=1,
+        config=override(official.synthetic_edit(), negative_prompt="caption", **steps),
+    )
+    assert ran.image.tobytes() == empty.image.tobytes() != caption.image.tobytes()

@@ -497,7 +497,7 @@ def test_unknown_device_and_non_utf8_text_are_one_line_errors(root):
     )
 
 
-def test_edit_and_direction_build_refuse_existing_outputs_before_the_model_loads(root):
+def test_edit_generate_and_direction_build_refuse_existing_outputs_before_the_model_loads(root):
     photo = root / "photo.png"
     Image.new("RGB", (16, 16)).save(photo)
     out = root / "out"
@@ -507,6 +507,13 @@ def test_edit_and_direction_build_refuse_existing_outputs_before_the_model_loads
         ["edit", str(photo), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL], root, "photo.edit-dog.json"
     )
     assert "exists already" in error
+    (out / "photo.edit-dog.json").unlink()
+    (out / "photo.mask.png").write_bytes(b"old")  # written only by a run with a mask
+    masked = ["edit", str(photo), "-s", "cat", "-t", "dog", "-o", str(out), "-m", NO_MODEL, "--mask", "auto"]
+    assert "exists already" in assert_refused(masked, root, "photo.mask.png")
+    (out / "seed4.grid.png").write_bytes(b"old")
+    generate = ["generate", "-p", "a photo of a cat", "-s", "cat", "-t", "dog", "--seed", "4", "-o", str(out)]
+    assert "exists already" in assert_refused([*generate, "-m", NO_MODEL], root, "seed4.grid.png")
     existing = root / "d.safetensors"
     existing.write_bytes(b"old")
     assert "exists already" in assert_refused(

@@ -84,6 +84,29 @@ def _package_imports(path: Path) -> set[str]:
     return found
 
 
+def test_front_ends_import_only_the_librarys_public_names():
+    """CLI, web app and benchmarks call the public API: no `_private` name of a library module (front ends may share
+    their own)."""
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name == "pix2pix_zero" or name.split(".")[1] not in FRONT_ENDS:
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            parts = module.split(".")
+            if parts[0] != "pix2pix_zero" or (len(parts) > 1 and parts[1] in FRONT_ENDS):
+                continue
+            private = [alias.name for alias in node.names if alias.name.startswith("_")]
+            assert not private, f"{name} imports {private} from {module}"
+
+
 def _import_graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {name: {m for m in _package_imports(path) if m in modules and m != name} for name, path in modules.items()}

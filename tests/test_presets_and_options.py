@@ -80,6 +80,21 @@ def test_the_bundled_model_tunes_only_the_default_preset_and_says_why():
     )  # hub ids: the preset as written
     with pytest.raises(ValueError, match="unknown preset tuning keys"):
         tuned(get_preset("default"), {"edits": {"xa_guidance": 0.03}})
+    with pytest.raises(ValueError, match="synthetic_negative_prompt must be 'caption' or 'empty', got 'none'"):
+        tuned(get_preset("default"), {"synthetic_negative_prompt": "none"})
+
+
+def test_a_model_folder_cannot_tune_official(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from pix2pix_zero.components import PRESET_TUNING_FILE, preset_for
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    (folder / PRESET_TUNING_FILE).write_text(json.dumps({"presets": {"official": {"edit": {"xa_guidance": 0.03}}}}))
+    for name in ("official", "default"):  # the file is wrong whichever preset a run asks for
+        with pytest.raises(ValueError, match="'official' is the authors' method and takes no tuning"):
+            preset_for(name, str(folder))
 
 
 def test_unknown_preset_and_bad_values_are_refused():

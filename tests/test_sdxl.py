@@ -282,8 +282,9 @@ def test_a_single_file_checkpoint_that_cannot_be_converted_is_one_clear_error(tm
 
     path = tmp_path / "model.safetensors"
     save_file({"weight": torch.zeros(2)}, str(path))
-    with pytest.raises(ModelNotAvailableError, match="model.safetensors"):
+    with pytest.raises(ModelNotAvailableError, match="model.safetensors") as error:
         load_components(path)
+    assert "save_pretrained" in str(error.value) and "hf download" not in str(error.value)
 
 
 def test_presets_command_shows_the_sdxl_values(sdxl_dir):

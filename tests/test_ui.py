@@ -413,7 +413,7 @@ def test_the_ui_command_says_how_to_install_gradio_when_it_is_missing(monkeypatc
     )  # `import gradio` now fails, as on an install without the [ui] extra
     monkeypatch.delitem(sys.modules, "pix2pix_zero.ui.app")
     result = CliRunner().invoke(ui_command, [])
-    assert result.exit_code == 1 and "pip install 'pix2pix-zero[ui]'" in result.output
+    assert result.exit_code == 1 and "pip install -e '.[ui]'" in result.output
 
 
 def test_the_ui_command_reports_a_missing_model_clearly(tmp_path):

@@ -278,8 +278,13 @@ class EditResult:
         if not self.masks:
             return []
         if all(m.tobytes() == self.masks[0].tobytes() for m in self.masks):
-            return [("mask.png", self.masks[0])]
-        return [(f"mask-{safe_name(Path(e['target']).stem, 'edit')}.png", m) for e, m in zip(self.edits, self.masks)]
+            return [(self.mask_name(), self.masks[0])]
+        return [(self.mask_name(e["target"]), m) for e, m in zip(self.edits, self.masks)]
+
+    @staticmethod
+    def mask_name(target: str | None = None) -> str:
+        """'mask.png', one mask for every edit, or `target`'s own 'mask-<target>.png' where the edits' masks differ."""
+        return "mask.png" if target is None else f"mask-{safe_name(Path(target).stem, 'edit')}.png"
 
     @staticmethod
     def output_paths(
@@ -797,7 +802,7 @@ class Pix2PixZero:
         so exact inversion does not apply (recorded as off). With `auto_mask` the edit follows the generation outside
         the automatic mask, whose pixels are the generation's: prompt-to-prompt's local blend, made for generated
         images."""
-        base = config or override(self.preset.edit, xa_guidance=self.preset.synthetic_xa_guidance)
+        base = config or self.preset.synthetic_edit()
         cfg = override(base, **edit_overrides, exact_inversion=False)
         targets = [target] if isinstance(target, str) else list(target)
         self.check_concepts(source, targets, texts=[prompt])

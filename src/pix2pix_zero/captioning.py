@@ -55,12 +55,21 @@ class BlipCaptioner:
     def _load(self) -> None:
         from transformers import BlipForConditionalGeneration, BlipProcessor
 
-        from .components import ModelNotAvailableError, _load
+        from .components import ModelNotAvailableError, load_part
 
         try:
-            self._processor = _load(BlipProcessor.from_pretrained, self.model_name, "captioner processor")
+            self._processor = load_part(
+                BlipProcessor.from_pretrained, self.model_name, "captioner processor", "--captioner", None
+            )
             kwargs = {"torch_dtype": self.dtype} if self.dtype is not None else {}
-            self._model = _load(BlipForConditionalGeneration.from_pretrained, self.model_name, "captioner", **kwargs)
+            self._model = load_part(
+                BlipForConditionalGeneration.from_pretrained,
+                self.model_name,
+                "captioner",
+                "--captioner",
+                None,
+                **kwargs,
+            )
         except ModelNotAvailableError as error:
             raise ModelNotAvailableError(
                 f"{error}\nOr skip captioning by giving the caption yourself (--caption)."

@@ -10,8 +10,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,25 @@ def _configs_from(options: dict[str, Any], preset: Preset) -> tuple[InversionCon
             flag = RENAMED.get((cls, error.field), error.field.replace("_", "-"))
             raise click.BadParameter(error.reason, param_hint=f"'--{flag}'") from None
     return made[InversionConfig], made[EditConfig], made[ImageConfig]
+
+
+def _refuse_existing_outputs(
+    output: Path, stems: Sequence[str], targets: Sequence[str], masked: bool, overwrite: bool
+) -> None:
+    """Before any work (an edit that ends in "exists already" wastes the whole run): refuse when a file the run may
+    write exists, unless --overwrite. `masked`: the run may write masks (one for all targets, or one per target)."""
+    from .api import EditResult
+
+    if overwrite:
+        return
+    masks = [EditResult.mask_name(), *map(EditResult.mask_name, targets)] if masked else []
+    for stem in stems:
+        for planned in EditResult.output_paths(output, stem, targets, masks):
+            for existing in (planned, planned.with_suffix(".json")):
+                if existing.exists():
+                    raise click.ClickException(
+                        f"{existing} exists already; choose another --output or pass --overwrite"
+                    )
 
 
 @dataclass(frozen=True)
@@ -396,10 +415,10 @@ def edit(
 ) -> None:
     """Edit IMAGES (files, or inversions saved by `invert`) from --source to each --target.
 
-    Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs with the run's
+    Writes, per image, <stem>.input/.reconstruction/.edit-<target>/.grid PNGs (and .mask with a mask) with the run's
     metadata embedded and in JSON sidecars.
     """
-    from .api import EditOptions, EditResult, Inversion
+    from .api import EditOptions, Inversion
     from .files import remove_stale_temp_files
     from .images import load_image
 
@@ -414,13 +433,8 @@ def edit(
     for path in images:
         if not path.is_file():
             raise click.ClickException(f"image file not found: {path}")
-    for stem in stems:  # before any work: an edit that ends in "exists already" wastes the whole run
-        for planned in EditResult.output_paths(output, stem, targets):
-            for existing in (planned, planned.with_suffix(".json")):
-                if existing.exists() and not overwrite:
-                    raise click.ClickException(
-                        f"{existing} exists already; choose another --output or pass --overwrite"
-                    )
+    masked = mask is not None or edit_cfg.auto_mask
+    _refuse_existing_outputs(output, stems, targets, masked, overwrite)
     inversions = {}
     for path in images:  # every input checked before the model loads: a bad file costs no model time
         if path.suffix == ".safetensors":
@@ -552,12 +566,13 @@ def generate(
 ) -> None:
     """Synthetic mode: generate from --prompt and --seed, then edit the generation.
 
-    The edit's xa-guidance is the preset's synthetic step (the authors' 0.15) unless --xa-guidance is given.
+    The edit's cross-attention guidance step and negative prompt are the preset's synthetic ones unless
+    --xa-guidance or --negative-prompt is given (`presets` shows them; `official`: the authors' 0.15 and
+    the empty prompt).
     """
     preset = opts.preset_settings()
-    _, edit_cfg, _ = _configs_from(config_flags, preset)
-    if config_flags.get("EditConfig__xa_guidance") is None:
-        edit_cfg = override(edit_cfg, xa_guidance=preset.synthetic_xa_guidance)
+    _, edit_cfg, _ = _configs_from(config_flags, replace(preset, edit=preset.synthetic_edit()))
+    _refuse_existing_outputs(output, [f"seed{seed}"], targets, edit_cfg.auto_mask, overwrite)
     editor = opts.editor()
     result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
     for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
@@ -889,7 +904,8 @@ def presets(as_json: bool, model: str, as_written: bool) -> None:
     for section in ("inversion", "edit", "image"):
         for key in shown[names[0]][section]:
             rows.append([f"{section}.{key}"] + [str(shown[n][section][key]) for n in names])
-    rows.append(["synthetic_xa_guidance"] + [str(shown[n]["synthetic_xa_guidance"]) for n in names])
+    for key in ("synthetic_xa_guidance", "synthetic_negative_prompt"):
+        rows.append([key] + [str(shown[n][key]) for n in names])
     widths = [max(len(r[i]) for r in rows + [["setting"] + names]) for i in range(len(names) + 1)]
     for row in [["setting"] + names] + rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))

@@ -132,7 +132,10 @@ def preset_for(
     if file is None or not file.is_file():
         return preset
     try:
-        changes = json.loads(file.read_text()).get("presets", {}).get(name)
+        presets = json.loads(file.read_text()).get("presets", {})
+        if "official" in presets:  # the authors' method stays theirs on every model
+            raise ValueError("'official' is the authors' method and takes no tuning; tune 'default'")
+        changes = presets.get(name)
         return tuned(preset, changes) if changes else preset
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
         raise ValueError(
@@ -175,18 +178,34 @@ def _model_inputs(model: str | os.PathLike[str] | None) -> dict[str, Any]:
         raise ValueError(f"{file} holds no valid model settings ({error})") from error
 
 
-def _load(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
+DIFFUSERS_LAYOUT = "diffusers format: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/"
+
+
+def load_part(
+    loader: Callable[..., Any],
+    model: str,
+    what: str,
+    option: str = "--model",
+    layout: str | None = DIFFUSERS_LAYOUT,
+    hint: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """`loader(model, **kwargs)` (a `from_pretrained`), any failure one ModelNotAvailableError that names the part
+    (`what`) and says how to get it where there is no hub: `hint`, or by default the download and the `option` that
+    then takes its folder."""
     try:
         return loader(model, **kwargs)
     except Exception as error:  # hub, network and file errors all arrive here with many types
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        folder = "./" + model.rstrip("/").split("/")[-1]
+        download = (
+            f"If the hub cannot be reached, download it where it can (`hf download {model} --local-dir {folder}`) "
+            f"and pass the local folder: {option} {folder}" + (f" ({layout})." if layout else ".")
+        )
         raise ModelNotAvailableError(
-            f"could not load the {what} of model '{model}': {type(error).__name__}: "
+            f"could not load the {what} of '{model}': {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}\n"
-            f"{'The hub is switched off (HF_HUB_OFFLINE=1). ' if offline else ''}"
-            "If the hub cannot be reached, download the model where it can (e.g. `hf download "
-            f"{model} --local-dir ./model`) and pass the local folder: --model ./model "
-            "(diffusers format: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+            f"{'The hub is switched off (HF_HUB_OFFLINE=1). ' if offline else ''}{hint or download}"
         ) from error
 
 
@@ -461,32 +480,32 @@ def load_components(
     if Path(model_id).is_file():
         return load_single_file(model_id, device, torch_dtype, vae)
     if sdxl.is_sdxl_model(model_id):
-        modules = sdxl.load_sdxl_modules(model_id, torch_dtype, None if vae is None else str(vae), _load)
+        modules = sdxl.load_sdxl_modules(model_id, torch_dtype, None if vae is None else str(vae), load_part)
         return sdxl_components(modules, schedule_from_scheduler(modules.pop("scheduler")), model_id, device)
-    unet = _load(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
+    unet = load_part(UNet2DConditionModel.from_pretrained, model_id, "UNet", subfolder="unet", torch_dtype=torch_dtype)
     vae_model = (
-        _load(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
+        load_part(AutoencoderKL.from_pretrained, model_id, "VAE", subfolder="vae", torch_dtype=torch_dtype)
         if vae is None
-        else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+        else load_part(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
     )
-    text_encoder = _load(
+    text_encoder = load_part(
         CLIPTextModel.from_pretrained, model_id, "text encoder", subfolder="text_encoder", torch_dtype=torch_dtype
     )
-    tokenizer = _load(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
-    scheduler = _load(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
+    tokenizer = load_part(CLIPTokenizer.from_pretrained, model_id, "tokenizer", subfolder="tokenizer")
+    scheduler = load_part(DDIMScheduler.from_pretrained, model_id, "scheduler config", subfolder="scheduler")
     checker = extractor = None
     if safety_checker:
         from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
         from transformers import CLIPImageProcessor
 
-        checker = _load(
+        checker = load_part(
             StableDiffusionSafetyChecker.from_pretrained,
             model_id,
             "safety checker",
             subfolder="safety_checker",
             torch_dtype=torch_dtype,
         )
-        extractor = _load(
+        extractor = load_part(
             CLIPImageProcessor.from_pretrained, model_id, "safety feature extractor", subfolder="feature_extractor"
         )
         checker.to(device)
@@ -510,16 +529,28 @@ def load_single_file(
     from diffusers import AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
 
-    checkpoint = _load(load_single_file_checkpoint, path, "weights")
-    is_xl = _load(infer_diffusers_model_type, checkpoint, "model type") == "xl_base"
+    convert = (
+        "A single-file checkpoint takes its model's configs from the hub (or its cache); where there is no hub, "
+        "convert it where there is one (`from_single_file(path).save_pretrained(folder)` in diffusers) and pass "
+        "the folder: --model ./folder."
+    )
+    checkpoint = load_part(load_single_file_checkpoint, path, "weights", hint=convert)
+    try:
+        is_xl = infer_diffusers_model_type(checkpoint) == "xl_base"
+    except Exception as error:  # diffusers reads the weights' key names, failing in many ways on other files
+        raise ModelNotAvailableError(
+            f"{path} is not a Stable Diffusion checkpoint diffusers recognises: {type(error).__name__}: {error}"
+        ) from error
     del checkpoint
     pipeline_class = StableDiffusionXLPipeline if is_xl else StableDiffusionPipeline
     extra = {} if is_xl else {"safety_checker": None, "requires_safety_checker": False}
-    pipe = _load(pipeline_class.from_single_file, path, "single-file checkpoint", torch_dtype=torch_dtype, **extra)
+    pipe = load_part(
+        pipeline_class.from_single_file, path, "single-file checkpoint", hint=convert, torch_dtype=torch_dtype, **extra
+    )
     autoencoder = (
         pipe.vae
         if vae is None
-        else _load(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
+        else load_part(AutoencoderKL.from_pretrained, os.fspath(vae), "VAE", torch_dtype=torch_dtype)
     )
     schedule = schedule_from_scheduler(pipe.scheduler)
     if is_xl:

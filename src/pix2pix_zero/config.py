@@ -284,7 +284,16 @@ class Preset:
     image: ImageConfig
     description: str
     synthetic_xa_guidance: float = 0.15  # authors' edit_synthetic.py default
+    # the edit's CFG negative prompt in synthetic mode; None: the edit's own (`edit.negative_prompt`)
+    synthetic_negative_prompt: Literal["caption", "empty"] | None = None
     tuning: dict[str, Any] | None = None  # a model's own measured changes (see `tuned`), None for the preset as written
+
+    def synthetic_edit(self) -> EditConfig:
+        """The edit config of synthetic mode (`generate`): the edit's, with the synthetic guidance step and negative
+        prompt."""
+        return override(
+            self.edit, xa_guidance=self.synthetic_xa_guidance, negative_prompt=self.synthetic_negative_prompt
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -293,6 +302,7 @@ class Preset:
             "edit": asdict(self.edit),
             "image": asdict(self.image),
             "synthetic_xa_guidance": self.synthetic_xa_guidance,
+            "synthetic_negative_prompt": self.synthetic_edit().negative_prompt,
             **({"tuning": self.tuning} if self.tuning else {}),
         }
 
@@ -319,6 +329,7 @@ PRESETS: dict[str, Preset] = {
         inversion=InversionConfig(grid="official", latent_sampling="sample", reg_loss_scale="mean"),
         edit=EditConfig(guidance_mode="official", xa_loss_scale="sum"),
         image=ImageConfig(keep_aspect=False),
+        synthetic_negative_prompt="empty",  # edit_synthetic.py: CFG against "" for both branches
         description=(
             "The authors' code step for step: their inversion grid (48 calls for 50 steps), a (seeded) posterior "
             "sample, "
@@ -340,18 +351,27 @@ def get_preset(name: str) -> Preset:
 def tuned(preset: Preset, tuning: Mapping[str, Any]) -> Preset:
     """`preset` with a model's own measured settings on top (a model folder's `pix2pix_zero.json`, see
     `components.preset_for`): {"edit": {...}, "inversion": {...}, "image": {...}, "synthetic_xa_guidance": x,
-    "why": "where it was measured"}. The name stays, so `default` means the best measured version on each model."""
+    "synthetic_negative_prompt": "caption" | "empty", "why": "where it was measured"}. The name stays, so `default`
+    means the best measured version on each model."""
     sections = {"edit": preset.edit, "inversion": preset.inversion, "image": preset.image}
-    unknown = set(tuning) - {*sections, "synthetic_xa_guidance", "why"}
+    synthetic_keys = ("synthetic_xa_guidance", "synthetic_negative_prompt")
+    unknown = set(tuning) - {*sections, *synthetic_keys, "why"}
     if unknown:
-        raise ValueError(
-            f"unknown preset tuning keys {sorted(unknown)}; expected {sorted(sections)}, synthetic_xa_guidance, why"
-        )
+        expected = ", ".join([*sorted(sections), *synthetic_keys, "why"])
+        raise ValueError(f"unknown preset tuning keys {sorted(unknown)}; expected {expected}")
     changed = {name: override(config, **tuning.get(name, {})) for name, config in sections.items()}
     synthetic = float(tuning.get("synthetic_xa_guidance", preset.synthetic_xa_guidance))
+    negative = tuning.get("synthetic_negative_prompt", preset.synthetic_negative_prompt)
+    if negative not in (None, "caption", "empty"):
+        raise ValueError(f"synthetic_negative_prompt must be 'caption' or 'empty', got {negative!r}")
     why = f" Tuned for this model: {tuning['why']}" if "why" in tuning else ""
     return replace(
-        preset, **changed, synthetic_xa_guidance=synthetic, description=preset.description + why, tuning=dict(tuning)
+        preset,
+        **changed,
+        synthetic_xa_guidance=synthetic,
+        synthetic_negative_prompt=negative,
+        description=preset.description + why,
+        tuning=dict(tuning),
     )
 
 

@@ -220,7 +220,8 @@ def bench_speed(
     type=click.Choice(["squeeze", "alex", "vgg"]),
     default=None,
     help="Also LPIPS of the background with this network (PIE-Bench: squeeze); needs --masks, torchmetrics and "
-    "torchvision with its backbone weights (pip install 'pix2pix-zero[lpips]' and torchvision for your torch).",
+    "torchvision with its backbone weights (pip install -e '.[lpips]' in the checkout, and torchvision for your "
+    "torch).",
 )
 @click.option(
     "--method", "method_names", multiple=True, help="Methods to run; repeatable [default: all; see --list-methods]."

@@ -197,11 +197,13 @@ def dino_structure(model: str = "facebook/dino-vitb8", convention: str = "splice
     """DINO ViT structure distance; 'splice' feeds [0,1] pixels, 'piebench' 0-255 (PIE-Bench's evaluation code)."""
     from transformers import ViTModel
 
-    from ..components import _load
+    from ..components import load_part
 
     if convention not in ("splice", "piebench"):
         raise ValueError("convention must be 'splice' or 'piebench'")
-    vit = _load(ViTModel.from_pretrained, model, "structure-distance ViT", add_pooling_layer=False).to(device)
+    vit = load_part(
+        ViTModel.from_pretrained, model, "structure-distance ViT", "--dino-model", None, add_pooling_layer=False
+    ).to(device)
     scale = 1.0 if convention == "splice" else 255.0
 
     def preprocess(images: Sequence[Image.Image]) -> Tensor:
@@ -225,7 +227,7 @@ def lpips_distance(net: str = "squeeze", device: str = "cpu") -> Callable[[Tenso
     try:
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
     except ImportError as error:
-        raise ModuleNotFoundError("LPIPS needs torchmetrics: pip install 'pix2pix-zero[lpips]'") from error
+        raise ModuleNotFoundError("LPIPS needs torchmetrics: pip install -e '.[lpips]' in the checkout") from error
     try:
         metric = LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True).to(device).eval()
     except ModuleNotFoundError as error:  # torchmetrics imports torchvision only here
@@ -259,10 +261,10 @@ class ClipScorer:
     ) -> None:
         from transformers import CLIPModel, CLIPProcessor
 
-        from ..components import _load
+        from ..components import load_part
 
-        self.model = _load(CLIPModel.from_pretrained, model, "CLIP").to(device).eval()
-        self.processor = _load(CLIPProcessor.from_pretrained, model, "CLIP processor")
+        self.model = load_part(CLIPModel.from_pretrained, model, "CLIP", "--clip-model", None).to(device).eval()
+        self.processor = load_part(CLIPProcessor.from_pretrained, model, "CLIP processor", "--clip-model", None)
         self.device, self.templates = device, tuple(templates)
 
     @torch.no_grad()

@@ -17,7 +17,6 @@ Pure functions take uint8 or [0, 1] arrays of shape (H, W, 3) and boolean masks 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -147,26 +146,6 @@ def masked_ssim(a: Image.Image | np.ndarray, b: Image.Image | np.ndarray, keep: 
 # -- model-backed metrics ------------------------------------------------------------------------
 
 
-def _load_model(loader: Any, model: str, what: str, option: str, **kwargs: Any) -> Any:
-    """A checkpoint by hub id or folder; any failure becomes one error naming the option that chooses it."""
-    import os
-
-    from ..components import ModelNotAvailableError
-
-    try:
-        return loader(model, **kwargs)
-    except Exception as error:  # hub, network and file errors arrive with many types
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-        folder = "./" + model.rstrip("/").split("/")[-1]
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise ModelNotAvailableError(
-            f"could not load the {what} '{model}': {type(error).__name__}: {first_line}. "
-            f"{'The hub is switched off (HF_HUB_OFFLINE=1). ' if offline else ''}"
-            "Download it where the hub can be reached "
-            f"(`hf download {model} --local-dir {folder}`) and pass the folder: {option} {folder}"
-        ) from error
-
-
 class ClipScore:
     """torchmetrics' CLIPScore convention, max(100 · cos(E_image, E_text), 0), on a CLIP checkpoint (hub id or folder).
     Text longer than the model's positions is cut there, as torchmetrics does."""
@@ -174,10 +153,13 @@ class ClipScore:
     def __init__(self, model: str = "openai/clip-vit-large-patch14", device: str = "cpu") -> None:
         from transformers import CLIPModel, CLIPProcessor
 
-        self.model = (
-            _load_model(CLIPModel.from_pretrained, model, "CLIP for the CLIP similarity", "--clip").to(device).eval()
+        from ..components import load_part
+
+        what = "CLIP for the CLIP similarity"
+        self.model = load_part(CLIPModel.from_pretrained, model, what, "--clip", None).to(device).eval()
+        self.processor = load_part(
+            CLIPProcessor.from_pretrained, model, "CLIP processor", "--clip", None, use_fast=False
         )
-        self.processor = _load_model(CLIPProcessor.from_pretrained, model, "CLIP processor", "--clip", use_fast=False)
         self.device = device
 
     @torch.no_grad()
@@ -226,8 +208,10 @@ class DinoStructure:
     def __init__(self, model: str = "facebook/dino-vitb8", device: str = "cpu") -> None:
         from transformers import ViTModel
 
-        vit = _load_model(
-            ViTModel.from_pretrained, model, "ViT for the structure distance", "--dino", add_pooling_layer=False
+        from ..components import load_part
+
+        vit = load_part(
+            ViTModel.from_pretrained, model, "ViT for the structure distance", "--dino", None, add_pooling_layer=False
         ).to(device)
         self.extractor = KeyExtractor(
             vit,

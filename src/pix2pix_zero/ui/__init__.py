@@ -1,6 +1,6 @@
 """The `pix2pix-zero ui` web app (Gradio): upload or pick an image, edit it, download the PNGs with metadata.
 
-Gradio is an optional dependency (`pip install "pix2pix-zero[ui]"`): this package imports it only
+Gradio is an optional dependency (`pip install -e ".[ui]"` in the checkout): this package imports it only
 when `build_app` or `launch` is used, so `pix2pix-zero --help` works without it.
 """
 

@@ -16,8 +16,8 @@ from ..config import PRESETS
     "-m",
     default="shapesworld",
     show_default=True,
-    help="Stable Diffusion 1.x/2.x model in diffusers format: a hub id, a local folder, or 'shapesworld' "
-    "(the bundled offline model). It is loaded once, before the app starts.",
+    help="Stable Diffusion 1.x/2.x or SDXL model: a hub id, a local diffusers folder, a single-file checkpoint, or "
+    "'shapesworld' (the bundled offline model). It is loaded once, before the app starts.",
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps.")
 @click.option(
@@ -104,7 +104,7 @@ def ui(
         from .app import launch
     except ImportError as error:
         raise click.ClickException(
-            f"the web app needs Gradio ({error}); install it with: pip install 'pix2pix-zero[ui]'"
+            f"the web app needs Gradio ({error}); install it with: pip install -e '.[ui]' in the checkout"
         ) from error
     quiet_libraries()  # the model loads once, in a second or so: no weight-loading bars
     try:
