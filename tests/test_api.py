@@ -240,6 +240,80 @@ def test_bad_requests_give_clear_errors(editor, image):
         EditConfig(num_steps=0)
     with pytest.raises(FileNotFoundError):
         editor.sentences("missing-bank.txt")
+    with pytest.raises(TypeError, match="PIL.Image.fromarray"):  # not a path: a numpy array
+        editor.edit(torch.zeros(8, 8, 3).numpy(), "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    with pytest.raises(TypeError, match="target is a concept"):
+        editor.edit(image, "cat", None, config=FAST_EDIT, inversion_config=FAST_INV)
+    with pytest.raises(ValueError, match="at least one target"):
+        editor.edit(image, "cat", [], config=FAST_EDIT, inversion_config=FAST_INV)
+
+
+def test_concepts_without_words_and_sentence_file_targets_are_never_pasted_into_the_caption(editor, image, tmp_path):
+    """The caption's word swap needs words: an empty or wordless target is refused before any work, and a target
+    given as a sentence file takes the banks' direction (its sentences read, a missing file an error)."""
+    words = replace(FAST_EDIT, direction_from="caption")
+    for target in ("", "   ", "🐶", "--"):
+        with pytest.raises(ValueError, match="non-empty word"):
+            editor.edit(image, "cat", target, config=words, inversion_config=FAST_INV)
+    assert editor.components.eps_model.num_calls == 0  # refused before the inversion
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        editor.edit(image, "cat", str(tmp_path / "missing.txt"), config=words, inversion_config=FAST_INV)
+    sentences = tmp_path / "dogs.txt"
+    sentences.write_text("a photo of a dog\na dog on a sofa\n")
+    result = editor.edit(image, "cat", ["dog", str(sentences)], config=words, inversion_config=FAST_INV)
+    assert [m["direction"] for m in (result.metadata(0), result.metadata(1))] == [
+        "sentences (a target is a sentence file)"
+    ] * 2
+    assert result.metadata(1)["sentences"]["target"] == [f"file:{sentences}", 2]
+    assert editor.uses_caption_direction("a photo of a cat", "cat") and not editor.uses_caption_direction(
+        "a photo of a cat", "cat", targets=[str(sentences)]
+    )
+    long_phrase = "dog " * 300  # longer than any file name: a phrase, not a path
+    assert (
+        editor.edit(image, "cat", long_phrase, config=words, inversion_config=FAST_INV).metadata()["direction"]
+        == "caption"
+    )
+
+
+def test_a_saved_inversion_keeps_its_caption_and_settings(editor, image):
+    """Caption, inversion and image settings act when an image is inverted: given with an inversion they are refused,
+    not silently dropped, and the edit records the inversion's own seed."""
+    inversion = editor.invert(image, caption="a photo of a cat", config=FAST_INV, seed=3)
+    for options, message in (
+        (EditOptions(config=FAST_EDIT, caption="a photo of a dog"), "caption"),
+        (EditOptions(config=FAST_EDIT, inversion=replace(FAST_INV, lambda_ac=3.0)), "lambda_ac"),
+        (EditOptions(config=FAST_EDIT, image=editor.preset.image), "image settings"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            editor.edit(inversion, "cat", "dog", options)
+    same = EditOptions(config=FAST_EDIT, caption="a photo of a cat", inversion=FAST_INV)  # what it was made with
+    meta = editor.edit(inversion, "cat", "dog", same).metadata()
+    assert meta["seed"] == 3 and meta["image_config"] is None
+
+
+def test_a_save_that_fails_halfway_leaves_the_folder_as_it_was(editor, image, tmp_path, monkeypatch):
+    """A full disk on the third file: the files this save had added are removed, so a rerun is not refused by
+    "exists already"; a file that was there before stays."""
+    from pix2pix_zero import api
+
+    result = editor.edit(image, "cat", "dog", config=FAST_EDIT, inversion_config=FAST_INV)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    real, calls = api.save_png, []
+
+    def fails_third(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "save_png", fails_third)
+    with pytest.raises(OSError, match="No space left"):
+        result.save(out, stem="cat")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    monkeypatch.setattr(api, "save_png", real)
+    assert len(result.save(out, stem="cat")) == 4  # the rerun writes everything
 
 
 def test_edit_refuses_an_inversion_made_with_other_steps(editor, image):

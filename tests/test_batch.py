@@ -260,3 +260,129 @@ def test_a_damaged_results_log_is_read_without_a_traceback(tmp_path, folder):
     )
     summary = run_batch(FakeEditor(), read_items(folder, "cat", ["dog"]), tmp_path / "out", progress=False)
     assert (summary.skipped, summary.done) == (1, 2)  # 'a' was done; the damaged lines are ignored
+
+
+# -- settings recorded in the output folder, manifest columns -------------------------------------------------------
+
+
+def _cli_batch(monkeypatch, folder, out, *extra, target="square"):
+    """`batch` through the CLI with the FakeEditor; returns (result, the images the editor was given)."""
+    from pix2pix_zero import cli
+
+    editor = FakeEditor()
+    monkeypatch.setattr(cli.ModelOptions, "editor", lambda self: editor)
+    args = ["batch", str(folder), "-s", "circle", "-t", target, "-o", str(out), "-q", "--steps", "5", *extra]
+    return CliRunner().invoke(main, args), editor.seen
+
+
+def test_resume_with_other_settings_is_refused_naming_them(tmp_path, folder, monkeypatch):
+    out = tmp_path / "out"
+    first, _ = _cli_batch(monkeypatch, folder, out)
+    assert first.exit_code == 0 and "3 edited" in first.output
+    recorded = json.loads((out / batch_module.SETTINGS_FILE).read_text())
+    assert recorded["targets"] == ["square"] and recorded["edit"]["num_steps"] == 5 and recorded["seed"] == 0
+    before = sorted(p.name for p in (out / "images").iterdir())
+    for extra, target, named in [
+        ((), "star", 'targets: ["square"] → ["star"]'),
+        (("--steps", "7"), "square", "edit.num_steps: 5 → 7"),
+        (("--guidance-scale", "3"), "square", "edit.guidance_scale: "),
+        (("--seed", "4"), "square", "seed: 0 → 4"),
+    ]:
+        result, seen = _cli_batch(monkeypatch, folder, out, *extra, target=target)
+        assert result.exit_code == 1 and named in result.output and "another -o" in result.output, result.output
+        assert [line for line in result.output.splitlines() if "skipped" not in line] == [
+            next(line for line in result.output.splitlines() if line.startswith("Error: "))
+        ] and seen == []
+    assert sorted(p.name for p in (out / "images").iterdir()) == before
+    again, seen = _cli_batch(monkeypatch, folder, out, "--cpus-per-replica", "2")  # not a setting of the results
+    assert again.exit_code == 0 and "0 edited, 0 failed, 3 already done" in again.output and seen == []
+
+
+def test_an_output_folder_without_a_settings_file_resumes_and_gets_one(tmp_path, folder):
+    out = tmp_path / "out"
+    run_batch(FakeEditor(), read_items(folder, "cat", ["dog"]), out, progress=False)
+    (out / batch_module.SETTINGS_FILE).unlink()  # as a run before the file existed left it
+    resumed = FakeEditor()
+    assert run_batch(resumed, read_items(folder, "cat", ["dog"]), out, progress=False).skipped == 3
+    assert resumed.seen == [] and json.loads((out / batch_module.SETTINGS_FILE).read_text())["targets"] == ["dog"]
+    with pytest.raises(batch_module.SettingsChangedError, match='source: "cat" → "tree"'):
+        run_batch(FakeEditor(), read_items(folder, "tree", ["dog"]), out, progress=False)
+
+
+def test_settings_recorded_before_any_result_do_not_hold_the_folder(tmp_path, folder):
+    """A first run that stopped before its first result (the model did not load) leaves nothing to keep apart."""
+    out = tmp_path / "out"
+    batch_module.check_output(out, {"model": "a", "targets": ["dog"]})
+    assert json.loads((out / batch_module.SETTINGS_FILE).read_text())["targets"] == ["dog"]
+    assert run_batch(FakeEditor(), read_items(folder, "cat", ["horse"]), out, progress=False).done == 3
+    assert json.loads((out / batch_module.SETTINGS_FILE).read_text())["targets"] == ["horse"]
+
+
+def test_a_manifest_row_changed_since_it_was_done_is_refused_naming_its_id(tmp_path, folder):
+    manifest, out = tmp_path / "m.csv", tmp_path / "out"
+    manifest.write_text("image,source,target,id\nphotos/a.png,cat,dog,first\nphotos/b.jpg,cat,dog,second\n")
+    run_batch(FakeEditor(), read_items(manifest), out, progress=False)
+    manifest.write_text("image,source,target,id\nphotos/a.png,cat,dog,first\nphotos/b.jpg,cat,horse,second\n")
+    with pytest.raises(batch_module.SettingsChangedError, match='id \'second\': targets \\["dog"\\] → \\["horse"\\]'):
+        run_batch(FakeEditor(), read_items(manifest), out, progress=False)
+    log = out / "results.jsonl"  # records that do not say what the row asked for cannot be compared: resumed as before
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "targets"}) + "\n" for r in records))
+    assert run_batch(FakeEditor(), read_items(manifest), out, progress=False).skipped == 2
+
+
+def test_local_and_ray_runs_record_the_same_settings(tiny_model_dir, folder, cache_dir):
+    from pix2pix_zero import EditConfig, Pix2PixZero
+
+    editor = Pix2PixZero.from_pretrained(str(tiny_model_dir), captioner="unused", progress=False)
+    items = read_items(folder, "cat", ["dog"])
+    for kwargs in ({}, {"config": EditConfig(num_steps=3), "seed": 2}):
+        local = batch_module._editor_settings(editor, items, kwargs)
+        assert local == batch_module.ray_settings(str(tiny_model_dir), "default", items[:2], kwargs)
+    assert local["model"] == str(tiny_model_dir.resolve()) and local["edit"]["num_steps"] == 3
+    assert "max_input_pixels" not in local["image"]  # a safety limit, not a setting of the results
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("image,source,target,captoin\nphotos/a.png,cat,dog,x\n", "unknown column(s) ['captoin']"),
+        (
+            "image,target\nphotos/a.png,dog,surplus\n",
+            "row 1 (line 2) has 1 value(s) with no column ['surplus']: the header names image, target",
+        ),
+        ("source,target\ncat,dog\n", "header has no 'image' column (columns found: ['source', 'target']"),
+        ("image;source;target\nphotos/a.png;cat;dog\n", "looks ;-separated: save the manifest comma-separated"),
+        ("image\tsource\nphotos/a.png\tcat\n", "looks tab-separated"),
+        ("image,Image\nphotos/a.png,photos/b.jpg\n", "more than once"),
+        ("image,source,target\n", "no rows"),
+        ("", "empty"),
+    ],
+)
+def test_manifest_columns_are_checked(tmp_path, folder, text, expected):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(text)
+    with pytest.raises(ValueError) as error:
+        read_items(manifest, "cat", ["dog"])
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    if "column" in expected and "more than once" not in expected:
+        assert "image, source, target, caption, id, mask" in str(error.value)
+
+
+def test_manifest_headers_ignore_case_and_spaces_and_trailing_commas(tmp_path, folder):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(" Image , Source,TARGET,\nphotos/a.png,cat,dog,\n,,,\n")
+    items = read_items(manifest)
+    assert [(i.id, i.source, i.targets) for i in items] == [("photos__a", "cat", ("dog",))]
+
+
+def test_jsonl_manifest_fields_are_checked_the_same_way(tmp_path, folder):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"Image": "photos/a.png", "target": "dog", "captoin": "x"}) + "\n")
+    with pytest.raises(ValueError, match=r"line 1: unknown field\(s\) \['captoin'\]; the known fields are image,"):
+        read_items(manifest, "cat")
+    manifest.write_text(json.dumps({" Image": "photos/a.png", "TARGET": "dog"}) + "\n")
+    assert read_items(manifest, "cat")[0].targets == ("dog",)
+    manifest.write_text("\n")
+    with pytest.raises(ValueError, match="no rows"):
+        read_items(manifest, "cat", ["dog"])

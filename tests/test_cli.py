@@ -140,6 +140,16 @@ def test_invert_then_edit_from_the_saved_inversion(run, tiny_model_dir, photo, t
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "kitty.edit-zebra.png").is_file()
+    edit = ["edit", str(inversion), "-s", "cat", "-t", "dog", "--model", str(tiny_model_dir), "-o", str(tmp_path / "p")]
+    for flags, named in (
+        (["--caption", "a photo of a dog"], "--caption"),
+        (["--size", "32"], "--size"),
+        (["--lambda-ac", "3"], "--lambda-ac"),
+        (["--seed", "9"], "--seed"),
+    ):  # settings of the inversion: refused, not silently dropped
+        refused = run(*edit, *FAST, *flags)
+        assert refused.exit_code == 2 and f"{named} set how an image is captioned" in refused.output
+    assert run(*edit, *FAST, "--caption", "a photo of a cat").exit_code == 0  # what it was made with
 
 
 def test_generate_synthetic(run, tiny_model_dir, tmp_path):
@@ -169,6 +179,37 @@ def test_generate_synthetic(run, tiny_model_dir, tmp_path):
     assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "empty"
     assert run(*common, "--preset", "official", "--negative-prompt", "caption").exit_code == 0  # a flag wins
     assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "caption"
+
+
+def test_edit_along_a_saved_direction(run, tiny_model_dir, photo, tmp_path):
+    """`direction build -o` writes what `edit --direction` reads: the edit records it as given, and a file that does
+    not fit the model (or the request) is refused."""
+    import torch
+
+    from pix2pix_zero.directions import save_direction
+
+    saved, model = tmp_path / "cat2dog.safetensors", ["--model", str(tiny_model_dir)]
+    assert run("direction", "build", "-s", "cat", "-t", "cat", *model).exit_code == 1  # the same concept
+    assert run("direction", "build", "-s", "cat", "-t", "dog", *model, "-o", str(saved)).exit_code == 0
+    edit = ["edit", str(photo), "-s", "cat", "-t", "dog", "--caption", "a photo of a cat", *model, *FAST]
+    done = run(*edit, "--direction", str(saved), "-o", str(tmp_path / "o"))
+    assert done.exit_code == 0, done.output
+    assert read_png_metadata(tmp_path / "o" / "kitty.edit-dog.png")["direction"] == "given"
+    built = run(*edit, "-o", str(tmp_path / "b"))  # the caption's own direction: another edit
+    assert built.exit_code == 0
+    assert (
+        Image.open(tmp_path / "o" / "kitty.edit-dog.png").tobytes()
+        != Image.open(tmp_path / "b" / "kitty.edit-dog.png").tobytes()
+    )
+    two = run(*edit, "-t", "horse", "--direction", str(saved), "-o", str(tmp_path / "t"))
+    assert two.exit_code == 2 and "one --target" in two.output
+    other = tmp_path / "other.safetensors"
+    save_direction(other, torch.zeros(5, 7), model="another", model_fingerprint="0" * 16)
+    refused = run(*edit, "--direction", str(other), "-o", str(tmp_path / "x"))
+    assert refused.exit_code == 1 and "built on the model 'another'" in refused.output
+    save_direction(other, torch.zeros(5, 7), overwrite=True)  # no fingerprint: its shape tells
+    refused = run(*edit, "--direction", str(other), "-o", str(tmp_path / "y"))
+    assert refused.exit_code == 1 and "does not fit this model's text embeddings" in refused.output
 
 
 def test_direction_build_list_delete(run, tiny_model_dir, cache_dir, tmp_path):

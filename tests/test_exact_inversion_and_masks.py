@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pix2pix_zero import EditConfig, EditOptions, Inversion, InversionConfig, Pix2PixZero
+from pix2pix_zero.api import _options_from
 from pix2pix_zero.attention import AttentionRecorder, SelfAttentionSharer, hooked_cross_attention, shared_self_attention
 from pix2pix_zero.batch import read_items, run_batch
 from pix2pix_zero.cli import main
@@ -442,7 +443,10 @@ def test_deprecated_edit_keywords_still_work_and_warn(editor, image):
     with pytest.warns(DeprecationWarning, match="EditOptions"):
         old = editor.edit(inversion, "cat", "dog", config=FAST_EDIT, xa_guidance=0.2, seed=3)
     assert old.image.tobytes() == new.image.tobytes()
-    assert old.metadata()["edit_config"] == new.metadata()["edit_config"] and old.metadata()["seed"] == 3
+    assert old.metadata()["edit_config"] == new.metadata()["edit_config"]
+    assert old.metadata()["seed"] == new.metadata()["seed"] == inversion.seed  # an inversion's edit: its own seed
+    with pytest.warns(DeprecationWarning):
+        assert _options_from(None, {"seed": 3, "caption": "a cat"}, editor.preset.edit).seed == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         editor.edit(inversion, "cat", "dog", EditOptions(config=FAST_EDIT))  # the new form does not warn

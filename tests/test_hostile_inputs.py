@@ -524,6 +524,19 @@ def test_edit_generate_and_direction_build_refuse_existing_outputs_before_the_mo
 # -- the shared file helpers ------------------------------------------------------------------------------------------
 
 
+def test_a_failed_write_names_the_file_asked_for_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(source, destination):
+        raise OSError(errno.ENOSPC, "No space left on device", str(source))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as error:
+        atomic_write(tmp_path / "a.bin", b"one")
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(tmp_path / "a.bin")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_atomic_write_gives_the_umasks_permissions_and_refuses_to_overwrite(tmp_path):
     old = os.umask(0o027)
     try:

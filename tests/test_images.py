@@ -272,14 +272,26 @@ def test_load_image_exactly_at_limit_is_accepted(tmp_path):
         load_image(path, max_pixels=199)
 
 
-@pytest.mark.parametrize("size", [(40, 40), (100, 100)])  # Pillow's bomb warning, then its bomb error
-def test_load_image_pillow_decompression_bomb_is_image_error(tmp_path, monkeypatch, size):
-    path = tmp_path / "bomb.png"
-    Image.new("RGB", size).save(path)
+def test_pillows_bomb_warning_defers_to_max_pixels_and_its_bomb_error_is_an_image_error(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    warned = tmp_path / "warned.png"  # over Pillow's warning level, under its error level: our limit decides
+    Image.new("RGB", (40, 40)).save(warned)
+    assert load_image(warned, max_pixels=10**9).size == (40, 40)
+    with pytest.raises(ImageError, match=r"more than the limit of 1,000 \(max_input_pixels, --max-input-pixels\)"):
+        load_image(warned, max_pixels=1000)
+    bomb = tmp_path / "bomb.png"  # over Pillow's error level: it will not open it at all
+    Image.new("RGB", (100, 100)).save(bomb)
     with pytest.raises(ImageError, match="too large") as excinfo:
-        load_image(path, max_pixels=10**9)
+        load_image(bomb, max_pixels=10**9)
     assert "bomb.png" in str(excinfo.value)
+
+
+def test_a_folder_or_an_empty_file_is_named_as_such(tmp_path):
+    with pytest.raises(ImageError, match="is a folder, not an image"):
+        load_image(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match=r"empty.png is empty \(0 bytes\)"):
+        load_image(tmp_path / "empty.png")
 
 
 # --------------------------------------------------------------------------------------------

@@ -231,8 +231,15 @@ def test_outputs_are_read_at_512_with_a_strip_cropped_to_its_rightmost_square():
 def test_missing_models_name_the_option_to_pass_a_folder(tmp_path):
     with pytest.raises(OSError, match="--dino"):
         pie_metrics.DinoStructure(str(tmp_path / "no-such-dino"))
-    with pytest.raises(OSError, match="--clip"):
+    with pytest.raises(
+        OSError, match="no-such-clip is a local path and does not exist: check the path given to --clip"
+    ):
         pie_metrics.ClipScore(str(tmp_path / "no-such-clip"))
+    with pytest.raises(OSError, match="holds no complete checkpoint: check the path given to --clip") as error:
+        pie_metrics.ClipScore(str(tmp_path))  # a folder without the model in it
+    assert "hf download" not in str(error.value)
+    with pytest.raises(OSError, match="hf download openai/no-such-clip --local-dir ./no-such-clip"):
+        pie_metrics.ClipScore("openai/no-such-clip")  # a hub id: how to get it where the hub is reachable
 
 
 # -- rows: prompts, concepts, layout ----------------------------------------------------------------

@@ -714,3 +714,64 @@ def test_synthetic_landing_is_also_read_over_the_inputs_drawn_as_the_caption_say
     assert cell["landed"] == pytest.approx(0.25) and cell["landed_where_drawn"] == pytest.approx(0.5)
     real = quality.summarize([{"method": "r", "task": "t", "status": "ok", "landed": 1.0}])[("r", "t")]
     assert "landed_where_drawn" not in real  # real-image rows have no generation to condition on
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--steps", "0"], "--steps"),
+        (["--steps", "1001"], "--steps"),
+        (["--num-scenes", "0"], "--num-scenes"),
+        (["--num-scenes", "-3"], "--num-scenes"),
+        (["--examples-per-task", "-1"], "--examples-per-task"),
+        (["--scene-set", "-1"], "--scene-set"),
+        (["--task", "circle->circle"], "--task"),
+        (["--task", "circle->Circle, two objects"], "--task"),
+        (["--task", "circle"], "--task"),
+    ],
+)
+def test_bench_quality_refuses_bad_numbers_and_tasks_before_any_work(tmp_path, args, flag):
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+
+    out = tmp_path / "out"  # a model that does not exist: the refusal must come before loading one
+    result = CliRunner().invoke(main, ["bench", "quality", "-m", str(tmp_path / "no-model"), "-o", str(out), *args])
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output, result.output
+    if flag == "--task" and "->" in args[1]:
+        assert "same concept" in result.output and repr(args[1]) in result.output
+    assert not out.exists()
+
+
+def test_bench_quality_exits_non_zero_when_every_edit_failed_and_counts_failures_otherwise(
+    model_with_clip, cache_dir, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+
+    def broken(editor, image, case):
+        raise ValueError("no edit today")
+
+    working = quality.methods(3)["reference: no edit (VAE round trip)"]
+    failing = quality.Method("broken", broken, {})
+    chosen = {"broken": failing}
+    monkeypatch.setattr(quality, "methods", lambda num_steps=50: dict(chosen))
+
+    def run(out):
+        args = ["bench", "quality", "-m", str(model_with_clip), "--task", "circle->square", "--num-scenes", "2"]
+        return CliRunner().invoke(main, [*args, "--steps", "3", "-o", str(out), "-q"])
+
+    result = run(tmp_path / "all-failed")
+    assert result.exit_code == 1, result.output
+    rows_file = tmp_path / "all-failed" / "rows.jsonl"
+    assert f"all 2 edits failed; their errors are recorded in {rows_file}" in result.output
+    assert "no edit today" in result.output.splitlines()[-1]
+    assert (tmp_path / "all-failed" / "table.md").is_file()  # the table is still written
+    chosen[working.name] = working
+    result = run(tmp_path / "some-failed")
+    assert result.exit_code == 0, result.output
+    assert f"2 of 4 edits failed; their errors are recorded in {tmp_path / 'some-failed' / 'rows.jsonl'}" in (
+        result.output
+    )
+    assert "| broken | 2 (2 failed) |" in result.output

@@ -4,10 +4,12 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import json
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pix2pix_zero import shapesworld as sw
 from pix2pix_zero.shapesworld import world as W
@@ -227,3 +229,60 @@ def test_examples_are_shipped_with_ground_truth():
         assert img.size == (64, 64)
         assert np.array_equal(np.asarray(img), sw.render(scene).image)
         assert caption == sw.canonical_caption(scene)
+
+
+def _render(*args):
+    from click.testing import CliRunner
+
+    from pix2pix_zero.cli import main
+
+    return CliRunner().invoke(main, ["shapesworld", "render", *map(str, args)])
+
+
+def test_render_refuses_an_earlier_render_unless_overwrite_and_then_leaves_no_stale_scene(tmp_path):
+    out = tmp_path / "scenes"
+    assert _render(out, "--num", 4).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(before) == 9 and not list(out.glob(".*"))  # 4 PNGs, 4 JSONs, captions.txt; no temporary file left
+
+    refused = _render(out, "--num", 2, "--seed", 1)
+    assert refused.exit_code == 1
+    assert "scene_000.png exists already" in refused.output and "--overwrite" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
+
+    only_scenes = tmp_path / "only-scenes"  # an earlier scene this render would not name is refused as well
+    only_scenes.mkdir()
+    (only_scenes / "scene_007.png").write_bytes(before["scene_000.png"])
+    refused = _render(only_scenes, "--num", 2)
+    assert refused.exit_code == 1 and "scene_007.png exists already" in refused.output
+    assert [p.name for p in only_scenes.iterdir()] == ["scene_007.png"]
+
+    replaced = _render(out, "--num", 2, "--seed", 1, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["captions.txt", "scene_000.json", "scene_000.png", "scene_001.json", "scene_001.png"]
+    captions = (out / "captions.txt").read_text().splitlines()
+    assert [line.split("\t")[0] for line in captions] == ["scene_000.png", "scene_001.png"]
+    truth = json.loads((out / "scene_001.json").read_text())
+    assert captions[1].split("\t")[1] == truth["captions"][0]
+    assert (
+        sw.render(sw.Scene.from_dict(truth["scene"])).image.tolist()
+        == np.asarray(Image.open(out / "scene_001.png")).tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--num", -1), ("--num", 0), ("--scale", 0), ("--scale", -2), ("--scale", 17), ("--seed", -5)],
+)
+def test_render_refuses_out_of_range_numbers_before_writing(tmp_path, option, value):
+    result = _render(tmp_path / "out", option, value)
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_render_scales_up_to_1024_pixels(tmp_path):
+    assert _render(tmp_path, "--num", 1, "--scale", 16).exit_code == 0
+    assert Image.open(tmp_path / "scene_000.png").size == (1024, 1024)
+    assert "1<=x<=16" in _render("--help").output

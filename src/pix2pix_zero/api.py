@@ -311,8 +311,8 @@ class EditResult:
         """Write <stem>.input/.reconstruction/.edit-<target>/.grid PNGs (and <stem>.mask.png with a mask), each with
         metadata and a JSON sidecar.
 
-        All or none: every target is checked before any is written. Timings go to the sidecars only, so the same
-        run gives byte-identical PNGs.
+        All or none: every target is checked before any is written, and a failed write (a full disk) removes the
+        files this call had added. Timings go to the sidecars only, so the same run gives byte-identical PNGs.
         """
         mask_files = self._mask_files()
         paths = self.output_paths(
@@ -329,16 +329,17 @@ class EditResult:
         timings = {"timings_s": self.timings}
         input_path, reconstruction_path, *edit_paths, grid_path = paths
         edit_paths, mask_paths = edit_paths[: len(self.images)], edit_paths[len(self.images) :]
-        written = [
-            save_png(self.input, input_path, base, overwrite, timings),
-            save_png(self.reconstruction, reconstruction_path, base, overwrite, timings),
-        ]
-        for i, (image, path) in enumerate(zip(self.images, edit_paths)):
-            written.append(save_png(image, path, {**base, **self.edits[i]}, overwrite, timings))
-        for (_, mask), path in zip(mask_files, mask_paths):
-            written.append(save_png(mask, path, {**base, "edits": self.edits}, overwrite, timings))
-        written.append(save_png(self.grid(), grid_path, {**base, "edits": self.edits}, overwrite, timings))
-        return written
+        pictures = [(self.input, input_path, base), (self.reconstruction, reconstruction_path, base)]
+        pictures += [(image, path, {**base, **edit}) for image, path, edit in zip(self.images, edit_paths, self.edits)]
+        pictures += [(mask, path, {**base, "edits": self.edits}) for (_, mask), path in zip(mask_files, mask_paths)]
+        pictures.append((self.grid(), grid_path, {**base, "edits": self.edits}))
+        new = [f for path in paths for f in (path, path.with_suffix(".json")) if not f.exists()]
+        try:
+            return [save_png(image, path, metadata, overwrite, timings) for image, path, metadata in pictures]
+        except BaseException:  # nothing half-written: a rerun then finds the folder as it was
+            for file in new:
+                file.unlink(missing_ok=True)
+            raise
 
 
 def _check_seed(seed: int) -> None:
@@ -401,7 +402,16 @@ def _whole_word(word: str) -> re.Pattern[str]:
 def _is_sentence_file(concept: str) -> bool:
     """Whether a concept names a sentence file (a .txt path, or any existing file) rather than a word or phrase."""
     path = Path(concept).expanduser()
-    return path.suffix.lower() == ".txt" or path.is_file()
+    try:
+        return path.suffix.lower() == ".txt" or path.is_file()
+    except (OSError, ValueError):  # too long for a path, or a NUL: a phrase, not a file
+        return False
+
+
+def _word_swap_applies(caption: str, source: str, targets: Sequence[str]) -> bool:
+    """A word swap needs the source word in the caption and words to put there: a target given as a sentence file
+    takes the banks' direction, as its sentences say."""
+    return has_word(caption, source) and not any(map(_is_sentence_file, targets))
 
 
 def has_word(caption: str, word: str) -> bool:
@@ -575,6 +585,16 @@ class Pix2PixZero:
         """Raise ValueError for an edit the model cannot make: a target equal to the source, or (on a model that lists
         the words it knows, like the bundled one) a concept, caption or prompt with a word it was never trained on.
         Sentence files are not checked: their sentences are the user's own."""
+        for concept in (source, *targets, *extra):
+            if not isinstance(concept, str):
+                raise TypeError(
+                    f"a concept is a word, phrase or sentence-file path (str), got {type(concept).__name__}"
+                )
+            if not _is_sentence_file(concept) and not re.search(r"[^\W_]", concept):
+                raise ValueError(
+                    f"a concept must be a non-empty word or phrase (letters or digits) or a sentence-file path, "
+                    f"got {concept!r}"
+                )
         for target in targets:
             if target.strip().lower() == source.strip().lower():
                 raise ValueError(f"source and target are the same concept ({source!r})")
@@ -594,10 +614,13 @@ class Pix2PixZero:
                 f"(in {text!r}) is not one of them; it knows: {' '.join(sorted(self.known_words))}"
             )
 
-    def uses_caption_direction(self, caption: str, source: str, cfg: EditConfig | None = None) -> bool:
-        """Whether an edit of `source` with `cfg` (the preset's when None) takes its direction from `caption`'s own
-        words (EditConfig.direction_from 'caption' and the caption names the source) rather than the sentence banks."""
-        return (cfg or self.preset.edit).direction_from == "caption" and has_word(caption, source)
+    def uses_caption_direction(
+        self, caption: str, source: str, cfg: EditConfig | None = None, targets: Sequence[str] = ()
+    ) -> bool:
+        """Whether an edit of `source` to `targets` with `cfg` (the preset's when None) takes its direction from
+        `caption`'s own words (EditConfig.direction_from 'caption', the caption names the source and no target is a
+        sentence file) rather than the sentence banks."""
+        return (cfg or self.preset.edit).direction_from == "caption" and _word_swap_applies(caption, source, targets)
 
     def word_swap_direction(self, caption: str, source: str, target: str) -> Tensor:
         """E(caption with source → target) − E(caption), (1, T, D): the word-swap edit as a direction."""
@@ -730,15 +753,14 @@ class Pix2PixZero:
         """
         opts = _options_from(options, deprecated, self.preset.edit)
         cfg = opts.config or self.preset.edit
-        targets = [target] if isinstance(target, str) else list(target)
-        if not targets:
-            raise ValueError("give at least one target")
+        targets = _targets(target)
         # bad concepts and masks fail before any work is spent on the image
         self.check_concepts(source, targets, [e for s, t, _ in opts.extra for e in (s, t)], [opts.caption or ""])
         check_mask(opts.mask, self.preset.image.max_input_pixels)
         started = time.perf_counter()
         if isinstance(image, Inversion):
             self.check_inversion(image)
+            _check_inversion_options(image, opts)
             inversion = image
         else:
             inversion = self.invert(image, opts.caption, opts.inversion, opts.image, opts.seed, opts.use_cache)
@@ -768,6 +790,8 @@ class Pix2PixZero:
                 self.components.token_positions(inversion.caption, source),
             )
         record = self._config_record(cfg, inversion, opts.image, opts.seed)
+        if isinstance(image, Inversion):  # prepared and inverted before: its own seed, image settings not recorded
+            record.update(seed=inversion.seed, image_config=None)
         if inversion.content_box is not None:
             record["padded_to_square"] = {"content_box": list(inversion.content_box)}
         for e, late_record in zip(edits, late):
@@ -804,7 +828,7 @@ class Pix2PixZero:
         images."""
         base = config or self.preset.synthetic_edit()
         cfg = override(base, **edit_overrides, exact_inversion=False)
-        targets = [target] if isinstance(target, str) else list(target)
+        targets = _targets(target)
         self.check_concepts(source, targets, texts=[prompt])
         c = self.components
         whole = isinstance(size, int) and not isinstance(size, bool)
@@ -848,7 +872,7 @@ class Pix2PixZero:
         """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each. With a `caption`
         that names `source` (EditConfig.direction_from 'caption'), Δc is that caption's word swap; else the sentence
         banks' difference."""
-        from_caption = caption is not None and has_word(caption, source)
+        from_caption = caption is not None and _word_swap_applies(caption, source, targets)
         source_bank = None if from_caption else self.concept_embedding(source)
         extra_sum = (
             combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
@@ -865,9 +889,12 @@ class Pix2PixZero:
             else:
                 target_mean, target_origin, target_count = self.concept_embedding(target)
                 rows.append(make_direction(source_bank[0], target_mean))
-                record["direction"] = "sentences" + (
-                    f" (the caption does not name {source!r})" if caption is not None else ""
+                why = (
+                    "a target is a sentence file"
+                    if has_word(caption or "", source)
+                    else f"the caption does not name {source!r}"
                 )
+                record["direction"] = "sentences" + (f" ({why})" if caption is not None else "")
                 record["sentences"] = {"source": list(source_bank[1:]), "target": [target_origin, target_count]}
             rows[-1] = strength * rows[-1] + extra_sum
             records.append({**record, "extra_directions": [list(e) for e in extra]})
@@ -879,8 +906,17 @@ class Pix2PixZero:
         if opts.direction is None:
             named = caption if cfg.direction_from == "caption" else None  # kept for the fallback's record
             return self._directions(source, targets, cfg.strength, opts.extra, named)
+        given = opts.direction if opts.direction.dim() == 3 else opts.direction[None]
+        embedding = tuple(self.components.encode_text([""]).shape[1:])
+        if given.dim() != 3 or tuple(given.shape[1:]) != embedding:
+            raise ValueError(
+                f"the given direction's shape {tuple(opts.direction.shape)} does not fit this model's text embeddings "
+                f"{embedding}: directions belong to the text encoder they were built with"
+            )
+        if given.shape[0] != len(targets):
+            raise ValueError(f"the given direction holds {given.shape[0]} directions for {len(targets)} targets")
         edits = [{"source": source, "target": t, "strength": cfg.strength, "direction": "given"} for t in targets]
-        return cfg.strength * opts.direction.to(self.components.device), edits
+        return cfg.strength * given.to(self.components.device), edits
 
     def _edited_words(self, caption: str, edits: list[dict[str, Any]]) -> list[tuple[list[int], list[int]]] | None:
         """Per edit whose direction came from the caption: the source word's token positions in the caption and the
@@ -1016,6 +1052,32 @@ class Pix2PixZero:
 
     def _bar(self, total: int, desc: str) -> _ProgressBar:
         return _ProgressBar(total, desc, enabled=self.progress)
+
+
+def _targets(target: str | Sequence[str]) -> list[str]:
+    """One target or a list of them, as a list; at least one."""
+    if isinstance(target, str):
+        return [target]
+    if not isinstance(target, Sequence) or not all(isinstance(t, str) for t in target):
+        raise TypeError(f"target is a concept (str) or a list of them, got {target!r}")
+    if not target:
+        raise ValueError("give at least one target")
+    return list(target)
+
+
+def _check_inversion_options(inversion: Inversion, opts: EditOptions) -> None:
+    """A saved inversion was captioned, prepared and inverted already: settings of those steps cannot change it."""
+    made = f"the inversion was made with the caption {inversion.caption!r} and {asdict(inversion.config)}"
+    if opts.caption is not None and opts.caption != inversion.caption:
+        raise ValueError(f"{made}; a caption ({opts.caption!r}) applies when an image is inverted: invert it again")
+    if opts.inversion is not None and opts.inversion != inversion.config:
+        changed = {k: v for k, v in asdict(opts.inversion).items() if asdict(inversion.config)[k] != v}
+        raise ValueError(f"{made}; other inversion settings ({changed}) apply when an image is inverted: invert again")
+    if opts.image is not None:
+        raise ValueError(
+            "image settings (size, aspect, padding) apply when an image is prepared and inverted; this "
+            "inversion's image was prepared already: invert the image again to change them"
+        )
 
 
 def _check_edit_fits(inversion: Inversion, cfg: EditConfig) -> None:

@@ -15,18 +15,20 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from .api import EditOptions, Pix2PixZero
+from .components import BUNDLED_MODELS, model_name, preset_for
 from .config import EditConfig, ImageConfig, InversionConfig
-from .files import remove_stale_temp_files, safe_name
+from .files import atomic_write, remove_stale_temp_files, safe_name
 from .images import IMAGE_SUFFIXES, save_png
 
 RESULTS_FILE = "results.jsonl"
+SETTINGS_FILE = "settings.json"  # the settings that decide the results in an output folder (see check_output)
 MAX_ID_CHARS = 150
 MANIFEST_FIELDS = {"image": str, "source": str, "target": (str, list), "caption": str, "id": (str, int), "mask": str}
 _UNSAFE_ID = re.compile(r"[/\\:\x00-\x1f\x7f]")  # separators, drive colons, control characters (newlines included)
@@ -40,6 +42,19 @@ class BatchItem:
     targets: tuple[str, ...]
     caption: str | None = None
     mask: str | None = None  # a mask file (white = may change) or "auto"
+
+
+class BatchItems(list[BatchItem]):
+    """The items `read_items` found, with the command-level `defaults` (source, targets, mask) that rows without
+    their own took: part of the settings an output folder records. Slices keep them."""
+
+    def __init__(self, items: Iterable[BatchItem] = (), defaults: dict[str, Any] | None = None) -> None:
+        super().__init__(items)
+        self.defaults: dict[str, Any] = dict(defaults or {})
+
+    def __getitem__(self, index: Any) -> Any:
+        found = super().__getitem__(index)
+        return BatchItems(found, self.defaults) if isinstance(index, slice) else found
 
 
 @dataclass
@@ -59,7 +74,7 @@ def read_items(
     exclude: Sequence[str | os.PathLike[str]] = (),
     on_skip: Callable[[Path, str], None] | None = None,
     mask: str | None = None,
-) -> list[BatchItem]:
+) -> BatchItems:
     """Items from a folder of images (same source/targets for all) or a CSV/JSONL manifest.
 
     Folders: every file whose extension is one of IMAGE_SUFFIXES, except those inside `exclude` (the output
@@ -70,7 +85,8 @@ def read_items(
     `target` (several separated by '|'), `caption`, `mask` (a mask file relative to the manifest's folder, or
     "auto") and `id`; missing ones fall back to the flags. An `id` names the outputs inside -o: one with a path
     separator, '..', a drive colon or a control character is refused, never mapped. Sentence files named as
-    source/target must lie inside the manifest's folder.
+    source/target must lie inside the manifest's folder. Column names are compared without case; unknown columns
+    (a misspelt `captoin`), values with no column and manifests with no rows are refused.
     """
     path = Path(source_input)
     if path.is_dir():
@@ -82,7 +98,7 @@ def read_items(
         raise ValueError(f"{path}: the input must be a folder of images or a .csv/.jsonl manifest")
     else:
         raise FileNotFoundError(f"batch input not found: {path}")
-    items, seen = [], set()
+    items, seen = BatchItems(defaults={"source": source, "targets": list(targets), "mask": mask}), set()
     for number, row in enumerate(rows, start=1):
         where = f"{path}: row {number}"
         if not row.get("image"):
@@ -185,33 +201,17 @@ def _manifest_concept(concept: str, base: Path, where: str) -> str:
 
 
 def _read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV (a UTF-8 byte-order mark, as Excel writes, is fine) or JSONL manifest, each checked for types."""
+    """Rows of a CSV (a UTF-8 byte-order mark, as Excel writes, is fine) or JSONL manifest, each checked for types.
+
+    Column names are compared without case or surrounding spaces; a name not in MANIFEST_FIELDS, a value with no
+    column, and a manifest with no rows are refused (a misspelt column would otherwise be silently ignored)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); save the manifest as UTF-8") from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines(keepends=True))
-        try:
-            rows = list(reader)
-        except csv.Error as error:
-            raise ValueError(f"{path}: not a valid CSV file ({error})") from None
-        if reader.fieldnames is None or "image" not in [f.strip() for f in reader.fieldnames]:
-            raise ValueError(f"{path}: the CSV has no 'image' column (columns: {reader.fieldnames}); add a header row")
-        rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
-    else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from None
-                if not isinstance(rows[-1], dict):
-                    raise ValueError(
-                        f"{path}: line {number} is a JSON {type(rows[-1]).__name__}, not an object "
-                        '({"image": ..., "target": ...})'
-                    )
+    rows = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_jsonl(path, text)
+    if not rows:
+        raise ValueError(f"{path}: no rows: the manifest lists no images (one row per image)")
     for number, row in enumerate(rows, start=1):
         for key, kind in MANIFEST_FIELDS.items():
             value = row.get(key)
@@ -222,6 +222,97 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
             ):
                 kind_name = "text or a list of text" if key == "target" else "text"
                 raise ValueError(f"{path}: row {number}: '{key}' must be {kind_name}, got {json.dumps(value)[:60]}")
+    return rows
+
+
+_KNOWN_COLUMNS = ", ".join(MANIFEST_FIELDS)
+
+
+def _names(names: Iterable[str]) -> str:
+    """Column names for a one-line message: quoted (control characters escaped) and shortened."""
+    return "[" + ", ".join(repr(name[:40]) for name in names) + "]"
+
+
+def _separator_hint(line: str) -> str:
+    """', it looks ;-separated: ...' when a header line has more ';' or tabs than commas, else ''."""
+    counts = {";": line.count(";"), "tab": line.count("\t")}
+    name, count = max(counts.items(), key=lambda pair: pair[1])
+    if count > line.count(","):
+        return f"; it looks {name}-separated: save the manifest comma-separated"
+    return ""
+
+
+def _read_csv(path: Path, text: str) -> list[dict[str, Any]]:
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines)
+    try:
+        header = next((row for row in reader if row), None)  # blank lines before the header are fine
+        header_line = lines[reader.line_num - 1] if header is not None else ""
+        if header is None:
+            raise ValueError(f"{path}: empty: a CSV manifest needs a header row ({_KNOWN_COLUMNS}) and a row per image")
+        names = [name.strip().lower() for name in header]
+        if "image" not in names:
+            hint = _separator_hint(header_line)
+            if hint or not set(names) & set(MANIFEST_FIELDS):
+                raise ValueError(
+                    f"{path}: the CSV has no 'image' column: its first row {_names(header)} is not a header of "
+                    f"known columns ({_KNOWN_COLUMNS}){hint or '; add a header row'}"
+                )
+            raise ValueError(
+                f"{path}: the CSV header has no 'image' column (columns found: {_names(header)}; "
+                f"known columns: {_KNOWN_COLUMNS})"
+            )
+        unknown = [name for name in header if name.strip() and name.strip().lower() not in MANIFEST_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown column(s) {_names(unknown)} in the header; the known columns are {_KNOWN_COLUMNS}"
+                f"{_separator_hint(header_line)}"
+            )
+        repeated = sorted({name for name in names if name and names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{path}: the header names column(s) {_names(repeated)} more than once")
+        rows = []
+        for values in reader:
+            if not any(value.strip() for value in values):
+                continue  # a blank line, or one of only commas as spreadsheets write
+            where = f"{path}: row {len(rows) + 1} (line {reader.line_num})"
+            # a value with no column name (more values than the header has columns, or an unnamed column) is refused
+            # unless blank, as the trailing commas a spreadsheet writes are
+            stray = [v for i, v in enumerate(values) if v.strip() and (i >= len(names) or not names[i])]
+            if stray:
+                raise ValueError(
+                    f"{where} has {len(stray)} value(s) with no column {_names(stray)}: the header names "
+                    f"{', '.join(n for n in names if n)} (known columns: {_KNOWN_COLUMNS}); add the column to the "
+                    "header, or quote values that hold commas"
+                )
+            rows.append({name: value for name, value in zip(names, values) if name})
+    except csv.Error as error:
+        raise ValueError(f"{path}: not a valid CSV file ({error})") from None
+    return rows
+
+
+def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: line {number} is not JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(
+                f'{path}: line {number} is a JSON {type(row).__name__}, not an object ({{"image": ..., "target": ...}})'
+            )
+        normalised = {key.strip().lower(): value for key, value in row.items()}
+        unknown = [key for key in row if key.strip().lower() not in MANIFEST_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"{path}: line {number}: unknown field(s) {_names(unknown)}; the known fields are {_KNOWN_COLUMNS}"
+            )
+        if len(normalised) < len(row):
+            raise ValueError(f"{path}: line {number} names a field twice (fields are compared without case)")
+        rows.append(normalised)
     return rows
 
 
@@ -265,6 +356,171 @@ class ResultsLog:
             handle.write(prefix + (json.dumps(record, sort_keys=True, default=str) + "\n").encode())
             handle.flush()
             os.fsync(handle.fileno())
+
+
+class SettingsChangedError(ValueError):
+    """An output folder holds results made with other settings: resuming into it would mix them."""
+
+
+# A safety limit: it decides which images load at all, not what an edit of one gives (raising it for images that
+# failed, with --retry-failed, is fine).
+_NOT_RESULTS = {"image": ("max_input_pixels",)}
+
+
+def _model_key(model: str | os.PathLike[str]) -> str:
+    """A model as the settings file records it: a bundled model by name, a local path absolute, a hub id as given."""
+    name = str(model)
+    if name in BUNDLED_MODELS or model_name(name) != name:  # 'shapesworld' whether given by name or loaded
+        return name if name in BUNDLED_MODELS else model_name(name)
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def batch_settings(
+    model: str | os.PathLike[str] | None,
+    preset: str | None,
+    inversion_config: InversionConfig | None,
+    edit_config: EditConfig | None,
+    image_config: ImageConfig | None,
+    seed: int = 0,
+    defaults: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The settings that decide a batch's results, as `SETTINGS_FILE` records them: model, preset, seed, the three
+    configs and the command-level defaults (source, targets, mask) rows without their own take. Not the device,
+    progress or Ray flags, nor per-row values (results.jsonl records those)."""
+    settings: dict[str, Any] = {  # an editor that does not say its model or preset records neither
+        **({"model": _model_key(model)} if model is not None else {}),
+        **({"preset": preset} if preset is not None else {}),
+        "seed": seed,
+        "inversion": asdict(inversion_config) if inversion_config is not None else None,
+        "edit": asdict(edit_config) if edit_config is not None else None,
+        "image": asdict(image_config) if image_config is not None else None,
+    }
+    for section, names in _NOT_RESULTS.items():
+        for name in names:
+            (settings[section] or {}).pop(name, None)
+    if defaults is not None:
+        settings.update(
+            source=defaults.get("source"), targets=list(defaults.get("targets") or []), mask=defaults.get("mask")
+        )
+    return json.loads(json.dumps(settings, default=str))  # as the file will hold them (tuples as lists, ...)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """'name: old → new' for every setting both record with different values (a setting only one side records, as
+    an older version's file lacks a newer field, cannot be compared)."""
+    found = []
+    for key, value in new.items():
+        if key not in old:
+            continue
+        before = old[key]
+        if isinstance(before, dict) and isinstance(value, dict):
+            found += _differences(before, value, f"{prefix}{key}.")
+        elif before != value:
+            found.append(f"{prefix}{key}: {json.dumps(before)[:60]} → {json.dumps(value)[:60]}")
+    return found
+
+
+def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the settings only `new` records added."""
+    merged = dict(old)
+    for key, value in new.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = _merged(merged[key], value)
+    return merged
+
+
+def _changed_rows(log: ResultsLog, items: Sequence[BatchItem], retry_failed: bool) -> list[str]:
+    """'id 'x': targets ['dog'] → ['horse']' for every item recorded as done (or failed, and not retried) whose
+    source or targets differ from the record's: a manifest row changed since, which the run would skip."""
+    finished = log.finished_ids(retry_failed)
+    latest: dict[str, dict[str, Any]] = {}
+    for record in log.records():
+        if record["id"] in finished and (
+            record.get("status") == "ok" or latest.get(record["id"], {}).get("status") != "ok"
+        ):
+            latest[record["id"]] = record
+    changed = []
+    for item in items:
+        record = latest.get(item.id)
+        if record is None or not {"source", "targets"} <= record.keys():
+            continue  # nothing recorded to compare with
+        for name, before, now in (
+            ("source", record["source"], item.source),
+            ("targets", record["targets"], list(item.targets)),
+        ):
+            if before != now:
+                changed.append(f"id {item.id!r}: {name} {json.dumps(before)[:60]} → {json.dumps(now)[:60]}")
+    return changed
+
+
+def check_output(
+    output: str | os.PathLike[str],
+    settings: dict[str, Any],
+    items: Sequence[BatchItem] = (),
+    retry_failed: bool = False,
+) -> None:
+    """Refuse to resume into `output` when its SETTINGS_FILE records other settings, or when a row already done
+    has another source or targets now; else record `settings` there (atomically; a folder from before the file
+    existed gets it now). Call before any work: a refusal is one line naming what differs (old → new)."""
+    output = Path(output)
+    file = output / SETTINGS_FILE
+    recorded = None
+    results = output / RESULTS_FILE
+    done = results.is_file() and results.stat().st_size > 0  # no result yet: nothing to keep apart
+    if file.exists():
+        try:
+            recorded = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            recorded = None
+        if not isinstance(recorded, dict):
+            raise SettingsChangedError(
+                f"{file} is not a readable settings file; remove it to resume with this run's settings, "
+                "or use another -o"
+            )
+    fix = f"use another -o (or remove {output} to start again)"
+    differences = _differences(recorded, settings) if recorded is not None and done else []
+    if differences:
+        shown = "; ".join(differences[:8]) + (f"; and {len(differences) - 8} more" if len(differences) > 8 else "")
+        raise SettingsChangedError(f"{output} holds results made with other settings ({shown}); {fix}")
+    changed = _changed_rows(ResultsLog(output / RESULTS_FILE), items, retry_failed)
+    if changed:
+        shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise SettingsChangedError(
+            f"{output} holds results of rows that have changed since ({shown}); {fix}, or give changed rows new ids"
+        )
+    if recorded is None:
+        wanted = settings
+    else:  # with results the recorded settings stand; before any, this run's
+        wanted = _merged(recorded, settings) if done else _merged(settings, recorded)
+    if wanted != recorded:
+        atomic_write(file, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode(), overwrite=True)
+
+
+def _editor_settings(editor: Any, items: Sequence[BatchItem], edit_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """batch_settings of a run_batch call: configs left out are the editor's preset's, which it uses then."""
+    preset = getattr(editor, "preset", None)
+    components = getattr(editor, "components", None)
+    return batch_settings(
+        getattr(components, "model_id", None),
+        getattr(preset, "name", None),
+        edit_kwargs.get("inversion_config") or getattr(preset, "inversion", None),
+        edit_kwargs.get("config") or getattr(preset, "edit", None),
+        edit_kwargs.get("image_config") or getattr(preset, "image", None),
+        edit_kwargs.get("seed", 0),
+        getattr(items, "defaults", None),
+    )
+
+
+def ray_settings(model: str, preset: str, items: Sequence[BatchItem], edit_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """batch_settings of a run_batch_on_ray call: configs left out are the preset's as it applies to `model`."""
+    configs = [edit_kwargs.get(name) for name in ("inversion_config", "config", "image_config")]
+    if any(config is None for config in configs):
+        applied = preset_for(preset, model)
+        configs = [c or d for c, d in zip(configs, (applied.inversion, applied.edit, applied.image))]
+    return batch_settings(model, preset, *configs, edit_kwargs.get("seed", 0), getattr(items, "defaults", None))
 
 
 def plan_batch(log: ResultsLog, items: Sequence[BatchItem], retry_failed: bool) -> tuple[list[BatchItem], BatchSummary]:
@@ -350,8 +606,11 @@ def run_batch(
     progress: bool = True,
     **edit_kwargs: Any,
 ) -> BatchSummary:
-    """Process every item not yet recorded in <output>/results.jsonl, appending a record after each one."""
+    """Process every item not yet recorded in <output>/results.jsonl, appending a record after each one.
+
+    Refuses (SettingsChangedError, before any work) an output folder made with other settings: see check_output."""
     output = Path(output)
+    check_output(output, _editor_settings(editor, items, edit_kwargs), items, retry_failed)
     log = ResultsLog(output / RESULTS_FILE)
     todo, summary = plan_batch(log, items, retry_failed)
     started = time.perf_counter()

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +123,11 @@ def _config_options(
         for f in reversed(fields(cls)):
             flag = RENAMED.get((cls, f.name), f.name.replace("_", "-"))
             default = f.default if f.default is not MISSING else None
+            bounds = f.metadata.get("bounds")
+            within = f" [range: {bounds[0]:g} to {bounds[1]:g}]" if bounds else ""
             common = dict(
                 default=None,
-                help=f"{f.metadata.get('help', '')} {preset_default_text(cls, f.name)}",
+                help=f"{f.metadata.get('help', '')}{within} {preset_default_text(cls, f.name)}",
                 hidden=f.name in hidden,
             )
             dest = f"{cls.__name__}__{f.name}"
@@ -158,6 +160,33 @@ def _configs_from(options: dict[str, Any], preset: Preset) -> tuple[InversionCon
             flag = RENAMED.get((cls, error.field), error.field.replace("_", "-"))
             raise click.BadParameter(error.reason, param_hint=f"'--{flag}'") from None
     return made[InversionConfig], made[EditConfig], made[ImageConfig]
+
+
+def _saved_direction(
+    path: Path | None, targets: Sequence[str], extra: Sequence[tuple[str, str, float]]
+) -> tuple[Any, dict[str, str]] | None:
+    """A direction file given with --direction, checked before the model loads: (direction, its metadata)."""
+    from .directions import read_direction
+
+    if path is None:
+        return None
+    if not path.is_file():
+        raise click.BadParameter(f"no such file: {path}", param_hint="'--direction'")
+    if len(targets) != 1 or extra:
+        raise click.UsageError("--direction edits along one saved direction: give one --target and no --add")
+    return read_direction(path)
+
+
+def _given_fields(options: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(field, value) of the inversion and image config fields set by a flag (not left at the preset's)."""
+    picked = [(key.partition("__"), value) for key, value in options.items()]
+    inverting = (InversionConfig.__name__, ImageConfig.__name__)
+    return [(field, value) for (name, _, field), value in picked if name in inverting and value is not None]
+
+
+def _given(parameter: str) -> bool:
+    """Whether the user gave `parameter` (not its default)."""
+    return click.get_current_context().get_parameter_source(parameter) is not click.core.ParameterSource.DEFAULT
 
 
 def _refuse_existing_outputs(
@@ -394,6 +423,14 @@ def main() -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (default: refuse).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the inversion cache.")
+@click.option(
+    "--direction",
+    "direction_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Edit along a direction saved by `direction build -o` on the same model, instead of building one; "
+    "--target then names the edit (one target).",
+)
 @_config_options(ImageConfig)
 @_config_options(InversionConfig)
 @_config_options(EditConfig)
@@ -410,6 +447,7 @@ def edit(
     output: Path,
     overwrite: bool,
     no_cache: bool,
+    direction_file: Path | None,
     opts: ModelOptions,
     **config_flags: Any,
 ) -> None:
@@ -424,6 +462,7 @@ def edit(
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     extra_directions = _parse_extra(extra)
+    saved = _saved_direction(direction_file, targets, extra_directions)
     stems = [
         p.name.removesuffix(".safetensors").removesuffix(".inversion") if p.suffix == ".safetensors" else p.stem
         for p in images
@@ -431,6 +470,8 @@ def edit(
     if len(set(stems)) != len(stems):
         raise click.UsageError("two inputs share a file name; their outputs would collide")
     for path in images:
+        if path.is_dir():
+            raise click.ClickException(f"{path} is a folder, not an image (`pix2pix-zero batch` edits a folder)")
         if not path.is_file():
             raise click.ClickException(f"image file not found: {path}")
     masked = mask is not None or edit_cfg.auto_mask
@@ -441,19 +482,41 @@ def edit(
             inversions[path] = Inversion.load(path)
         else:
             load_image(path, max_pixels=image_cfg.max_input_pixels)
+    for path, inversion in inversions.items():  # settings of the inversion it was made without: refused, not dropped
+        made = {**asdict(inversion.config), "caption": inversion.caption, "seed": inversion.seed}
+        given = {**dict(_given_fields(config_flags)), **({"caption": caption} if caption is not None else {})}
+        given |= {"seed": seed} if _given("seed") else {}
+        given.pop("max_input_pixels", None)  # a limit on reading images, nothing to do with an inversion
+        differ = [name for name, value in given.items() if name not in made or made[name] != value]
+        if differ:
+            flags = ", ".join(f"--{RENAMED.get((InversionConfig, n), n.replace('_', '-'))}" for n in differ)
+            raise click.UsageError(
+                f"{flags} set how an image is captioned, prepared and inverted; {path} was inverted already (caption "
+                f"{inversion.caption!r}, seed {inversion.seed}, other settings): edit it without them, or invert the "
+                "image again"
+            )
     remove_stale_temp_files(output)
     editor = opts.editor()
+    if saved is not None and saved[1].get("model_fingerprint", editor.components.fingerprint()) != (
+        editor.components.fingerprint()
+    ):
+        raise click.ClickException(
+            f"{direction_file} was built on the model {saved[1].get('model')!r}, not on {opts.model!r}: directions "
+            "belong to the text encoder they were built with; build it again with `direction build -m`"
+        )
     for path, stem in zip(images, stems):
         source_image = inversions.pop(path, None) or path
+        inverted = isinstance(source_image, Inversion)  # its own caption, settings and seed
         options = EditOptions(
             config=edit_cfg,
-            inversion=inversion_cfg,
-            image=image_cfg,
-            caption=caption,
+            inversion=None if inverted else inversion_cfg,
+            image=None if inverted else image_cfg,
+            caption=None if inverted else caption,
             seed=seed,
             mask=mask,
             extra=extra_directions,
             use_cache=not no_cache,
+            direction=None if saved is None else saved[0],
         )
         result = editor.edit(source_image, source, list(targets), options)
         written = result.save(output, stem=stem, overwrite=overwrite)
@@ -601,7 +664,8 @@ def generate(
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Output folder: images/ and results.jsonl; rerun the same command to resume.",
+    help="Output folder: images/, results.jsonl and settings.json; rerun the same command to resume (a rerun with "
+    "other settings is refused: use another folder).",
 )
 @click.option(
     "--export-pairs",
@@ -671,10 +735,11 @@ def batch(
     """Edit a folder of images (png, jpg, webp, gif, tif, bmp) or a CSV/JSONL manifest (columns image, source,
     target, caption, mask, id).
 
-    Resumable: results.jsonl records each finished image; rerunning skips them. A bad image is
+    Resumable: results.jsonl records each finished image; rerunning skips them, and a rerun with other settings
+    than settings.json records is refused. A bad image is
     recorded as failed and skipped; the command then exits with status 1.
     """
-    from .batch import RESULTS_FILE, read_items, run_batch
+    from .batch import RESULTS_FILE, batch_settings, check_output, read_items, run_batch
 
     inversion_cfg, edit_cfg, image_cfg = _configs_from(config_flags, opts.preset_settings())
     skipped: list[str] = []
@@ -692,6 +757,8 @@ def batch(
     if len(skipped) > 20:
         click.echo(f"  ... and {len(skipped) - 20} more files that are not images", err=True)
     edit_kwargs = dict(config=edit_cfg, inversion_config=inversion_cfg, image_config=image_cfg, seed=seed)
+    settings = batch_settings(opts.model, opts.preset, inversion_cfg, edit_cfg, image_cfg, seed, items.defaults)
+    check_output(output, settings, items, retry_failed)  # a rerun with other settings: refused before the model loads
     if use_ray:
         from .ray_batch import run_batch_on_ray
 
@@ -763,6 +830,7 @@ def direction_build(source: str, target: str, output: Path | None, overwrite: bo
     if output is not None and output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
     editor = opts.editor()
+    editor.check_concepts(source, [target])
     for concept in (source, target):
         sentences, origin = editor.sentences(concept)
         click.echo(f"{concept}: {len(sentences)} sentences ({origin})")

@@ -6,6 +6,7 @@ Both `cli.py` and `bench/commands.py` import this module; neither imports the ot
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,10 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(error) or type(error).__name__) from error
 
     return wrapper
+
+
+# diffusers passes huggingface_hub an argument it has deprecated: a warning no user of the CLI can act on
+warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
 
 
 def quiet_libraries(quiet: bool = True) -> None:

@@ -202,6 +202,12 @@ def load_part(
             f"If the hub cannot be reached, download it where it can (`hf download {model} --local-dir {folder}`) "
             f"and pass the local folder: {option} {folder}" + (f" ({layout})." if layout else ".")
         )
+        path = Path(model).expanduser()
+        if path.exists() or model.startswith(("/", ".", "~")) or model.count("/") > 1:  # a path, not a hub id
+            state = "holds no complete checkpoint" if path.exists() else "does not exist"
+            download = f"{model} is a local path and {state}: check the path given to {option}" + (
+                f" ({layout})." if layout else "."
+            )
         raise ModelNotAvailableError(
             f"could not load the {what} of '{model}': {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}\n"
@@ -534,7 +540,8 @@ def load_single_file(
         "convert it where there is one (`from_single_file(path).save_pretrained(folder)` in diffusers) and pass "
         "the folder: --model ./folder."
     )
-    checkpoint = load_part(load_single_file_checkpoint, path, "weights", hint=convert)
+    unreadable = f"{path} could not be read as a checkpoint (.safetensors or .ckpt): is the file whole?"
+    checkpoint = load_part(load_single_file_checkpoint, path, "weights", hint=unreadable)
     try:
         is_xl = infer_diffusers_model_type(checkpoint) == "xl_base"
     except Exception as error:  # diffusers reads the weights' key names, failing in many ways on other files

@@ -128,7 +128,8 @@ class EditConfig:
     )
     strength: float = _opt(
         1.0,
-        "Multiplier of the edit direction (the authors' Gradio 'edit multiplier', 0-2).",
+        "Multiplier of the edit direction: 0 edits nothing, above 1 pushes further, below 0 edits the other way "
+        "(the authors' web demo offers 0 to 2).",
         bounds=(-10, 10),
     )
     direction_from: Literal["sentences", "caption"] = _opt(
@@ -267,7 +268,7 @@ class ImageConfig:
     max_input_pixels: int = _opt(
         64_000_000,
         "Refuse input images with more pixels than this (decompression-bomb guard).",
-        bounds=(1, 1_000_000_000),
+        bounds=(1, 178_956_970),  # the most Pillow opens at all: 2 × its Image.MAX_IMAGE_PIXELS
     )
 
     def __post_init__(self) -> None:

@@ -216,9 +216,16 @@ def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...]
     Checked before use: a safetensors file of at most MAX_DIRECTION_BYTES holding only 'direction', a finite float
     tensor (T, D) or (K, T, D) within MAX_DIRECTIONS, MAX_TOKENS and MAX_WIDTH. Anything else: one-line TensorFileError.
     """
+    return read_direction(path, expected_shape)[0]
+
+
+def read_direction(
+    path: str | os.PathLike[str], expected_shape: tuple[int, ...] | None = None
+) -> tuple[Tensor, dict[str, str]]:
+    """`load_direction`, and the metadata `save_direction` wrote with it (source, target, model, model_fingerprint)."""
     path = Path(path)
     remedy = "build it again with `pix2pix-zero direction build -o`"
-    tensors, _ = read_tensor_file(
+    tensors, metadata = read_tensor_file(
         path, "direction", required=("direction",), max_bytes=MAX_DIRECTION_BYTES, max_rank=3, remedy=remedy
     )
     direction = tensors["direction"].float()
@@ -238,4 +245,4 @@ def load_direction(path: str | os.PathLike[str], expected_shape: tuple[int, ...]
             f"{tuple(expected_shape)}; "
             "directions belong to the text encoder they were built with"
         )
-    return direction if direction.dim() == 3 else direction[None]
+    return (direction if direction.dim() == 3 else direction[None]), dict(metadata or {})

@@ -63,6 +63,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
                 os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as error:  # a full disk or a read-only folder: name the file asked for, not the temporary one
+        tmp.unlink(missing_ok=True)
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -43,16 +43,23 @@ def load_image(source: str | os.PathLike[str] | Image.Image, max_pixels: int = M
     greyscale, palette, CMYK and 16-bit images are converted. Corrupt, truncated, non-image, other-format
     and oversized files raise ImageError naming the file. The CLI, batch and web app all load through here.
     """
+    if not isinstance(source, (str, os.PathLike, Image.Image)):
+        hint = ": PIL.Image.fromarray(array) makes one of an array" if hasattr(source, "__array__") else ""
+        raise TypeError(f"an image is a file path or a PIL image, got {type(source).__name__}{hint}")
     name = "<image>" if isinstance(source, Image.Image) else str(source)
     if isinstance(source, Image.Image):
         image = source
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ImageError(f"{path} is a folder, not an image (`pix2pix-zero batch` edits a folder)")
         if not path.is_file():
             raise ImageError(f"image file not found: {path}")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path} is empty (0 bytes)")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with warnings.catch_warnings():  # `max_pixels` is the limit, checked below; Pillow's warning is not
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(path, formats=IMAGE_FORMATS)
                 _check_pixels(image, name, max_pixels)  # from the header, before decoding anything
                 image.load()
@@ -79,7 +86,8 @@ def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(
-            f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,}"
+            f"{name}: {width}x{height} has {width * height:,} pixels, more than the limit of {max_pixels:,} "
+            "(max_input_pixels, --max-input-pixels)"
         )
     if width < 1 or height < 1:
         raise ImageError(f"{name}: empty image ({width}x{height})")

@@ -1,8 +1,8 @@
 """The batch run on Ray: a Ray Data job with one model replica per GPU (or per CPU worker).
 
-Same inputs, outputs and resume rules as batch.py: the driver skips the items already recorded in
-results.jsonl, the replicas edit and write images, and the driver appends each item's record as
-its result streams back, so a killed job resumes where it stopped.
+Same inputs, outputs and resume rules as batch.py: the driver refuses an output folder made with other
+settings, skips the items already recorded in results.jsonl, the replicas edit and write images, and the
+driver appends each item's record as its result streams back, so a killed job resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .batch import RESULTS_FILE, BatchItem, BatchSummary, ResultsLog, plan_batch, prepare_output, process_item
+from .batch import (
+    RESULTS_FILE,
+    BatchItem,
+    BatchSummary,
+    ResultsLog,
+    check_output,
+    plan_batch,
+    prepare_output,
+    process_item,
+    ray_settings,
+)
 
 
 class EditReplica:
@@ -70,6 +80,8 @@ def run_batch_on_ray(
     import ray
 
     output = Path(output).resolve()
+    preset = (editor_kwargs or {}).get("preset") or "default"
+    check_output(output, ray_settings(model, preset, items, edit_kwargs), items, retry_failed)  # before Ray starts
     log = ResultsLog(output / RESULTS_FILE)
     todo, summary = plan_batch(log, items, retry_failed)
     prepare_output(output, Path(export_pairs) if export_pairs else None)

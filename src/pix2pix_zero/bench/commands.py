@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..cli_common import quiet_libraries, user_errors
+from ..config import MAX_STEPS
 
 
 @click.group()
@@ -30,7 +31,13 @@ def bench() -> None:
     "UNet, 256 px, CPU-friendly), 'sdxl' (random weights, the true SDXL base architecture at 1024 px: use a "
     "GPU), or any SD/SDXL folder/hub id; repeatable. SDXL models are compared with diffusers' LEDITS++ XL.",
 )
-@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of inversion and edit.")
+@click.option(
+    "--steps",
+    type=click.IntRange(1, MAX_STEPS),
+    default=50,
+    show_default=True,
+    help="DDIM steps of inversion and edit.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Torch device.")
 @click.option(
     "--dtype",
@@ -40,10 +47,18 @@ def bench() -> None:
     help="Weights' dtype.",
 )
 @click.option(
-    "--threads", type=int, default=os.cpu_count() or 1, show_default=True, help="Torch CPU threads in each measurement."
+    "--threads",
+    type=click.IntRange(1, 1024),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Torch CPU threads in each measurement.",
 )
 @click.option(
-    "--targets", type=int, default=3, show_default=True, help="Also time this many targets of one image (1 = skip)."
+    "--targets",
+    type=click.IntRange(1, 64),
+    default=3,
+    show_default=True,
+    help="Also time this many targets of one image (1 = skip).",
 )
 @click.option(
     "--output",
@@ -176,7 +191,11 @@ def bench_speed(
     "repeatable [default: four ShapesWorld shape swaps].",
 )
 @click.option(
-    "--num-scenes", type=int, default=100, show_default=True, help="ShapesWorld scenes per task (fixed seeds)."
+    "--num-scenes",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="ShapesWorld scenes per task (fixed seeds).",
 )
 @click.option(
     "--scene-set",
@@ -234,7 +253,9 @@ def bench_speed(
     help="Also run the default method once per value of one setting, e.g. 'xa_guidance=0.1,1,10' (any edit or "
     "inversion setting); repeatable.",
 )
-@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps of every method.")
+@click.option(
+    "--steps", type=click.IntRange(1, MAX_STEPS), default=50, show_default=True, help="DDIM steps of every method."
+)
 @click.option(
     "--clip-model",
     default="openai/clip-vit-large-patch14",
@@ -305,6 +326,17 @@ def bench_quality(
         for name, method in table.items():
             click.echo(f"{name}: {method.settings}")
         return
+    for task in tasks:  # before any work: a task the editor refuses would fail every row of it
+        source, arrow, target = task.removesuffix(quality.TWO_OBJECTS).partition("->")
+        if not (arrow and source.strip() and target.strip()):
+            raise click.BadParameter(
+                f"task {task!r} is not 'source->target', e.g. 'circle->square'", param_hint="'--task'"
+            )
+        if source.strip().lower() == target.strip().lower():
+            raise click.BadParameter(
+                f"task {task!r} edits {source.strip()!r} into itself: source and target are the same concept",
+                param_hint="'--task'",
+            )
     if (masks or lpips_net) and images is None:
         raise click.UsageError(
             "--masks and --lpips score real images: give --images (ShapesWorld measures PSNR outside the object itself)"
@@ -385,6 +417,15 @@ def bench_quality(
     figure = quality.plot_quality(summary, output / "examples", output / "figure.png")
     click.echo("\n".join(report))
     click.echo(f"\nwrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))
+    asked = {(method.name, case.id) for method in chosen for case in cases}  # this run's edits, resumed ones included
+    failed = [r for r in rows if (r["method"], r["id"]) in asked and r["status"] != "ok"]
+    if failed and len(failed) == len(asked):
+        first = failed[0].get("error", "")[:200]
+        raise click.ClickException(
+            f"all {len(failed)} edits failed; their errors are recorded in {output / 'rows.jsonl'} (e.g. {first!r})"
+        )
+    if failed:
+        click.echo(f"{len(failed)} of {len(asked)} edits failed; their errors are recorded in {output / 'rows.jsonl'}")
 
 
 @bench.command("piebench")
@@ -418,7 +459,9 @@ def bench_quality(
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many images per edit type (the first ids)."
 )
-@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True, help="DDIM steps of every method.")
+@click.option(
+    "--steps", type=click.IntRange(1, MAX_STEPS), default=50, show_default=True, help="DDIM steps of every method."
+)
 @click.option(
     "--captions",
     type=click.Choice(["captioner", "prompt"]),

@@ -8,10 +8,13 @@ from a checkout), through the entry point group `pix2pix_zero.shapesworld_comman
 from __future__ import annotations
 
 import json
+import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
+
+from ..cli_common import user_errors
 
 COMMAND_GROUP = "pix2pix_zero.shapesworld_commands"
 
@@ -25,18 +28,53 @@ def shapesworld() -> None:
     pass
 
 
+MAX_SCENES = 100_000
+MAX_SCALE = 16  # 64 px x 16 = 1024 px
+SCENE_FILE = re.compile(r"scene_\d{3,}\.(png|json)")  # the files `render` names scene_000.png, scene_000.json, ...
+CAPTIONS_FILE = "captions.txt"
+
+
+def _scene_name(i: int, suffix: str) -> str:
+    return f"scene_{i:03d}.{suffix}"
+
+
 @shapesworld.command("render", help="Write example scenes (PNG), their ground truth (JSON) and captions to a folder.")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--num", type=int, default=8, show_default=True, help="Number of scenes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Scene seed.")
-@click.option("--scale", type=int, default=1, show_default=True, help="Nearest-neighbour upscaling factor of the PNGs.")
-def render_cmd(out, num, seed, scale):
+@click.option("--num", type=click.IntRange(1, MAX_SCENES), default=8, show_default=True, help="Number of scenes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Scene seed.")
+@click.option(
+    "--scale",
+    type=click.IntRange(1, MAX_SCALE),
+    default=1,
+    show_default=True,
+    help="Nearest-neighbour upscaling factor of the PNGs (64 px each side times this).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier render in OUT, removing its scene files this one does not rewrite (default: refuse).",
+)
+@user_errors
+def render_cmd(out, num, seed, scale, overwrite):
+    import io
+
     import numpy as np
     from PIL import Image
 
+    from ..files import atomic_write
     from . import world as W
 
     out = Path(out)
+    planned = [_scene_name(i, suffix) for i in range(num) for suffix in ("png", "json")] + [CAPTIONS_FILE]
+    earlier = sorted(p.name for p in out.glob("scene_*") if SCENE_FILE.fullmatch(p.name)) if out.is_dir() else []
+    if not overwrite:  # before writing anything: a render over an earlier one would leave a mix of both
+        clash = next((out / name for name in planned if (out / name).exists()), None)
+        if clash is None and earlier:
+            clash = out / earlier[0]
+        if clash is not None:
+            raise click.ClickException(
+                f"{clash} exists already (an earlier render?); choose another folder or pass --overwrite"
+            )
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     lines = []
@@ -45,11 +83,16 @@ def render_cmd(out, num, seed, scale):
         im = Image.fromarray(W.render(sc).image)
         if scale > 1:
             im = im.resize((64 * scale, 64 * scale), Image.Resampling.NEAREST)
-        im.save(out / f"scene_{i:03d}.png")
+        png = io.BytesIO()
+        im.save(png, format="PNG")
+        atomic_write(out / _scene_name(i, "png"), png.getvalue(), overwrite=overwrite)
         caps = [W.canonical_caption(sc)] + W.captions(sc, rng, 3)
-        (out / f"scene_{i:03d}.json").write_text(json.dumps({"scene": sc.to_dict(), "captions": caps}, indent=2))
-        lines.append(f"scene_{i:03d}.png\t{caps[0]}")
-    (out / "captions.txt").write_text("\n".join(lines) + "\n")
+        truth = json.dumps({"scene": sc.to_dict(), "captions": caps}, indent=2)
+        atomic_write(out / _scene_name(i, "json"), truth.encode(), overwrite=overwrite)
+        lines.append(f"{_scene_name(i, 'png')}\t{caps[0]}")
+    for name in sorted(set(earlier) - set(planned)):  # --overwrite: the earlier render's scenes beyond this one's
+        (out / name).unlink(missing_ok=True)
+    atomic_write(out / CAPTIONS_FILE, ("\n".join(lines) + "\n").encode(), overwrite=overwrite)
     click.echo(f"wrote {num} scenes to {out}")
 
 

@@ -330,7 +330,7 @@ class EditorApp:
                 progress(0.02, desc="Captioning the image")
                 caption = self._caption(prepared, digest)
             # the caption's own words need no sentence banks
-            by_caption = self.editor.uses_caption_direction(caption, source, edit_cfg)
+            by_caption = self.editor.uses_caption_direction(caption, source, edit_cfg, target_list)
             concepts = [source, *target_list]
             with self._lock:
                 for i, concept in enumerate(
