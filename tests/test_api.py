@@ -414,3 +414,8 @@ def test_api_refuses_bad_seeds_and_sizes(editor, image):
     for size in (0, -64, 100_000):
         with pytest.raises(ValueError, match="size"):
             editor.generate_and_edit("a cat", "cat", "dog", size=size, config=FAST_EDIT)
+    factor = editor.components.vae_scale_factor
+    with pytest.raises(
+        ValueError, match=f"size must be a multiple of {factor} pixels on this model, e.g. {4 * factor}"
+    ):
+        editor.generate_and_edit("a cat", "cat", "dog", size=4 * factor + 1, config=FAST_EDIT)  # not silently cut

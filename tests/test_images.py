@@ -170,6 +170,24 @@ def test_load_image_16bit_greyscale(tmp_path):
     assert out[..., 0].ravel().tolist() == list(range(256))  # 16-bit v -> 8-bit v / 257
 
 
+@pytest.mark.parametrize(
+    ("mode", "values", "expected"),
+    [
+        ("I", [87, 245], [87, 245]),  # 8-bit values in a 32-bit image: kept, not stretched to 0-255
+        ("I", [0, 32896, 65535], [0, 128, 255]),  # 16-bit values: the 16-bit scale
+        ("I", [-5, 5], [0, 255]),  # no known scale fits: stretched
+        ("F", [0.0, 0.5, 1.0], [0, 128, 255]),  # floats in [0, 1]
+        ("F", [10.0, 200.0], [10, 200]),  # floats in [0, 255]
+    ],
+)
+def test_32_bit_images_keep_their_levels_where_a_scale_fits(tmp_path, mode, values, expected):
+    path = tmp_path / "deep.tif"
+    Image.fromarray(np.array([values], dtype=np.int32 if mode == "I" else np.float32), mode).save(path)
+    with Image.open(path) as stored:
+        assert stored.mode == mode
+    assert np.asarray(load_image(path))[0, :, 0].tolist() == expected
+
+
 @pytest.mark.parametrize(("value16", "value8"), [(65535, 255), (32896, 128), (0, 0), (2570, 10)])
 def test_load_image_16bit_flat_keeps_its_level(tmp_path, value16, value8):
     # A flat (or dark) 16-bit image must not be stretched: white stays white, dark stays dark.

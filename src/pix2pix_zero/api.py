@@ -834,6 +834,9 @@ class Pix2PixZero:
         whole = isinstance(size, int) and not isinstance(size, bool)
         if size is not None and (not whole or not 8 <= size <= MAX_IMAGE_SIDE):
             raise ValueError(f"size must be a whole number of pixels from 8 to {MAX_IMAGE_SIDE}, got {size!r}")
+        if size is not None and size % c.vae_scale_factor:  # the latent is size / factor cells wide
+            near = max(c.vae_scale_factor, round(size / c.vae_scale_factor) * c.vae_scale_factor)
+            raise ValueError(f"size must be a multiple of {c.vae_scale_factor} pixels on this model, e.g. {near}")
         _check_seed(seed)
         side = max(1, (size or c.native_size) // c.vae_scale_factor)
         generator = torch.Generator().manual_seed(seed)

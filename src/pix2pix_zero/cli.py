@@ -602,7 +602,8 @@ def invert(
     "--size",
     type=click.IntRange(8, MAX_IMAGE_SIDE),
     default=None,
-    help=f"Image side in pixels, 8 to {MAX_IMAGE_SIDE} [default: the model's native size].",
+    help="Image side in pixels, a multiple of the VAE's scale (8 on Stable Diffusion, 4 on the bundled model), "
+    f"8 to {MAX_IMAGE_SIDE} [default: the model's native size].",
 )
 @click.option(
     "--output",

@@ -100,10 +100,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if image.mode in ("I;16", "I;16B", "I;16L"):  # fixed 16-bit scale: a flat or dark image keeps its level
         image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
-    if image.mode in ("I", "F"):
+    if image.mode in ("I", "F"):  # 32-bit: the scale its values fit (a stretch only when none does)
         array = np.asarray(image, dtype=np.float64)
-        span = max(float(array.max() - array.min()), 1e-12)
-        image = Image.fromarray(((array - array.min()) / span * 255).round().astype(np.uint8))
+        low, high = float(array.min()), float(array.max())
+        scales = [(255.0, 1.0), (65535.0, 255.0 / 65535.0)] if image.mode == "I" else [(1.0, 255.0), (255.0, 1.0)]
+        factor = next((factor for top, factor in scales if low >= 0 and high <= top), None)
+        scaled = array * factor if factor is not None else (array - low) / max(high - low, 1e-12) * 255
+        image = Image.fromarray(np.clip(scaled, 0, 255).round().astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGBa"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
