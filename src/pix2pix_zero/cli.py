@@ -177,6 +177,22 @@ def _saved_direction(
     return read_direction(path)
 
 
+def _refuse_inversion_settings(inversions: dict[Path, Any], given: dict[str, Any]) -> None:
+    """Settings of captioning, preparing or inverting (`given` by flags) that differ from what a saved inversion was
+    made with would do nothing to its edit: refused, not silently dropped."""
+    given = {name: value for name, value in given.items() if name != "max_input_pixels"}  # a limit on reading images
+    for path, inversion in inversions.items():
+        made = {**asdict(inversion.config), "caption": inversion.caption, "seed": inversion.seed}
+        differ = [name for name, value in given.items() if name not in made or made[name] != value]
+        if differ:
+            flags = ", ".join(f"--{RENAMED.get((InversionConfig, n), n.replace('_', '-'))}" for n in differ)
+            raise click.UsageError(
+                f"{flags} set how an image is captioned, prepared and inverted; {path} was inverted already (caption "
+                f"{inversion.caption!r}, seed {inversion.seed}, other settings): edit it without them, or invert the "
+                "image again"
+            )
+
+
 def _given_fields(options: dict[str, Any]) -> list[tuple[str, Any]]:
     """(field, value) of the inversion and image config fields set by a flag (not left at the preset's)."""
     picked = [(key.partition("__"), value) for key, value in options.items()]
@@ -482,19 +498,8 @@ def edit(
             inversions[path] = Inversion.load(path)
         else:
             load_image(path, max_pixels=image_cfg.max_input_pixels)
-    for path, inversion in inversions.items():  # settings of the inversion it was made without: refused, not dropped
-        made = {**asdict(inversion.config), "caption": inversion.caption, "seed": inversion.seed}
-        given = {**dict(_given_fields(config_flags)), **({"caption": caption} if caption is not None else {})}
-        given |= {"seed": seed} if _given("seed") else {}
-        given.pop("max_input_pixels", None)  # a limit on reading images, nothing to do with an inversion
-        differ = [name for name, value in given.items() if name not in made or made[name] != value]
-        if differ:
-            flags = ", ".join(f"--{RENAMED.get((InversionConfig, n), n.replace('_', '-'))}" for n in differ)
-            raise click.UsageError(
-                f"{flags} set how an image is captioned, prepared and inverted; {path} was inverted already (caption "
-                f"{inversion.caption!r}, seed {inversion.seed}, other settings): edit it without them, or invert the "
-                "image again"
-            )
+    given = {**dict(_given_fields(config_flags)), **({"caption": caption} if caption is not None else {})}
+    _refuse_inversion_settings(inversions, {**given, **({"seed": seed} if _given("seed") else {})})
     remove_stale_temp_files(output)
     editor = opts.editor()
     if saved is not None and saved[1].get("model_fingerprint", editor.components.fingerprint()) != (
