@@ -366,6 +366,29 @@ def test_an_inversion_made_with_other_weights_is_refused(editor, image, tmp_path
     editor.edit(old, "cat", "dog", config=FAST_EDIT)
     with pytest.raises(ValueError, match="not with"):
         editor.edit(replace(old, model="someone/other-model"), "cat", "dog", config=FAST_EDIT)
+    legacy = replace(saved, model_fingerprint=editor.components.legacy_fingerprint())  # an earlier version's file
+    editor.edit(legacy, "cat", "dog", config=FAST_EDIT)
+
+
+def test_the_fingerprint_sees_a_change_to_any_weight(tiny_model_dir, tmp_path):
+    """A merged LoRA moves attention weights in the middle of the UNet: another model, for the caches and the
+    inversion files' check (a sample of three tensors, the earlier fingerprint, did not see it)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from pix2pix_zero.components import load_components
+
+    changed = shutil.copytree(tiny_model_dir, tmp_path / "merged")
+    [weights] = (changed / "unet").glob("*.safetensors")
+    tensors = load_file(weights)
+    names = [n for n in tensors if "attn" in n and n.endswith("to_q.weight")]
+    assert names, sorted(tensors)
+    tensors[names[0]] = tensors[names[0]] + 0.01
+    save_file(tensors, weights)
+    original, merged = load_components(tiny_model_dir), load_components(changed)
+    assert merged.fingerprint() != original.fingerprint()
+    assert load_components(shutil.copytree(tiny_model_dir, tmp_path / "copy")).fingerprint() == original.fingerprint()
 
 
 def test_corrupt_cache_files_are_misses_and_get_replaced(editor, image, cache_dir):

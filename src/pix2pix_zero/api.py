@@ -719,7 +719,8 @@ class Pix2PixZero:
         """Refuse an inversion made with other weights (by fingerprint; files without one: by model id) or shaped
         for another latent space."""
         c = self.components
-        if inversion.model_fingerprint and inversion.model_fingerprint != c.fingerprint():
+        made = inversion.model_fingerprint
+        if made and made != c.fingerprint() and made != c.legacy_fingerprint():  # earlier versions' files: the old kind
             raise ValueError(
                 f"the inversion was made with {inversion.model} (weights {inversion.model_fingerprint}), "
                 "not with "

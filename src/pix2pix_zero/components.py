@@ -181,6 +181,12 @@ def _model_inputs(model: str | os.PathLike[str] | None) -> dict[str, Any]:
 DIFFUSERS_LAYOUT = "diffusers format: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/"
 
 
+def _config_bytes(module: Any) -> bytes:
+    """A module's config as sorted JSON, without the keys that say where it was loaded from (`_name_or_path`)."""
+    config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
+    return json.dumps({k: v for k, v in config.items() if not k.startswith("_")}, sort_keys=True, default=str).encode()
+
+
 def load_part(
     loader: Callable[..., Any],
     model: str,
@@ -349,23 +355,36 @@ class Components:
         images = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.device, self.vae.dtype)).sample
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
+    @torch.no_grad()
     def fingerprint(self) -> str:
-        """A short hash of the text encoder, UNet and VAE (configs and sampled weights), for cache keys: the content
-        only, not where the folder lies, so a second copy of a model reuses the first one's cached results."""
+        """A short hash of the text encoder, UNet and VAE (configs and weights), for cache keys and the inversion files'
+        check: the content only, not where the folder lies, so a second copy of a model reuses the first one's cached
+        results. Every weight tensor counts, by its name, shape and 4096 values spread over it (read as they are, so
+        the same on any device), so a merged LoRA or a fine-tune that moves any layer changes it."""
         if self._fingerprint is not None:
             return self._fingerprint
         digest = hashlib.sha256()
         for module in (*self.text_encoders, self.unet, self.vae):
-            config = module.config.to_dict() if hasattr(module.config, "to_dict") else dict(module.config)
-            config = {
-                k: v for k, v in config.items() if not k.startswith("_")
-            }  # _name_or_path: where it was loaded from
-            digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+            digest.update(_config_bytes(module))
+            for name, weight in module.named_parameters():
+                flat = weight.detach().flatten()
+                sample = flat[:: max(1, flat.numel() // 4096)][:4096].float()
+                digest.update(f"{name}{tuple(weight.shape)}".encode())
+                digest.update(sample.cpu().numpy().tobytes())
+        self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    @torch.no_grad()
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint inversion files of earlier versions carry (three weight tensors sampled): read only to keep
+        those files usable on the model they were made with."""
+        digest = hashlib.sha256()
+        for module in (*self.text_encoders, self.unet, self.vae):
+            digest.update(_config_bytes(module))
             params = list(module.parameters())
             for p in (params[0], params[len(params) // 2], params[-1]):
                 digest.update(p.detach().float().cpu().flatten()[:65536].numpy().tobytes())
-        self._fingerprint = digest.hexdigest()[:16]
-        return self._fingerprint
+        return digest.hexdigest()[:16]
 
     @torch.no_grad()
     def flag_unsafe(self, images: Tensor) -> list[bool]:
