@@ -338,6 +338,7 @@ def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, e
     assert meta["mask"] == "image" and gallery[-1][1] == "mask"
     edited, original = np.asarray(Image.open(gallery[0][0])), np.asarray(Image.open(input_png))
     assert np.array_equal(edited[:, 8 + 2 :], original[:, 8 + 2 :])  # 16 px wide: right of the edge and its soft band
+    unpainted = RecordingProgress()
     with pytest.raises(gr.Error, match="Painted mask"):
         app.run_edit(
             str(image_file),
@@ -353,8 +354,11 @@ def test_the_mask_brush_exact_inversion_and_self_attention_reach_the_edit(app, e
             None,
             MASK_MODES[2],
             None,
-            progress=RecordingProgress(),
+            progress=unpainted,
         )
+    assert unpainted.descriptions == []  # refused before loading, captioning or inverting anything
+    with pytest.raises(gr.Error, match="Mask must be one of"):
+        app.run_edit(str(image_file), "", "cat", ["dog"], 0.1, 1.0, STEPS, 5.0, 0, None, None, "Bogus", None)
     ids = {block.elem_id for block in build_app(editor).blocks.values() if getattr(block, "elem_id", None)}
     assert {"exact-inversion", "self-attention", "late-guidance", "late-guidance-xa", "mask-mode", "mask-brush"} <= ids
 
@@ -548,6 +552,42 @@ def test_edit_in_a_real_browser(browser, tiny_model_dir, cache_dir, image_file, 
 
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "ui.png"
+
+
+def test_a_wide_image_comes_back_at_its_own_shape_with_the_painted_mask_on_it(tmp_path):
+    """On a model that pads non-square inputs (the bundled one) the web app writes what `edit` writes: the input's own
+    shape (cropped back), and a painted mask placed on the input's part of the padded square, not stretched."""
+    import numpy as np
+
+    from pix2pix_zero.ui.app import MASK_MODES
+
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (128, 64), "white").save(wide)
+    strokes = np.zeros((64, 128, 4), dtype=np.uint8)
+    strokes[:, :64] = 255  # the left half of the wide image
+    editor = Pix2PixZero.from_pretrained("shapesworld", cache_dir=tmp_path / "cache", progress=False)
+    app = EditorApp(editor, output_root=tmp_path / "outputs")
+    caption = "a large red circle in the center on a white background"
+    _, _, gallery, _, files, *_ = app.run_edit(
+        str(wide),
+        caption,
+        "circle",
+        ["square"],
+        0.03,
+        1.0,
+        3,
+        4.0,
+        0,
+        None,
+        None,
+        MASK_MODES[2],
+        {"layers": [strokes]},
+        progress=RecordingProgress(),
+    )
+    written = {Path(f).name: Image.open(f) for f in files if str(f).endswith(".png")}
+    assert {image.size for image in written.values() if "grid" not in str(image.filename)} == {(64, 32)}
+    mask = np.asarray(written["wide.mask.png"].convert("L"))
+    assert mask[:, :28].min() > 200 and mask[:, 36:].max() < 50  # the left half, where it was painted
 
 
 @pytest.mark.slow

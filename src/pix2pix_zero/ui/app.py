@@ -321,6 +321,9 @@ class EditorApp:
             inversion_cfg = override(self.editor.preset.inversion, num_steps=steps)
         except ValueError as error:
             raise gr.Error(str(error)) from error
+        if mask_mode not in MASK_MODES:
+            raise gr.Error(f"Mask must be one of {', '.join(MASK_MODES)}.")
+        mask = self._mask(mask_mode, painted)  # before any work: a mode without its strokes is refused now
 
         progress(0.0, desc="Loading the image")
         prepared, digest = self._prepare(path)
@@ -351,7 +354,8 @@ class EditorApp:
                 started = time.perf_counter()
                 if inversion is None:
                     progress(0.2, desc=f"Inverting the image ({steps} DDIM steps)")
-                    inversion = self.editor.invert(prepared, caption=caption, config=inversion_cfg, seed=seed)
+                    # from the file, as the CLI inverts it: a non-square input padded by the model is cropped back
+                    inversion = self.editor.invert(path, caption=caption, config=inversion_cfg, seed=seed)
                     self._inversions[key] = inversion
                     while len(self._inversions) > INVERSION_MEMORY:
                         self._inversions.popitem(last=False)
@@ -360,7 +364,7 @@ class EditorApp:
                     self._inversions.move_to_end(key)
                 invert_s = time.perf_counter() - started
                 progress(0.5, desc=f"Editing toward {', '.join(target_list)} ({steps} steps)")
-                options = EditOptions(config=edit_cfg, seed=seed, mask=self._mask(mask_mode, painted))
+                options = EditOptions(config=edit_cfg, seed=seed, mask=mask)
                 result = self.editor.edit(inversion, source, target_list, options)
             progress(0.95, desc="Saving PNGs with metadata")
             folder = self._request_folder()
