@@ -275,6 +275,22 @@ def test_concepts_without_words_and_sentence_file_targets_are_never_pasted_into_
     )
 
 
+def test_a_source_word_past_what_the_text_encoder_reads_is_refused_before_the_inversion(editor, image):
+    words = replace(FAST_EDIT, direction_from="caption")
+    limit = editor.components.tokenizer.model_max_length
+    long_caption = "a photo of a sofa " * limit + "and a cat"
+    with pytest.raises(ValueError, match=f"longer than the {limit} tokens the text encoder reads, and 'cat'"):
+        editor.edit(image, "cat", "dog", EditOptions(config=words, inversion=FAST_INV, caption=long_caption))
+    assert editor.components.eps_model.num_calls == 0
+    early = "a cat on " + "a photo of a sofa " * limit  # named before the cut: edited
+    assert (
+        editor.edit(image, "cat", "dog", EditOptions(config=words, inversion=FAST_INV, caption=early)).metadata()[
+            "direction"
+        ]
+        == "caption"
+    )
+
+
 def test_a_saved_inversion_keeps_its_caption_and_settings(editor, image):
     """Caption, inversion and image settings act when an image is inverted: given with an inversion they are refused,
     not silently dropped, and the edit records the inversion's own seed."""

@@ -757,6 +757,8 @@ class Pix2PixZero:
         targets = _targets(target)
         # bad concepts and masks fail before any work is spent on the image
         self.check_concepts(source, targets, [e for s, t, _ in opts.extra for e in (s, t)], [opts.caption or ""])
+        if opts.caption and opts.direction is None and self.uses_caption_direction(opts.caption, source, cfg, targets):
+            self._check_word_is_read(opts.caption, source)
         check_mask(opts.mask, self.preset.image.max_input_pixels)
         started = time.perf_counter()
         if isinstance(image, Inversion):
@@ -882,6 +884,7 @@ class Pix2PixZero:
             combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
         )
         if from_caption:  # the caption's word swap for every target, the caption encoded once
+            self._check_word_is_read(caption, source)
             edited = [swap_word(caption, source, t) for t in targets]
             swaps = self.components.encode_text(edited) - self.components.encode_text([caption])
         rows, records = [], []
@@ -903,6 +906,16 @@ class Pix2PixZero:
             rows[-1] = strength * rows[-1] + extra_sum
             records.append({**record, "extra_directions": [list(e) for e in extra]})
         return torch.cat(rows), records
+
+    def _check_word_is_read(self, caption: str, word: str) -> None:
+        """The text encoder reads a caption up to its length: a swapped word past it would edit nothing it sees."""
+        tokenizer = self.components.tokenizer
+        limit = tokenizer.model_max_length
+        if not self.components.token_positions(caption, word) and len(tokenizer(caption).input_ids) > limit:
+            raise ValueError(
+                f"the caption is longer than the {limit} tokens the text encoder reads, and {word!r} comes after "
+                f"them: shorten the caption (--caption) so that it names {word!r} early"
+            )
 
     def _edit_directions(
         self, source: str, targets: list[str], caption: str, cfg: EditConfig, opts: EditOptions
