@@ -327,6 +327,16 @@ def test_the_example_is_in_piebench_layout_and_bad_data_is_refused(tmp_path):
         piebench.read_benchmark(data)
     with pytest.raises(ValueError, match="unknown edit types"):
         piebench.read_benchmark(data, types=["12"])
+    for change, message in (
+        ({"mask": [1, 2, 3]}, "mask: .*odd length"),
+        ({"mask": [-5, 10]}, "mask: .*negative start"),
+        ({"editing_type_id": "42"}, "editing_type_id '42' is not one of PIE-Bench's"),
+        ({"editing_prompt": mapping[first]["original_prompt"].upper()}, "prompts are the same"),
+    ):  # every entry checked before any model loads, not failed row by row
+        broken[first] = {**mapping[first], **change}
+        (data / "mapping_file.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=message):
+            piebench.read_benchmark(data)
 
 
 # -- the command ---------------------------------------------------------------------------------------
@@ -475,6 +485,11 @@ def test_the_command_refuses_what_it_cannot_read(tmp_path):
     assert listed.exit_code == 0 and "[reads prompt pair]" in listed.output and "[reads concepts]" in listed.output
     no_dir = CliRunner().invoke(main, ["bench", "piebench"])
     assert no_dir.exit_code != 0 and "DATA_DIR" in no_dir.output
+    data = piebench.write_shapesworld_example(tmp_path / "pie", num_scenes=1)
+    few = ["bench", "piebench", str(data), "--no-lpips", "--steps", "2", "-m", "nobody/no-such-model"]
+    official = CliRunner().invoke(main, few)  # the default methods include the authors' preset
+    assert official.exit_code == 2 and "needs at least 3 steps" in official.output  # before the model is looked for
+    assert CliRunner().invoke(main, [*few, "--method", "pix2pix-zero"]).exit_code == 1  # then: the missing model
 
 
 @pytest.mark.slow

@@ -351,6 +351,7 @@ def bench_quality(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--sweep") from error
     chosen = [table[n] for n in (method_names or ([] if sweeps else table))] + swept
+    _check_steps_fit(chosen, steps)
     quiet_libraries()
     editor = Pix2PixZero.from_pretrained(model, device=device, cache_dir=cache_dir, progress=False)
     if images is not None:
@@ -417,7 +418,12 @@ def bench_quality(
     figure = quality.plot_quality(summary, output / "examples", output / "figure.png")
     click.echo("\n".join(report))
     click.echo(f"\nwrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))
-    asked = {(method.name, case.id) for method in chosen for case in cases}  # this run's edits, resumed ones included
+    _report_failures(rows, {(method.name, case.id) for method in chosen for case in cases}, output)
+
+
+def _report_failures(rows: list[dict[str, Any]], asked: set[tuple[str, str]], output: Path) -> None:
+    """After the tables: how many of this run's edits (`asked`: method and case, resumed ones included) failed, and
+    exit 1 when every one did (a run of nothing but errors is not a result)."""
     failed = [r for r in rows if (r["method"], r["id"]) in asked and r["status"] != "ok"]
     if failed and len(failed) == len(asked):
         first = failed[0].get("error", "")[:200]
@@ -426,6 +432,15 @@ def bench_quality(
         )
     if failed:
         click.echo(f"{len(failed)} of {len(asked)} edits failed; their errors are recorded in {output / 'rows.jsonl'}")
+
+
+def _check_steps_fit(methods: list[Any], steps: int) -> None:
+    """Before any work: the authors' inversion grid drops the first and last timestep, so it needs 3 steps."""
+    official = [m.name for m in methods if "official" in (m.settings.get("preset"), m.settings.get("grid"))]
+    if official and steps < 3:
+        raise click.BadParameter(
+            f"{official[0]!r} uses the authors' inversion grid, which needs at least 3 steps", param_hint="'--steps'"
+        )
 
 
 @bench.command("piebench")
@@ -568,6 +583,8 @@ def bench_piebench(
     if unknown:
         raise click.BadParameter(f"unknown methods {unknown}; see --list-methods", param_hint="--method")
     rows = piebench.read_benchmark(data_dir, types, limit)
+    if score_outputs is None:
+        _check_steps_fit([table[n][0] for n in (method_names or piebench.DEFAULT_METHODS)], steps)
     try:
         lpips = None if no_lpips else metrics.lpips_distance(lpips_net, device)
     except ImportError as error:
@@ -581,6 +598,7 @@ def bench_piebench(
         name = label or score_outputs.resolve().name
         all_rows = piebench.score_outputs(rows, score_outputs, name, scorer, output, scoring, progress=not quiet)
         header = f"# PIE-Bench: outputs scored, {len(rows)} images"
+        asked = {(name, row.id) for row in rows}
     else:
         editor = Pix2PixZero.from_pretrained(model, device=device, dtype=dtype, cache_dir=cache_dir, progress=False)
         chosen = [table[n] for n in (method_names or piebench.DEFAULT_METHODS)]
@@ -588,6 +606,7 @@ def bench_piebench(
             editor, data_dir, rows, chosen, scorer, output, settings, captions, progress=not quiet
         )
         header = f"# PIE-Bench: {model}, {steps} steps, {len(rows)} images, captions from the {captions}"
+        asked = {(method.name, row.id) for method, _ in chosen for row in rows}
     summary = piebench.summarize(all_rows)
     report = piebench.format_report(summary, header)
     from ..files import atomic_write
@@ -596,3 +615,4 @@ def bench_piebench(
     figure = piebench.plot_summary(summary, output / "table.png")
     click.echo(report)
     click.echo(f"wrote {output / 'rows.jsonl'}, {output / 'table.md'}" + (f", {figure}" if figure else ""))
+    _report_failures(all_rows, asked, output)

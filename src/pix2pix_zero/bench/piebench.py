@@ -177,6 +177,8 @@ def read_benchmark(data_dir: Path, types: Sequence[str] = (), limit: int | None 
         if missing:
             raise ValueError(f"{mapping}: entry {key} lacks {', '.join(missing)}")
         type_id = str(entry["editing_type_id"])
+        if type_id not in EDIT_TYPES:
+            raise ValueError(f"{mapping}: entry {key}'s editing_type_id {type_id!r} is not one of PIE-Bench's 0-9")
         if types and type_id not in types:
             continue
         if limit is not None and per_type.get(type_id, 0) >= limit:
@@ -193,6 +195,15 @@ def read_benchmark(data_dir: Path, types: Sequence[str] = (), limit: int | None 
             raise ValueError(
                 f"{mapping}: entry {key}'s mask is not a list of integers (PIE-Bench's run-length encoding)"
             )
+        try:  # every row's mask decodes before any model loads
+            pie_metrics.decode_mask(mask)
+        except ValueError as error:
+            raise ValueError(f"{mapping}: entry {key}'s mask: {error}") from error
+        if (
+            _unbracket(str(entry["original_prompt"])).strip().lower()
+            == _unbracket(str(entry["editing_prompt"])).strip().lower()
+        ):
+            raise ValueError(f"{mapping}: entry {key}'s original and editing prompts are the same: there is no edit")
         rows.append(
             PieRow(
                 str(key),
