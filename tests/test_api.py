@@ -332,6 +332,39 @@ def test_a_save_that_fails_halfway_leaves_the_folder_as_it_was(editor, image, tm
     assert len(result.save(out, stem="cat")) == 4  # the rerun writes everything
 
 
+def test_mistyped_options_are_one_clear_error(editor, image, tmp_path):
+    """A swapped or mistyped argument names itself, before any work (not an AttributeError deep in the edit)."""
+    for options, message in (
+        (dict(config=FAST_INV), "EditOptions.config is a EditConfig or None, got InversionConfig"),
+        (dict(config={"num_steps": 4}), "EditOptions.config is a EditConfig or None, got dict"),
+        (dict(caption=5), "EditOptions.caption is a str or None, got int"),
+        (dict(direction=[0.0]), "EditOptions.direction is a Tensor or None, got list"),
+        (dict(mask=torch.ones(4, 4).numpy()), "PIL.Image.fromarray"),
+        (dict(extra=[("cat", "dog")]), r"\(source, target, weight\) triples"),
+        (dict(extra=[("cat", "dog", "x")]), r"\(source, target, weight\) triples"),
+        (dict(use_cache="no"), "use_cache is True or False"),
+    ):
+        with pytest.raises(TypeError, match=message):
+            EditOptions(**options)
+    with pytest.raises(ValueError, match="caption is empty"):
+        EditOptions(caption="   ")
+    with pytest.raises(ValueError, match="seed"):
+        EditOptions(seed=-1)
+    with pytest.raises(TypeError, match="config is a InversionConfig or None, got EditConfig"):
+        editor.invert(image, config=FAST_EDIT)
+    with pytest.raises(TypeError, match="prompt is a str or None, got NoneType|prompt is a str"):
+        editor.generate_and_edit(5, "cat", "dog", config=FAST_EDIT)
+    ran = editor.generate_and_edit("a photo of a cat", "cat", "dog", config=FAST_EDIT, exact_inversion=True)
+    assert ran.metadata()["edit_config"]["exact_inversion"] is False  # nothing inverted: asked for, recorded as off
+    saved = editor.invert(image, config=FAST_INV).save(tmp_path / "cat.inversion.safetensors")
+    by_path = editor.edit(str(saved), "cat", "dog", EditOptions(config=FAST_EDIT))  # a saved inversion's path
+    assert by_path.caption == "a photo of a cat"
+    for stem in ("../escape", "a/b", "", ".hidden"):
+        with pytest.raises(ValueError, match="must be a file name"):
+            by_path.save(tmp_path / "out", stem=stem)
+    assert not (tmp_path / "escape.input.png").exists() and not (tmp_path / "out").exists()
+
+
 def test_edit_refuses_an_inversion_made_with_other_steps(editor, image):
     inversion = editor.invert(image, config=FAST_INV)
     with pytest.raises(ValueError, match="same number"):

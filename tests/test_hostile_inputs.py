@@ -524,6 +524,23 @@ def test_edit_generate_and_direction_build_refuse_existing_outputs_before_the_mo
 # -- the shared file helpers ------------------------------------------------------------------------------------------
 
 
+def test_an_output_under_a_file_or_an_inversion_not_named_safetensors_is_refused_before_the_model_loads(root):
+    photo = root / "photo.png"
+    Image.new("RGB", (16, 16)).save(photo)
+    afile = root / "afile"
+    afile.write_bytes(b"mine")
+    under = str(afile / "sub")
+    message = assert_refused(["invert", str(photo), "-o", f"{under}.safetensors", "-m", NO_MODEL], root, "afile")
+    assert "is a file, not a folder" in message
+    assert "is a file" in assert_refused(["demo", "-o", under, "-m", NO_MODEL], root, "afile")
+    assert "is a file" in assert_refused(
+        ["edit", str(photo), "-s", "cat", "-t", "dog", "-o", under, "-m", NO_MODEL], root, "afile"
+    )
+    assert "must end in .safetensors" in assert_refused(
+        ["invert", str(photo), "-o", str(root / "x.png"), "-m", NO_MODEL], root, "--output"
+    )
+
+
 def test_a_failed_write_names_the_file_asked_for_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     import errno
 

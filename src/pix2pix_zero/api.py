@@ -293,6 +293,8 @@ class EditResult:
         """The PNGs `save` writes (input, reconstruction, one edit per target, the masks, grid); each also gets a .json
         sidecar. `mask_names` are `_mask_files`' names ('mask.png'), when the result has masks."""
         folder = Path(folder)
+        if not isinstance(stem, str) or not stem.strip() or stem.startswith(".") or any(c in stem for c in "/\\\0"):
+            raise ValueError(f"stem {stem!r} must be a file name (no folder, not hidden): the outputs go in {folder}")
         edits = [folder / f"{stem}.edit-{safe_name(Path(target).stem, 'edit')}.png" for target in targets]
         if len(set(edits)) != len(edits):
             raise ValueError(
@@ -342,6 +344,15 @@ class EditResult:
             raise
 
 
+def _check_types(**given: tuple[Any, type]) -> None:
+    """Each (value, kind): None or of that kind, else a TypeError naming the argument; a str holds a word."""
+    for name, (value, kind) in given.items():
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{name} is a {kind.__name__} or None, got {type(value).__name__}")
+        if kind is str and value is not None and not value.strip():
+            raise ValueError(f"{name} is empty; give words, or leave it out")
+
+
 def _check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
@@ -360,6 +371,30 @@ class EditOptions:
     extra: Sequence[tuple[str, str, float]] = ()  # weighted directions (source, target, weight) added to every edit
     direction: Tensor | None = None  # (K, T, D) in place of the sentence-bank directions (e.g. `word_swap_direction`)
     use_cache: bool = True  # read and write the inversion cache
+
+    def __post_init__(self) -> None:
+        """Each field of the type it names: a swapped or mistyped option is one clear TypeError, not a failure deep
+        inside the edit."""
+        kinds = {"config": EditConfig, "inversion": InversionConfig, "image": ImageConfig, "caption": str}
+        _check_types(**{f"EditOptions.{name}": (getattr(self, name), kind) for name, kind in kinds.items()})
+        _check_types(**{"EditOptions.direction": (self.direction, Tensor)})
+        if not isinstance(self.use_cache, bool):
+            raise TypeError(f"EditOptions.use_cache is True or False, got {self.use_cache!r}")
+        if self.mask is not None and not isinstance(self.mask, (str, os.PathLike, Image.Image)):
+            raise TypeError(
+                f"EditOptions.mask is a file path, a PIL image or 'auto', got {type(self.mask).__name__}"
+                + (": PIL.Image.fromarray(array) makes one of an array" if hasattr(self.mask, "__array__") else "")
+            )
+        for item in self.extra:
+            if not (
+                isinstance(item, (tuple, list))
+                and len(item) == 3
+                and all(isinstance(c, str) for c in item[:2])
+                and isinstance(item[2], (int, float))
+                and not isinstance(item[2], bool)
+            ):
+                raise TypeError(f"EditOptions.extra holds (source, target, weight) triples, got {item!r}")
+        _check_seed(self.seed)
 
 
 _OPTION_KEYWORDS = {
@@ -640,6 +675,7 @@ class Pix2PixZero:
         use_cache: bool = True,
     ) -> Inversion:
         """Caption (unless given) and invert an image; cached on disk by image, model, caption, settings and seed."""
+        _check_types(caption=(caption, str), config=(config, InversionConfig), image_config=(image_config, ImageConfig))
         cfg = config or self.preset.inversion
         self._check_words(caption or "")
         prepared, box = self._prepare(image, image_config)
@@ -746,7 +782,8 @@ class Pix2PixZero:
         options: EditOptions | None = None,
         **deprecated: Any,
     ) -> EditResult:
-        """Edit an image (or a ready `Inversion`) from `source` to each `target`; several targets share one inversion.
+        """Edit an image (a path or a PIL image; a `.safetensors` path is a saved inversion) or a ready `Inversion` from
+        `source` to each `target`; several targets share one inversion.
 
         `options` (`EditOptions`) holds the configs, caption, seed, mask, extra directions and cache use. The loose
         keywords of earlier versions (caption=, config=, seed=, xa_guidance=, ...) still work, with a
@@ -755,6 +792,8 @@ class Pix2PixZero:
         opts = _options_from(options, deprecated, self.preset.edit)
         cfg = opts.config or self.preset.edit
         targets = _targets(target)
+        if isinstance(image, (str, os.PathLike)) and str(image).lower().endswith(".safetensors"):
+            image = Inversion.load(image)  # a saved inversion, as `pix2pix-zero edit` takes it
         # bad concepts and masks fail before any work is spent on the image
         self.check_concepts(source, targets, [e for s, t, _ in opts.extra for e in (s, t)], [opts.caption or ""])
         if opts.caption and opts.direction is None and self.uses_caption_direction(opts.caption, source, cfg, targets):
@@ -830,7 +869,8 @@ class Pix2PixZero:
         the automatic mask, whose pixels are the generation's: prompt-to-prompt's local blend, made for generated
         images."""
         base = config or self.preset.synthetic_edit()
-        cfg = override(base, **edit_overrides, exact_inversion=False)
+        _check_types(prompt=(prompt, str), config=(config, EditConfig))
+        cfg = override(base, **{**edit_overrides, "exact_inversion": False})
         targets = _targets(target)
         self.check_concepts(source, targets, texts=[prompt])
         c = self.components

@@ -32,6 +32,7 @@ from .config import (
     Preset,
     override,
 )
+from .files import check_folder
 
 RENAMED = {
     (EditConfig, "num_steps"): "steps",
@@ -212,6 +213,7 @@ def _refuse_existing_outputs(
     write exists, unless --overwrite. `masked`: the run may write masks (one for all targets, or one per target)."""
     from .api import EditResult
 
+    check_folder(output)
     if overwrite:
         return
     masks = [EditResult.mask_name(), *map(EditResult.mask_name, targets)] if masked else []
@@ -575,6 +577,9 @@ def invert(
     from .images import load_image
 
     output = output or Path(f"{image.stem}.inversion.safetensors")
+    if output.suffix.lower() != ".safetensors":  # `edit` reads an inversion by this suffix
+        raise click.BadParameter(f"{output} must end in .safetensors", param_hint="'--output'")
+    check_folder(output.parent)
     if output.exists() and not overwrite:
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
     load_image(image, max_pixels=image_cfg.max_input_pixels)  # a bad image costs no model time
@@ -1053,6 +1058,7 @@ def demo(
     """Offline demo on the bundled ShapesWorld model: caption, invert, three edits, a labelled grid."""
     from .demo import run_demo
 
+    check_folder(output)  # before the model loads and the edits run
     quiet_libraries()  # loading the bundled model takes a second; the inversion and edit bars stay
     run = run_demo(
         image, example, targets, source, model, output, seed, progress=not quiet, num_steps=steps, cache_dir=cache_dir

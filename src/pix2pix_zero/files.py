@@ -39,6 +39,17 @@ def _umask() -> int:
     return mask
 
 
+def check_folder(folder: str | os.PathLike[str]) -> None:
+    """Refuse a folder to write in that is a file, or lies under one (NotADirectoryError naming the file in the way);
+    a folder that does not exist yet is fine."""
+    folder = Path(folder)
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise NotADirectoryError(f"cannot write in {folder}: {part} is a file, not a folder")
+            return
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Path], None], overwrite: bool = False) -> Path:
     """Write `data` (bytes, or a function that writes the file at the path it is given) to `path` atomically.
 
@@ -47,6 +58,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Path], No
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists already; choose another output or pass --overwrite")
+    check_folder(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
