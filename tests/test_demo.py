@@ -37,6 +37,12 @@ def test_demo_captions_edits_and_writes_a_grid(tmp_path, cache_dir):
     assert again.exit_code == 0 and (tmp_path / "run-002").is_dir()  # a second run never overwrites the first
 
 
+def test_demo_says_when_a_target_is_the_shape_it_found(tmp_path, cache_dir):
+    args = ["demo", "--example", "blue_square_gray_gradient", "-t", "square", "--steps", "2", "-q"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path), "--cache-dir", str(cache_dir)])
+    assert result.exit_code == 1 and "the shape edited when --source is not given" in result.output
+
+
 def test_demo_on_a_given_image_with_a_given_source(tmp_path, cache_dir):
     from pix2pix_zero.shapesworld import world
 
@@ -69,8 +75,11 @@ def test_demo_on_a_given_image_with_a_given_source(tmp_path, cache_dir):
 
 
 def test_demo_errors_and_helpers(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--example", "no-such-scene", "-o", str(tmp_path)])
+    missing_model = ["-m", str(tmp_path / "no-model")]  # the picture is checked before any model loads
+    result = CliRunner().invoke(main, ["demo", "--example", "no-such-scene", "-o", str(tmp_path), *missing_model])
     assert result.exit_code == 1 and "unknown example" in result.output
+    result = CliRunner().invoke(main, ["demo", "--image", str(tmp_path / "nope.png"), *missing_model])
+    assert result.exit_code == 1 and "nope.png" in result.output and "model" not in result.output
     assert find_shape("a large red circle in the center", ("circle", "square")) == "circle"
     assert find_shape("a photo of a cat", ("circle",)) is None
     (tmp_path / "run-007").mkdir()

@@ -54,10 +54,7 @@ def run_demo(
 ) -> DemoRun:
     from . import shapesworld
 
-    started = time.perf_counter()
-    editor = Pix2PixZero.from_pretrained(model, progress=progress, **editor_kwargs)
-    load_seconds = time.perf_counter() - started
-    if image is None:
+    if image is None:  # the picture first: a wrong name or file costs no model time
         names = shapesworld.list_examples()
         if not names:
             raise FileNotFoundError(f"no example scenes are shipped in {shapesworld.EXAMPLES_DIR}")
@@ -68,11 +65,19 @@ def run_demo(
     else:
         name, picture = Path(image).stem, load_image(image)
     started = time.perf_counter()
+    editor = Pix2PixZero.from_pretrained(model, progress=progress, **editor_kwargs)
+    load_seconds = time.perf_counter() - started
+    if source is not None:  # given concepts are checked before the inversion
+        editor.check_concepts(source, list(targets) or [s for s in shapesworld.SHAPES if s != source][:1])
+    started = time.perf_counter()
     inversion = editor.invert(picture, seed=seed, config=override(editor.preset.inversion, num_steps=num_steps))
     invert_seconds = time.perf_counter() - started
-    source = source or find_shape(inversion.caption, tuple(shapesworld.SHAPES))
-    if source is None:
+    found = find_shape(inversion.caption, tuple(shapesworld.SHAPES))
+    if source is None and found is None:
         raise ValueError(f"the caption '{inversion.caption}' names no ShapesWorld shape; give --source")
+    if source is None and found in targets:
+        raise ValueError(f"the caption names a {found}, the shape edited when --source is not given: give --source")
+    source = source or found
     targets = targets or tuple(s for s in shapesworld.SHAPES if s != source)[:3]
     options = EditOptions(config=override(editor.preset.edit, num_steps=num_steps))
     result = editor.edit(inversion, source=source, target=list(targets), options=options)
