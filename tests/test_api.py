@@ -275,14 +275,19 @@ def test_concepts_without_words_and_sentence_file_targets_are_never_pasted_into_
     )
 
 
-def test_a_source_word_past_what_the_text_encoder_reads_is_refused_before_the_inversion(editor, image):
+def test_a_source_word_past_what_the_text_encoder_reads_takes_the_banks_direction(editor, image):
+    """A word swap the text encoder cannot see would edit toward nothing: the banks' direction does the edit, and the
+    output says why."""
     words = replace(FAST_EDIT, direction_from="caption")
     limit = editor.components.tokenizer.model_max_length
     long_caption = "a photo of a sofa " * limit + "and a cat"
-    with pytest.raises(ValueError, match=f"longer than the {limit} tokens the text encoder reads, and 'cat'"):
-        editor.edit(image, "cat", "dog", EditOptions(config=words, inversion=FAST_INV, caption=long_caption))
-    assert editor.components.eps_model.num_calls == 0
-    early = "a cat on " + "a photo of a sofa " * limit  # named before the cut: edited
+    late = editor.edit(image, "cat", "dog", EditOptions(config=words, inversion=FAST_INV, caption=long_caption))
+    assert (
+        late.metadata()["direction"]
+        == f"sentences (the caption names 'cat' after the {limit} tokens the text encoder reads)"
+    )
+    assert not editor.uses_caption_direction(long_caption, "cat", words)
+    early = "a cat on " + "a photo of a sofa " * limit  # named before the cut: the word swap
     assert (
         editor.edit(image, "cat", "dog", EditOptions(config=words, inversion=FAST_INV, caption=early)).metadata()[
             "direction"

@@ -443,12 +443,6 @@ def _is_sentence_file(concept: str) -> bool:
         return False
 
 
-def _word_swap_applies(caption: str, source: str, targets: Sequence[str]) -> bool:
-    """A word swap needs the source word in the caption and words to put there: a target given as a sentence file
-    takes the banks' direction, as its sentences say."""
-    return has_word(caption, source) and not any(map(_is_sentence_file, targets))
-
-
 def has_word(caption: str, word: str) -> bool:
     """Whether `word` is a whole word of `caption` (what a word swap needs)."""
     return bool(word.strip()) and _whole_word(word).search(caption) is not None
@@ -655,7 +649,22 @@ class Pix2PixZero:
         """Whether an edit of `source` to `targets` with `cfg` (the preset's when None) takes its direction from
         `caption`'s own words (EditConfig.direction_from 'caption', the caption names the source and no target is a
         sentence file) rather than the sentence banks."""
-        return (cfg or self.preset.edit).direction_from == "caption" and _word_swap_applies(caption, source, targets)
+        return (cfg or self.preset.edit).direction_from == "caption" and self._swap_blocker(
+            caption, source, targets
+        ) is None
+
+    def _swap_blocker(self, caption: str, source: str, targets: Sequence[str]) -> str | None:
+        """Why the caption's word swap cannot make the direction (then the banks do), or None when it can: it needs the
+        source word in the caption, within what the text encoder reads, and words to put there (a target given as a
+        sentence file takes the banks' direction, as its sentences say)."""
+        if not has_word(caption, source):
+            return f"the caption does not name {source!r}"
+        if not self.components.token_positions(caption, source):
+            limit = self.components.tokenizer.model_max_length
+            return f"the caption names {source!r} after the {limit} tokens the text encoder reads"
+        if any(map(_is_sentence_file, targets)):
+            return "a target is a sentence file"
+        return None
 
     def word_swap_direction(self, caption: str, source: str, target: str) -> Tensor:
         """E(caption with source → target) − E(caption), (1, T, D): the word-swap edit as a direction."""
@@ -796,8 +805,6 @@ class Pix2PixZero:
             image = Inversion.load(image)  # a saved inversion, as `pix2pix-zero edit` takes it
         # bad concepts and masks fail before any work is spent on the image
         self.check_concepts(source, targets, [e for s, t, _ in opts.extra for e in (s, t)], [opts.caption or ""])
-        if opts.caption and opts.direction is None and self.uses_caption_direction(opts.caption, source, cfg, targets):
-            self._check_word_is_read(opts.caption, source)
         check_mask(opts.mask, self.preset.image.max_input_pixels)
         started = time.perf_counter()
         if isinstance(image, Inversion):
@@ -918,13 +925,13 @@ class Pix2PixZero:
         """(K, T, D) strength·Δc per target (+ the weighted extra directions), and a record of each. With a `caption`
         that names `source` (EditConfig.direction_from 'caption'), Δc is that caption's word swap; else the sentence
         banks' difference."""
-        from_caption = caption is not None and _word_swap_applies(caption, source, targets)
+        blocker = None if caption is None else self._swap_blocker(caption, source, targets)
+        from_caption = caption is not None and blocker is None
         source_bank = None if from_caption else self.concept_embedding(source)
         extra_sum = (
             combine_directions([self.direction(s, t) for s, t, _ in extra], [w for *_, w in extra]) if extra else 0.0
         )
         if from_caption:  # the caption's word swap for every target, the caption encoded once
-            self._check_word_is_read(caption, source)
             edited = [swap_word(caption, source, t) for t in targets]
             swaps = self.components.encode_text(edited) - self.components.encode_text([caption])
         rows, records = [], []
@@ -936,26 +943,11 @@ class Pix2PixZero:
             else:
                 target_mean, target_origin, target_count = self.concept_embedding(target)
                 rows.append(make_direction(source_bank[0], target_mean))
-                why = (
-                    "a target is a sentence file"
-                    if has_word(caption or "", source)
-                    else f"the caption does not name {source!r}"
-                )
-                record["direction"] = "sentences" + (f" ({why})" if caption is not None else "")
+                record["direction"] = "sentences" + (f" ({blocker})" if caption is not None else "")
                 record["sentences"] = {"source": list(source_bank[1:]), "target": [target_origin, target_count]}
             rows[-1] = strength * rows[-1] + extra_sum
             records.append({**record, "extra_directions": [list(e) for e in extra]})
         return torch.cat(rows), records
-
-    def _check_word_is_read(self, caption: str, word: str) -> None:
-        """The text encoder reads a caption up to its length: a swapped word past it would edit nothing it sees."""
-        tokenizer = self.components.tokenizer
-        limit = tokenizer.model_max_length
-        if not self.components.token_positions(caption, word) and len(tokenizer(caption).input_ids) > limit:
-            raise ValueError(
-                f"the caption is longer than the {limit} tokens the text encoder reads, and {word!r} comes after "
-                f"them: shorten the caption (--caption) so that it names {word!r} early"
-            )
 
     def _edit_directions(
         self, source: str, targets: list[str], caption: str, cfg: EditConfig, opts: EditOptions
