@@ -179,6 +179,8 @@ def test_generate_synthetic(run, tiny_model_dir, tmp_path):
     assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "empty"
     assert run(*common, "--preset", "official", "--negative-prompt", "caption").exit_code == 0  # a flag wins
     assert read_png_metadata(tmp_path / "seed3.edit-dog.png")["edit_config"]["negative_prompt"] == "caption"
+    large = run(*common, "--size", "128")  # 8 times the tiny model's 16 px: it runs, and says so
+    assert large.exit_code == 0 and "warning: --size 128 is 8 times this model's native 16 px" in large.output
 
 
 def test_edit_along_a_saved_direction(run, tiny_model_dir, photo, tmp_path):

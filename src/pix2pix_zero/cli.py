@@ -178,6 +178,17 @@ def _saved_direction(
     return read_direction(path)
 
 
+def _warn_far_from_native(size: int | None, editor: Any) -> None:
+    """A --size far above the model's own runs slowly and outside what the model learned: say so, and go on."""
+    native = editor.components.native_size
+    if size is not None and size > 4 * native:
+        click.echo(
+            f"warning: --size {size} is {size / native:g} times this model's native {native} px: the run is slower "
+            "and the model was not trained at that size",
+            err=True,
+        )
+
+
 def _refuse_inversion_settings(inversions: dict[Path, Any], given: dict[str, Any]) -> None:
     """Settings of captioning, preparing or inverting (`given` by flags) that differ from what a saved inversion was
     made with would do nothing to its edit: refused, not silently dropped."""
@@ -504,6 +515,7 @@ def edit(
     _refuse_inversion_settings(inversions, {**given, **({"seed": seed} if _given("seed") else {})})
     remove_stale_temp_files(output)
     editor = opts.editor()
+    _warn_far_from_native(image_cfg.size, editor)
     if saved is not None and saved[1].get("model_fingerprint", editor.components.fingerprint()) != (
         editor.components.fingerprint()
     ):
@@ -584,6 +596,7 @@ def invert(
         raise click.ClickException(f"{output} exists already; choose another --output or pass --overwrite")
     load_image(image, max_pixels=image_cfg.max_input_pixels)  # a bad image costs no model time
     editor = opts.editor()
+    _warn_far_from_native(image_cfg.size, editor)
     inversion = editor.invert(image, caption=caption, config=inversion_cfg, image_config=image_cfg, seed=seed)
     inversion.save(output)
     click.echo(f"{image}: caption '{inversion.caption}'\n  wrote {output}")
@@ -648,6 +661,7 @@ def generate(
     _, edit_cfg, _ = _configs_from(config_flags, replace(preset, edit=preset.synthetic_edit()))
     _refuse_existing_outputs(output, [f"seed{seed}"], targets, edit_cfg.auto_mask, overwrite)
     editor = opts.editor()
+    _warn_far_from_native(size, editor)
     result = editor.generate_and_edit(prompt, source, list(targets), seed=seed, config=edit_cfg, size=size)
     for file in result.save(output, stem=f"seed{seed}", overwrite=overwrite):
         click.echo(f"wrote {file}")
