@@ -816,13 +816,13 @@ class Pix2PixZero:
         inverted_at = time.perf_counter()
         _check_edit_fits(inversion, cfg)
         # Edit directions Δc (the caption's words, the sentence banks, or given), and the mask of where they may act
-        directions, edits = self._edit_directions(source, targets, inversion.caption, cfg, opts)
+        caption_emb = self.components.encode_text([inversion.caption])
+        directions, edits = self._edit_directions(source, targets, inversion.caption, cfg, opts, caption_emb.shape[1:])
         mask_source = opts.mask if opts.mask is not None else (AUTO if cfg.auto_mask else None)
         mask = self._mask(
             mask_source, inversion.image, cfg, inversion.content_box, self._edited_words(inversion.caption, edits)
         )
         # Reference branch: the caption; edit branch: caption + Δc, CFG against the negative prompt
-        caption_emb = self.components.encode_text([inversion.caption])
         negative = caption_emb if cfg.negative_prompt == "caption" else self.components.encode_text([""])
         # with the caption as negative, CFG is the identity here (docs/method.md#classifier-free-guidance)
         reference = Conditioning(cond=caption_emb)
@@ -950,13 +950,20 @@ class Pix2PixZero:
         return torch.cat(rows), records
 
     def _edit_directions(
-        self, source: str, targets: list[str], caption: str, cfg: EditConfig, opts: EditOptions
+        self,
+        source: str,
+        targets: list[str],
+        caption: str,
+        cfg: EditConfig,
+        opts: EditOptions,
+        embedding_shape: Sequence[int],
     ) -> tuple[Tensor, list[dict[str, Any]]]:
+        """The edits' directions and records; a given direction must fit the text embeddings' `embedding_shape`."""
         if opts.direction is None:
             named = caption if cfg.direction_from == "caption" else None  # kept for the fallback's record
             return self._directions(source, targets, cfg.strength, opts.extra, named)
         given = opts.direction if opts.direction.dim() == 3 else opts.direction[None]
-        embedding = tuple(self.components.encode_text([""]).shape[1:])
+        embedding = tuple(embedding_shape)
         if given.dim() != 3 or tuple(given.shape[1:]) != embedding:
             raise ValueError(
                 f"the given direction's shape {tuple(opts.direction.shape)} does not fit this model's text embeddings "
